@@ -1,0 +1,40 @@
+# Two commands: `make run` (train vanilla + LR on Fashion-MNIST) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+FMNIST := /usr/share/datasets/fashion-mnist
+RUNS ?= runs
+
+.PHONY: run test bench data venv clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+data:
+	@if [ -f $(FMNIST)/train-images-idx3-ubyte.gz ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian package dataset-fashion-mnist"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null; \
+	else \
+	  echo "Fashion-MNIST is missing from $(FMNIST): run 'sudo apt-get install dataset-fashion-mnist'"; \
+	  echo "or put the four IDX .gz files in a folder and pass --config.dataset.data_dir=FOLDER"; exit 1; \
+	fi
+
+run: venv data
+	$(PY) train.py --config configs/default.py --workdir $(RUNS)/vanilla --config.lowrank.enabled=False
+	$(PY) train.py --config configs/default.py --workdir $(RUNS)/lowrank
+	$(PY) -m lowrank_jax.summary $(RUNS)/vanilla $(RUNS)/lowrank
+
+test: venv data
+	$(PY) -m pytest -q -n 2 tests
+
+bench: venv
+	$(PY) bench/nystrom.py
+
+clean:
+	rm -rf $(RUNS)

@@ -1,0 +1,54 @@
+"""Fashion-MNIST small CNN with one LR layer on the penultimate representation.
+
+Vanilla baseline from the same code path: --config.lowrank.enabled=False.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.model = "cnn"
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "fashion_mnist"
+  c.dataset.data_dir = "/usr/share/datasets/fashion-mnist"  # tfds data_dir for the others
+  c.dataset.validation_size = 0  # held out of train, reported as val_accuracy
+  c.dataset.split_seed = 0
+  c.dataset.train_size = 0  # > 0: keep only the first N (quick runs, tests)
+  c.dataset.test_size = 0
+
+  c.num_epochs = 4
+  c.num_train_steps = -1  # > 0 overrides num_epochs
+  c.batch_size = 128
+  c.eval_batch_size = 1000
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"  # adam | adamw | sgd
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = "cosine"  # constant | cosine | piecewise (x0.1 at 50% and 75%)
+  c.optimizer.warmup_steps = 0
+  c.optimizer.momentum = 0.9  # sgd only
+  c.optimizer.nesterov = False
+  c.optimizer.weight_decay = 0.0  # adamw: decoupled; sgd: L2 on model parameters
+
+  c.lowrank = ml_collections.ConfigDict()
+  c.lowrank.enabled = True
+  c.lowrank.layers = "penultimate"  # comma separated, each `name` or `name:rank`
+  c.lowrank.rank = 10  # for layers given without `:rank`
+  c.lowrank.projection_weight = 1.0
+  c.lowrank.norm_weight = 0.1
+  c.lowrank.warmup_steps = 500  # penalty weights ramp linearly from 0 (avoids early collapse)
+  c.lowrank.threshold_every = 10  # k: W is rank-thresholded every k steps
+  c.lowrank.method = "nystrom"  # nystrom | randomized | exact
+  c.lowrank.num_columns = 0  # Nystrom columns per expert; 0: min(m, 4 rank)
+  c.lowrank.num_experts = 4
+  c.lowrank.max_dim = 8192  # refuse LR layers wider than this (W is m x m)
+
+  c.log_every_steps = 50
+  c.rank_batch_size = 1000  # fixed test batch for the effective rank
+  c.rank_energy = 0.99
+  c.checkpoint_every_steps = 500
+  c.keep_checkpoints = 2
+  return c

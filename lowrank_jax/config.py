@@ -1,0 +1,84 @@
+"""Config validation: every bad field is one line that names it, before any compute."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from lowrank_jax import data, models, svd
+
+
+class ConfigError(ValueError):
+  """A config field has a bad value; str(e) is one line naming the field."""
+
+
+def _check(ok: bool, msg: str) -> None:
+  if not ok:
+    raise ConfigError(msg)
+
+
+def validate_config(config) -> None:
+  """Checks the fields that need no model: names, ranges, types."""
+  _check(config.dataset.name in data.DATASETS,
+         f"config.dataset.name={config.dataset.name!r} is unknown; valid: {sorted(data.DATASETS)}")
+  _check(config.model in models.MODELS, f"config.model={config.model!r} is unknown; valid: {sorted(models.MODELS)}")
+  for field in ("validation_size", "train_size", "test_size"):
+    _check(config.dataset[field] >= 0, f"config.dataset.{field}={config.dataset[field]} must be >= 0")
+  _check(config.batch_size >= 1, f"config.batch_size={config.batch_size} must be >= 1")
+  _check(config.eval_batch_size >= 1, f"config.eval_batch_size={config.eval_batch_size} must be >= 1")
+  _check(config.num_epochs >= 1 or config.num_train_steps > 0,
+         f"config.num_epochs={config.num_epochs} must be >= 1 (or set config.num_train_steps > 0)")
+  opt = config.optimizer
+  _check(opt.name in ("adam", "adamw", "sgd"), f"config.optimizer.name={opt.name!r} is not one of adam, adamw, sgd")
+  _check(opt.schedule in ("constant", "cosine", "piecewise"),
+         f"config.optimizer.schedule={opt.schedule!r} is not one of constant, cosine, piecewise")
+  _check(opt.learning_rate > 0, f"config.optimizer.learning_rate={opt.learning_rate} must be > 0")
+  _check(opt.warmup_steps >= 0, f"config.optimizer.warmup_steps={opt.warmup_steps} must be >= 0")
+  _check(opt.weight_decay >= 0, f"config.optimizer.weight_decay={opt.weight_decay} must be >= 0")
+  _check(config.log_every_steps >= 1, f"config.log_every_steps={config.log_every_steps} must be >= 1")
+  _check(config.checkpoint_every_steps >= 1,
+         f"config.checkpoint_every_steps={config.checkpoint_every_steps} must be >= 1")
+  _check(config.keep_checkpoints >= 1, f"config.keep_checkpoints={config.keep_checkpoints} must be >= 1")
+  _check(0 < config.rank_energy <= 1, f"config.rank_energy={config.rank_energy} must be in (0, 1]")
+  _check(config.rank_batch_size >= 2, f"config.rank_batch_size={config.rank_batch_size} must be >= 2")
+  lr = config.lowrank
+  _check(lr.threshold_every >= 1, f"config.lowrank.threshold_every={lr.threshold_every} must be >= 1")
+  _check(lr.warmup_steps >= 0, f"config.lowrank.warmup_steps={lr.warmup_steps} must be >= 0")
+  _check(lr.projection_weight >= 0, f"config.lowrank.projection_weight={lr.projection_weight} must be >= 0")
+  _check(lr.norm_weight >= 0, f"config.lowrank.norm_weight={lr.norm_weight} must be >= 0")
+  _check(lr.method in svd.METHODS, f"config.lowrank.method={lr.method!r} is not one of {', '.join(svd.METHODS)}")
+  _check(lr.num_columns >= 0, f"config.lowrank.num_columns={lr.num_columns} must be >= 0 (0: default)")
+  _check(lr.num_experts >= 1, f"config.lowrank.num_experts={lr.num_experts} must be >= 1")
+  if lr.enabled:
+    parse_layers(lr.layers, lr.rank)
+
+
+def parse_layers(spec: str, default_rank: int) -> dict[str, int]:
+  """'a,b:20' -> {'a': default_rank, 'b': 20}."""
+  out = {}
+  for item in [s.strip() for s in spec.split(",") if s.strip()]:
+    name, _, rank = item.partition(":")
+    try:
+      out[name.strip()] = int(rank) if rank else int(default_rank)
+    except ValueError:
+      raise ConfigError(f"config.lowrank.layers={spec!r}: rank {rank!r} of layer {name!r} is not an integer") from None
+  _check(bool(out), f"config.lowrank.layers={spec!r} names no layer (or set config.lowrank.enabled=False)")
+  return out
+
+
+def validate_lowrank_layers(config, dims: Mapping[str, int]) -> dict[str, int]:
+  """Checks the LR layers against the model's layer sizes; returns name -> rank."""
+  lr = config.lowrank
+  ranks = parse_layers(lr.layers, lr.rank)
+  for name, r in ranks.items():
+    _check(name in dims,
+           f"config.lowrank.layers: {name!r} is not a layer of {config.model}; valid: {', '.join(dims)}")
+    m = dims[name]
+    _check(m <= lr.max_dim,
+           f"config.lowrank.layers: {name!r} has m={m} > config.lowrank.max_dim={lr.max_dim} (W would be {m}x{m})")
+    _check(1 <= r <= m - 1, f"config.lowrank.rank={r} for layer {name!r} must be in [1, {m - 1}] (m={m})")
+    if lr.method == "nystrom":
+      cols = lr.num_columns or svd.default_num_columns(m, r)
+      _check(cols <= m, f"config.lowrank.num_columns={cols} for layer {name!r} must be <= m={m}")
+      _check(r <= cols * lr.num_experts,
+             f"config.lowrank.num_columns * num_experts={cols * lr.num_experts} must be >= rank={r} for {name!r}")
+  return ranks

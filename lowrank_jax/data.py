@@ -1,0 +1,177 @@
+"""Datasets as in-memory numpy arrays, and deterministic batching.
+
+    load_dataset(cfg)  -> Dataset   # cfg: config.dataset
+    DATASETS                        # name -> DatasetInfo (classes, shape, tfds name)
+    train_batches(images, labels, batch_size, seed, epoch, start)  # one epoch
+
+Fashion-MNIST (the embedded default) is read with numpy from the IDX .gz files
+of Debian's `dataset-fashion-mnist`. CIFAR-10/100 and SVHN are read with
+`tfds.data_source(name, data_dir=...)` (random access, no TensorFlow needed).
+Images stay uint8 (N, H, W, C) until the jitted step scales them to [0, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+from typing import Iterator
+
+import numpy as np
+
+
+class DataError(ValueError):
+  """A dataset cannot be found or read; the message names the file and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  num_classes: int
+  input_shape: tuple[int, int, int]
+  tfds_name: str | None = None
+  label_key: str = "label"
+
+
+DATASETS = {
+    "fashion_mnist": DatasetInfo(10, (28, 28, 1)),
+    "cifar10": DatasetInfo(10, (32, 32, 3), "cifar10"),
+    "cifar100": DatasetInfo(100, (32, 32, 3), "cifar100"),
+    "cifar100_coarse": DatasetInfo(20, (32, 32, 3), "cifar100", "coarse_label"),
+    "svhn": DatasetInfo(10, (32, 32, 3), "svhn_cropped"),
+}
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+_FASHION_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  name: str
+  info: DatasetInfo
+  splits: dict[str, tuple[np.ndarray, np.ndarray]]  # "train", "test", maybe "validation"
+  mean: tuple[float, ...]  # per channel, of the training images in [0, 1]
+  std: tuple[float, ...]
+
+
+def read_idx(path: str) -> np.ndarray:
+  """Reads an IDX file (optionally .gz): big-endian dims after a 4-byte magic."""
+  try:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+      raw = f.read()
+  except FileNotFoundError:
+    raise DataError(
+        f"{path} not found: install the Fashion-MNIST files with "
+        "`sudo apt-get install dataset-fashion-mnist` or set --config.dataset.data_dir"
+    ) from None
+  except (OSError, EOFError) as e:
+    raise DataError(f"{path} cannot be read: {e}") from None
+  if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+    raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic {raw[:4]!r})")
+  ndim = raw[3]
+  dims = np.frombuffer(raw, ">u4", count=ndim, offset=4).astype(int)
+  data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+  if data.size != int(np.prod(dims)):
+    raise DataError(f"{path} is truncated: {data.size} bytes of data for dims {tuple(dims)}")
+  return data.reshape(dims)
+
+
+def _load_fashion_mnist(data_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  splits = {}
+  for split, (img_file, lbl_file) in _FASHION_FILES.items():
+    images = read_idx(os.path.join(data_dir, img_file))[..., None]
+    labels = read_idx(os.path.join(data_dir, lbl_file)).astype(np.int32)
+    if len(images) != len(labels):
+      raise DataError(f"{data_dir}: {split} has {len(images)} images but {len(labels)} labels")
+    splits[split] = (images, labels)
+  return splits
+
+
+def _load_tfds(info: DatasetInfo, data_dir: str | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  splits = {}
+  for split in ("train", "test"):
+    try:
+      source = tfds.data_source(info.tfds_name, split=split, data_dir=data_dir or None)
+    except Exception as e:  # tfds raises many types for a missing/unprepared dataset
+      raise DataError(
+          f"tfds dataset {info.tfds_name!r} split {split!r} is not readable under "
+          f"data_dir={data_dir!r}: {type(e).__name__}: {e}".splitlines()[0]
+      ) from None
+    examples = [source[i] for i in range(len(source))]
+    images = np.stack([np.asarray(ex["image"], np.uint8) for ex in examples])
+    labels = np.asarray([ex[info.label_key] for ex in examples], np.int32)
+    splits[split] = (images, labels)
+  return splits
+
+
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+  """Per-channel mean and std of uint8 images scaled to [0, 1] (chunked, float64)."""
+  c = images.shape[-1]
+  s, s2, n = np.zeros(c), np.zeros(c), 0
+  for i in range(0, len(images), chunk):
+    x = images[i : i + chunk].reshape(-1, c).astype(np.float64) / 255.0
+    s, s2, n = s + x.sum(0), s2 + (x**2).sum(0), n + len(x)
+  mean = s / n
+  std = np.sqrt(np.maximum(s2 / n - mean**2, 1e-12))
+  return tuple(mean.tolist()), tuple(std.tolist())
+
+
+def load_dataset(cfg) -> Dataset:
+  """Loads config.dataset: name, data_dir, train_size, test_size, validation_size, seed.
+
+  `validation_size` examples are held out of train by a permutation seeded with
+  `cfg.split_seed`; `train_size`/`test_size` > 0 keep only the first examples.
+  """
+  if cfg.name not in DATASETS:
+    raise DataError(f"config.dataset.name={cfg.name!r} is unknown; valid: {sorted(DATASETS)}")
+  info = DATASETS[cfg.name]
+  if cfg.name == "fashion_mnist":
+    splits = _load_fashion_mnist(cfg.data_dir or FASHION_MNIST_DIR)
+  else:
+    splits = _load_tfds(info, cfg.data_dir)
+  images, labels = splits["train"]
+  if cfg.validation_size > 0:
+    if cfg.validation_size >= len(images):
+      raise DataError(f"config.dataset.validation_size={cfg.validation_size} >= {len(images)} training examples")
+    perm = np.random.default_rng(cfg.split_seed).permutation(len(images))
+    val, train = perm[: cfg.validation_size], np.sort(perm[cfg.validation_size :])
+    splits["validation"] = (images[val], labels[val])
+    splits["train"] = (images[train], labels[train])
+  if cfg.train_size > 0:
+    splits["train"] = tuple(a[: cfg.train_size] for a in splits["train"])
+  if cfg.test_size > 0:
+    splits["test"] = tuple(a[: cfg.test_size] for a in splits["test"])
+  mean, std = channel_stats(splits["train"][0])
+  return Dataset(cfg.name, info, splits, mean, std)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+  """The example order of one epoch: a function of (seed, epoch) only."""
+  return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def train_batches(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, epoch: int, start: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """Yields the shuffled full batches of one epoch from batch index `start` (drops the remainder)."""
+  perm = epoch_permutation(len(images), seed, epoch)
+  for i in range(start, len(images) // batch_size):
+    idx = np.sort(perm[i * batch_size : (i + 1) * batch_size])
+    yield images[idx], labels[idx]
+
+
+def eval_batches(images: np.ndarray, labels: np.ndarray, batch_size: int):
+  """Yields (images, labels, mask) in order, the last batch padded to batch_size (mask=False)."""
+  for i in range(0, len(images), batch_size):
+    x, y = images[i : i + batch_size], labels[i : i + batch_size]
+    pad = batch_size - len(x)
+    mask = np.concatenate([np.ones(len(x), bool), np.zeros(pad, bool)])
+    if pad:
+      x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+      y = np.concatenate([y, np.zeros(pad, y.dtype)])
+    yield x, y, mask

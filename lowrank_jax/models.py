@@ -1,0 +1,219 @@
+"""Flax NNX models whose named layers can carry an LR layer.
+
+Every model takes pixels in [0, 1] of shape (n, H, W, C), normalises them
+inside (so attack budgets are in pixel space), returns logits, and `sow`s
+the activations of each layer named in its `representation_layers` as
+`nnx.Intermediate`. Models know nothing of the regularizer; `apply_fn` reads
+the intermediates functionally with `nnx.capture`.
+
+    create_model(name, num_classes, input_shape, mean, std, rngs)
+    MODELS: "cnn", "resnet18", "resnet50", "vgg19"
+    FunctionalModel.from_module(model).apply(params, batch_stats, x, train=...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+PENULTIMATE = "penultimate"
+
+
+class _Normalize(nnx.Module):
+  def __init__(self, mean: Sequence[float], std: Sequence[float]):
+    self.mean = tuple(float(v) for v in mean)  # static, not state
+    self.std = tuple(float(v) for v in std)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return (x - jnp.asarray(self.mean)) / jnp.asarray(self.std)
+
+
+class CNN(nnx.Module):
+  """Small CNN for 28x28x1: conv32-pool-conv64-pool-fc(hidden)-fc(classes)."""
+
+  representation_layers = ("conv1", "conv2", PENULTIMATE)
+
+  def __init__(self, num_classes: int, input_shape, mean, std, *, rngs: nnx.Rngs, hidden: int = 128):
+    c = input_shape[-1]
+    h, w = input_shape[0] // 4, input_shape[1] // 4
+    self.normalize = _Normalize(mean, std)
+    self.conv1 = nnx.Conv(c, 32, (3, 3), rngs=rngs)
+    self.conv2 = nnx.Conv(32, 64, (3, 3), rngs=rngs)
+    self.fc1 = nnx.Linear(h * w * 64, hidden, rngs=rngs)
+    self.fc2 = nnx.Linear(hidden, num_classes, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = self.normalize(x)
+    x = nnx.relu(self.conv1(x))
+    self.sow(nnx.Intermediate, "conv1", x)
+    x = nnx.max_pool(x, (2, 2), (2, 2))
+    x = nnx.relu(self.conv2(x))
+    self.sow(nnx.Intermediate, "conv2", x)
+    x = nnx.max_pool(x, (2, 2), (2, 2))
+    x = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))
+    self.sow(nnx.Intermediate, PENULTIMATE, x)
+    return self.fc2(x)
+
+
+def _conv_bn(cin: int, cout: int, k: int, stride: int, rngs: nnx.Rngs):
+  conv = nnx.Conv(cin, cout, (k, k), strides=(stride, stride), padding="SAME", use_bias=False, rngs=rngs)
+  return conv, nnx.BatchNorm(cout, momentum=0.9, rngs=rngs)
+
+
+class BasicBlock(nnx.Module):
+  expansion = 1
+
+  def __init__(self, cin: int, planes: int, stride: int, *, rngs: nnx.Rngs):
+    self.conv1, self.bn1 = _conv_bn(cin, planes, 3, stride, rngs)
+    self.conv2, self.bn2 = _conv_bn(planes, planes, 3, 1, rngs)
+    projection = stride != 1 or cin != planes
+    self.shortcut = nnx.data(nnx.List(_conv_bn(cin, planes, 1, stride, rngs)) if projection else None)
+
+  def __call__(self, x):
+    y = nnx.relu(self.bn1(self.conv1(x)))
+    y = self.bn2(self.conv2(y))
+    s = x if self.shortcut is None else self.shortcut[1](self.shortcut[0](x))
+    return nnx.relu(y + s)
+
+
+class Bottleneck(nnx.Module):
+  expansion = 4
+
+  def __init__(self, cin: int, planes: int, stride: int, *, rngs: nnx.Rngs):
+    self.conv1, self.bn1 = _conv_bn(cin, planes, 1, 1, rngs)
+    self.conv2, self.bn2 = _conv_bn(planes, planes, 3, stride, rngs)
+    self.conv3, self.bn3 = _conv_bn(planes, planes * 4, 1, 1, rngs)
+    projection = stride != 1 or cin != planes * 4
+    self.shortcut = nnx.data(nnx.List(_conv_bn(cin, planes * 4, 1, stride, rngs)) if projection else None)
+
+  def __call__(self, x):
+    y = nnx.relu(self.bn1(self.conv1(x)))
+    y = nnx.relu(self.bn2(self.conv2(y)))
+    y = self.bn3(self.conv3(y))
+    s = x if self.shortcut is None else self.shortcut[1](self.shortcut[0](x))
+    return nnx.relu(y + s)
+
+
+class ResNet(nnx.Module):
+  """CIFAR-style ResNet (3x3 stem, no max-pool), as in He et al. 2016 Sec. 4.2."""
+
+  representation_layers = ("stem", "layer1", "layer2", "layer3", "layer4", PENULTIMATE)
+
+  def __init__(self, block, num_blocks: Sequence[int], num_classes: int, input_shape, mean, std, *, rngs: nnx.Rngs):
+    self.normalize = _Normalize(mean, std)
+    self.conv1, self.bn1 = _conv_bn(input_shape[-1], 64, 3, 1, rngs)
+    cin, stages = 64, []
+    for i, (planes, n) in enumerate(zip((64, 128, 256, 512), num_blocks)):
+      blocks = []
+      for j in range(n):
+        blocks.append(block(cin, planes, (1 if i == 0 else 2) if j == 0 else 1, rngs=rngs))
+        cin = planes * block.expansion
+      stages.append(nnx.List(blocks))
+    self.stages = nnx.List(stages)
+    self.fc = nnx.Linear(cin, num_classes, rngs=rngs)
+
+  def __call__(self, x):
+    x = nnx.relu(self.bn1(self.conv1(self.normalize(x))))
+    self.sow(nnx.Intermediate, "stem", x)
+    for i, stage in enumerate(self.stages):
+      for blk in stage:
+        x = blk(x)
+      self.sow(nnx.Intermediate, f"layer{i + 1}", x)
+    x = x.mean(axis=(1, 2))
+    self.sow(nnx.Intermediate, PENULTIMATE, x)
+    return self.fc(x)
+
+
+_VGG19 = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+
+
+class VGG(nnx.Module):
+  """VGG-19 with batch norm for 32x32 inputs (Simonyan & Zisserman 2015)."""
+
+  representation_layers = ("block1", "block2", "block3", "block4", "block5", PENULTIMATE)
+
+  def __init__(self, num_classes: int, input_shape, mean, std, *, rngs: nnx.Rngs, cfg=_VGG19):
+    self.normalize = _Normalize(mean, std)
+    cin, layers = input_shape[-1], []
+    for v in cfg:
+      if v != "M":
+        layers.append(nnx.List(_conv_bn(cin, v, 3, 1, rngs)))
+        cin = v
+    self.cfg = tuple(cfg)
+    self.convs = nnx.List(layers)
+    spatial = (input_shape[0] // 32) * (input_shape[1] // 32)
+    self.fc = nnx.Linear(cin * spatial, num_classes, rngs=rngs)
+
+  def __call__(self, x):
+    x, i, block = self.normalize(x), 0, 1
+    for v in self.cfg:
+      if v == "M":
+        x = nnx.max_pool(x, (2, 2), (2, 2))
+        self.sow(nnx.Intermediate, f"block{block}", x)
+        block += 1
+      else:
+        conv, bn = self.convs[i]
+        x = nnx.relu(bn(conv(x)))
+        i += 1
+    x = x.reshape(x.shape[0], -1)
+    self.sow(nnx.Intermediate, PENULTIMATE, x)
+    return self.fc(x)
+
+
+MODELS: dict[str, Callable[..., nnx.Module]] = {
+    "cnn": CNN,
+    "resnet18": lambda *a, **k: ResNet(BasicBlock, (2, 2, 2, 2), *a, **k),
+    "resnet50": lambda *a, **k: ResNet(Bottleneck, (3, 4, 6, 3), *a, **k),
+    "vgg19": VGG,
+}
+
+
+def create_model(name: str, num_classes: int, input_shape, mean, std, *, rngs: nnx.Rngs) -> nnx.Module:
+  """Builds a model by name; an unknown name raises ValueError listing MODELS."""
+  if name not in MODELS:
+    raise ValueError(f"config.model={name!r} is unknown; valid: {sorted(MODELS)}")
+  return MODELS[name](num_classes, tuple(input_shape), mean, std, rngs=rngs)
+
+
+Params = Any  # pure dict of arrays
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionalModel:
+  """A model as pure functions of (params, batch_stats): the form jit and sharding want."""
+
+  train_graphdef: Any
+  eval_graphdef: Any
+  representation_layers: tuple[str, ...]
+
+  @classmethod
+  def from_module(cls, model: nnx.Module) -> tuple["FunctionalModel", Params, Params]:
+    """Returns (functional model, params, batch_stats) as pure dicts."""
+    graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    try:
+      eval_model = nnx.view(model, use_running_average=True)
+    except ValueError:  # no BatchNorm: eval and train graphs are the same
+      eval_model = model
+    eval_graphdef = nnx.split(eval_model, nnx.Param, nnx.BatchStat)[0]
+    fm = cls(graphdef, eval_graphdef, tuple(type(model).representation_layers))
+    return fm, nnx.to_pure_dict(params), nnx.to_pure_dict(stats)
+
+  def apply(
+      self, params: Params, batch_stats: Params, x: jax.Array, *, train: bool
+  ) -> tuple[jax.Array, dict[str, jax.Array], Params]:
+    """Returns (logits, features by layer name, updated batch_stats)."""
+    model = nnx.merge(self.train_graphdef if train else self.eval_graphdef, params, batch_stats)
+    logits, inter = nnx.capture(model, nnx.Intermediate)(x)
+    features = {k: v[0] for k, v in nnx.to_pure_dict(inter).items()}
+    new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)) if train else batch_stats
+    return logits, features, new_stats
+
+  def feature_dims(self, params: Params, batch_stats: Params, input_shape) -> dict[str, int]:
+    """m (flattened size) of every representation layer, from shapes alone."""
+    x = jax.ShapeDtypeStruct((2, *input_shape), jnp.float32)
+    _, feats, _ = jax.eval_shape(lambda p, s, x: self.apply(p, s, x, train=False), params, batch_stats, x)
+    return {k: int(jnp.prod(jnp.array(v.shape[1:]))) for k, v in feats.items()}

@@ -1,0 +1,150 @@
+"""Approximate truncated SVDs and the rank-thresholding step of the LR layer.
+
+The paper (Sec. 3, "Optimizing the loss") alternates gradient steps on
+(theta, phi, W, b) with a projection of W onto the rank-r matrices every k
+steps, computed with a column-sampled ensembled Nystrom SVD. This module holds:
+
+    nystrom_svd(W, r, key, num_columns=l, num_experts=p)  # ensembled Nystrom
+    randomized_svd(W, r, key)                             # Halko et al. (2011)
+    exact_svd(W, r)                                       # jnp.linalg.svd
+    rank_threshold(W, r, key, method=...)                 # best rank-r W
+
+All are pure and jittable (rank, num_columns, num_experts and method static),
+and deterministic for a given key.
+
+References:
+  Kumar, Mohri, Talwalkar. Ensemble Nystrom Method. NeurIPS 2009.
+  Halko, Martinsson, Tropp. Finding structure with randomness. SIAM Rev. 2011.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+Triplets = tuple[jax.Array, jax.Array, jax.Array]  # (U (n,r), S (r,), Vt (r,m))
+Method = Literal["nystrom", "exact", "randomized"]
+METHODS = ("nystrom", "exact", "randomized")
+
+
+def default_num_columns(m: int, rank: int) -> int:
+  """Columns each Nystrom expert samples by default: 4r, at most m."""
+  return min(m, 4 * rank)
+
+
+DEFAULT_NUM_EXPERTS = 4
+
+
+def _triplets_from_subspace(W: jax.Array, V: jax.Array) -> Triplets:
+  """SVD of W V V^T given an orthonormal basis V (m, r) of a right subspace."""
+  U, S, Zt = jnp.linalg.svd(W @ V, full_matrices=False)  # W V = U S Z^T
+  return U, S, Zt @ V.T  # W V V^T = U S (V Z)^T
+
+
+@functools.partial(jax.jit, static_argnames=("rank", "num_columns", "num_experts"))
+def nystrom_svd(
+    W: jax.Array,
+    rank: int,
+    key: jax.Array,
+    *,
+    num_columns: int,
+    num_experts: int,
+) -> Triplets:
+  """Top-`rank` singular triplets of a general W (n x m) by ensembled Nystrom.
+
+  Nystrom approximation of the Gram matrix K = W^T W (m x m, PSD): expert j
+  samples l = num_columns column indices I_j uniformly without replacement,
+  C_j = K[:, I_j], M_j = K[I_j, I_j], and the ensemble of p = num_experts
+  experts with uniform weights is
+
+      K_ens = 1/p sum_j C_j M_j^+ C_j^T = F F^T,
+      F = [W^T Q_1, ..., W^T Q_p] / sqrt(p),   Q_j = orth(W[:, I_j]),
+
+  because C_j M_j^+ C_j^T = W^T W_I (W_I^T W_I)^+ W_I^T W = W^T P_{W_I} W.
+  The factored form never squares W's condition number and never forms K.
+  The top-r left singular vectors V_r of F (m x pl) approximate W's top-r
+  right singular vectors; the triplets returned are the exact SVD of
+  W V_r V_r^T. Cost O(n m l p + m (l p)^2 + n m r), never O(m^3) for l p << m.
+
+  Args:
+    W: matrix of shape (n, m).
+    rank: r, number of triplets (<= min(n, m, l p)).
+    key: PRNG key for the column samples.
+    num_columns: l, columns per expert (<= m).
+    num_experts: p, number of experts.
+
+  Returns:
+    (U, S, Vt) with shapes (n, r), (r,), (r, m); S descending.
+  """
+  n, m = W.shape
+  if not 1 <= num_columns <= m:
+    raise ValueError(f"num_columns={num_columns} must be in [1, {m}]")
+  if not 1 <= rank <= min(n, m, num_columns * num_experts):
+    raise ValueError(f"rank={rank} must be in [1, {min(n, m, num_columns * num_experts)}]")
+  keys = jax.random.split(key, num_experts)
+  idx = jax.vmap(lambda k: jax.random.choice(k, m, (num_columns,), replace=False))(keys)
+  cols = jnp.moveaxis(W[:, idx], 1, 0)  # (p, n, l)
+  Q, _ = jnp.linalg.qr(cols)  # (p, n, l), orthonormal columns spanning W[:, I_j]
+  F = jnp.einsum("nm,pnl->mpl", W, Q).reshape(m, num_experts * num_columns)
+  F = F / jnp.sqrt(num_experts)
+  V, _, _ = jnp.linalg.svd(F, full_matrices=False)
+  return _triplets_from_subspace(W, V[:, :rank])
+
+
+@functools.partial(jax.jit, static_argnames=("rank", "oversample", "power_iters"))
+def randomized_svd(
+    W: jax.Array, rank: int, key: jax.Array, *, oversample: int = 10, power_iters: int = 2
+) -> Triplets:
+  """Top-`rank` triplets by a Gaussian range finder with power iterations (Halko et al.)."""
+  n, m = W.shape
+  k = min(m, n, rank + oversample)
+  Y = W.T @ (W @ jax.random.normal(key, (m, k), W.dtype))  # sketch of W^T W's range
+  V, _ = jnp.linalg.qr(Y)
+  for _ in range(power_iters):
+    V, _ = jnp.linalg.qr(W.T @ (W @ V))
+  Vb, _, _ = jnp.linalg.svd((W @ V).T @ (W @ V))  # eigvectors of V^T W^T W V, descending
+  return _triplets_from_subspace(W, V @ Vb[:, :rank])
+
+
+@functools.partial(jax.jit, static_argnames=("rank",))
+def exact_svd(W: jax.Array, rank: int) -> Triplets:
+  """Top-`rank` triplets from a full SVD (the optimum, O(m^3))."""
+  U, S, Vt = jnp.linalg.svd(W, full_matrices=False)
+  return U[:, :rank], S[:rank], Vt[:rank]
+
+
+def rank_threshold(
+    W: jax.Array,
+    rank: int,
+    key: jax.Array,
+    *,
+    method: Method = "nystrom",
+    num_columns: int | None = None,
+    num_experts: int = DEFAULT_NUM_EXPERTS,
+) -> jax.Array:
+  """Replaces W by a rank-`rank` approximation U_r S_r V_r^T (the paper's thresholding).
+
+  Args:
+    W: matrix (n, m).
+    rank: target rank r.
+    key: PRNG key (unused by "exact").
+    method: "nystrom" (default, the paper's), "exact" or "randomized".
+    num_columns: Nystrom columns per expert; default min(m, 4 r).
+    num_experts: Nystrom experts; default 4.
+
+  Returns:
+    A matrix of W's shape and rank <= r.
+  """
+  if method == "nystrom":
+    l = default_num_columns(W.shape[1], rank) if num_columns is None else num_columns
+    U, S, Vt = nystrom_svd(W, rank, key, num_columns=l, num_experts=num_experts)
+  elif method == "randomized":
+    U, S, Vt = randomized_svd(W, rank, key)
+  elif method == "exact":
+    U, S, Vt = exact_svd(W, rank)
+  else:
+    raise ValueError(f"method={method!r} is not one of {METHODS}")
+  return (U * S) @ Vt

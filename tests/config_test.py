@@ -1,0 +1,63 @@
+"""Config validation: each bad field gives one line naming it."""
+
+from absl.testing import absltest, parameterized
+
+from configs import default
+from lowrank_jax import config as config_lib
+
+DIMS = {"conv1": 25088, "conv2": 12544, "penultimate": 128}
+
+
+def _cfg(**overrides):
+  c = default.get_config()
+  for path, value in overrides.items():
+    node = c
+    *parents, leaf = path.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return c
+
+
+class ConfigTest(parameterized.TestCase):
+
+  def test_default_is_valid(self):
+    config_lib.validate_config(_cfg())
+    self.assertEqual(config_lib.validate_lowrank_layers(_cfg(), DIMS), {"penultimate": 10})
+
+  @parameterized.parameters(
+      ({"lowrank.threshold_every": 0}, "config.lowrank.threshold_every=0"),
+      ({"lowrank.projection_weight": -1.0}, "config.lowrank.projection_weight=-1.0"),
+      ({"lowrank.norm_weight": -0.5}, "config.lowrank.norm_weight=-0.5"),
+      ({"dataset.name": "mnist2"}, "config.dataset.name='mnist2' is unknown"),
+      ({"model": "alexnet"}, "config.model='alexnet' is unknown"),
+      ({"lowrank.method": "qr"}, "config.lowrank.method='qr'"),
+      ({"batch_size": 0}, "config.batch_size=0"),
+      ({"optimizer.name": "lamb"}, "config.optimizer.name='lamb'"),
+      ({"lowrank.layers": "penultimate:x"}, "config.lowrank.layers='penultimate:x'"),
+  )
+  def test_static_errors(self, overrides, message):
+    with self.assertRaises(config_lib.ConfigError) as e:
+      config_lib.validate_config(_cfg(**overrides))
+    self.assertIn(message, str(e.exception))
+    self.assertNotIn("\n", str(e.exception))
+
+  @parameterized.parameters(
+      ({"lowrank.rank": 128}, "config.lowrank.rank=128 for layer 'penultimate' must be in [1, 127]"),
+      ({"lowrank.rank": 0}, "config.lowrank.rank=0"),
+      ({"lowrank.layers": "fc9"}, "'fc9' is not a layer of cnn; valid: conv1, conv2, penultimate"),
+      ({"lowrank.layers": "conv1"}, "'conv1' has m=25088 > config.lowrank.max_dim=8192"),
+      ({"lowrank.num_columns": 200}, "config.lowrank.num_columns=200"),
+  )
+  def test_layer_errors(self, overrides, message):
+    with self.assertRaises(config_lib.ConfigError) as e:
+      config_lib.validate_lowrank_layers(_cfg(**overrides), DIMS)
+    self.assertIn(message, str(e.exception))
+
+  def test_several_layers_with_their_own_ranks(self):
+    c = _cfg(**{"lowrank.layers": "conv2:30, penultimate", "lowrank.max_dim": 20000})
+    self.assertEqual(config_lib.validate_lowrank_layers(c, DIMS), {"conv2": 30, "penultimate": 10})
+
+
+if __name__ == "__main__":
+  absltest.main()
