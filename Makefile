@@ -1,4 +1,4 @@
-# Two commands: `make run` (train vanilla + LR on Fashion-MNIST) and `make test`.
+# Two commands: `make run` (train and evaluate vanilla + LR on Fashion-MNIST) and `make test`.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -28,6 +28,8 @@ data:
 run: venv data
 	$(PY) train.py --config configs/default.py --workdir $(RUNS)/vanilla --config.lowrank.enabled=False
 	$(PY) train.py --config configs/default.py --workdir $(RUNS)/lowrank
+	$(PY) eval.py --workdir $(RUNS)/vanilla
+	$(PY) eval.py --workdir $(RUNS)/lowrank --transfer_from $(RUNS)/vanilla
 	$(PY) -m lowrank_jax.summary $(RUNS)/vanilla $(RUNS)/lowrank
 
 test: venv data
@@ -35,6 +37,7 @@ test: venv data
 
 bench: venv
 	$(PY) bench/nystrom.py
+	$(PY) bench/attacks.py $(if $(wildcard $(RUNS)/vanilla/model.json),--workdir $(RUNS)/vanilla)
 
 clean:
 	rm -rf $(RUNS)

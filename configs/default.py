@@ -19,7 +19,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.dataset.train_size = 0  # > 0: keep only the first N (quick runs, tests)
   c.dataset.test_size = 0
 
-  c.num_epochs = 4
+  c.num_epochs = 3
   c.num_train_steps = -1  # > 0 overrides num_epochs
   c.batch_size = 128
   c.eval_batch_size = 1000
@@ -51,4 +51,24 @@ def get_config() -> ml_collections.ConfigDict:
   c.rank_energy = 0.99
   c.checkpoint_every_steps = 500
   c.keep_checkpoints = 2
+
+  # eval.py (Linf budgets in pixel space [0, 1])
+  c.eval = ml_collections.ConfigDict()
+  c.eval.num_examples = 500  # first N test examples
+  c.eval.batch_size = 250
+  c.eval.seed = 0
+  c.eval.norm = "linf"  # linf | l2, for the PGD grid
+  c.eval.eps = (0.05, 0.1, 0.2, 0.3)
+  c.eval.steps = (7, 20)
+  c.eval.loss = "ce"  # ce | margin
+  c.eval.audit_eps = 0.1  # where 2x steps, restarts, transfer and Gaussian noise are compared
+  c.eval.audit_restarts = 3
+  c.eval.chance_eps = 0.5
+  c.eval.tolerance = 0.01  # slack on accuracies in the audit
+  c.eval.deepfool_examples = 500
+  c.eval.deepfool_max_iter = 50
+  c.eval.deepfool_candidates = 10
+  c.eval.deepfool_overshoot = 0.02
+  c.eval.pixel_probs = (0.2, 0.4, 0.6, 0.8, 1.0)
+  c.eval.pixel_sigma = 0.5
   return c

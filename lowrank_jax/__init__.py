@@ -8,9 +8,10 @@ from lowrank_jax.regularizer import init_lowrank_params, lowrank_penalty, norm_l
 from lowrank_jax.svd import exact_svd, nystrom_svd, randomized_svd, rank_threshold
 from lowrank_jax.training import TrainingDivergedError, train_and_evaluate
 from lowrank_jax.checkpoint import CheckpointError
+from lowrank_jax.loading import LoadedModel, load_model
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "FunctionalModel", "TrainingDivergedError",
+    "CheckpointError", "ConfigError", "LoadedModel", "load_model", "DataError", "FunctionalModel", "TrainingDivergedError",
     "create_model", "effective_rank", "exact_svd", "init_lowrank_params", "load_dataset",
     "lowrank_penalty", "norm_loss", "numerical_rank", "nystrom_svd", "projection_loss",
     "randomized_svd", "rank_threshold", "train_and_evaluate", "validate_config",

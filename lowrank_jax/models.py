@@ -36,6 +36,7 @@ class CNN(nnx.Module):
   """Small CNN for 28x28x1: conv32-pool-conv64-pool-fc(hidden)-fc(classes)."""
 
   representation_layers = ("conv1", "conv2", PENULTIMATE)
+  head = "fc2"  # the Dense layer fed by the penultimate representation
 
   def __init__(self, num_classes: int, input_shape, mean, std, *, rngs: nnx.Rngs, hidden: int = 128):
     c = input_shape[-1]
@@ -102,6 +103,7 @@ class ResNet(nnx.Module):
   """CIFAR-style ResNet (3x3 stem, no max-pool), as in He et al. 2016 Sec. 4.2."""
 
   representation_layers = ("stem", "layer1", "layer2", "layer3", "layer4", PENULTIMATE)
+  head = "fc"
 
   def __init__(self, block, num_blocks: Sequence[int], num_classes: int, input_shape, mean, std, *, rngs: nnx.Rngs):
     self.normalize = _Normalize(mean, std)
@@ -135,6 +137,7 @@ class VGG(nnx.Module):
   """VGG-19 with batch norm for 32x32 inputs (Simonyan & Zisserman 2015)."""
 
   representation_layers = ("block1", "block2", "block3", "block4", "block5", PENULTIMATE)
+  head = "fc"
 
   def __init__(self, num_classes: int, input_shape, mean, std, *, rngs: nnx.Rngs, cfg=_VGG19):
     self.normalize = _Normalize(mean, std)
@@ -189,6 +192,7 @@ class FunctionalModel:
   train_graphdef: Any
   eval_graphdef: Any
   representation_layers: tuple[str, ...]
+  head: str  # name of the Dense layer whose input is the penultimate representation
 
   @classmethod
   def from_module(cls, model: nnx.Module) -> tuple["FunctionalModel", Params, Params]:
@@ -199,7 +203,7 @@ class FunctionalModel:
     except ValueError:  # no BatchNorm: eval and train graphs are the same
       eval_model = model
     eval_graphdef = nnx.split(eval_model, nnx.Param, nnx.BatchStat)[0]
-    fm = cls(graphdef, eval_graphdef, tuple(type(model).representation_layers))
+    fm = cls(graphdef, eval_graphdef, tuple(type(model).representation_layers), type(model).head)
     return fm, nnx.to_pure_dict(params), nnx.to_pure_dict(stats)
 
   def apply(

@@ -265,6 +265,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2))
+  with open(os.path.join(workdir, "model.json"), "w") as f:  # what load_model needs besides the config
+    json.dump({"mean": dataset.mean, "std": dataset.std, "num_train": len(train_x)}, f)
   ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
   latest = ckpt.latest_step()
   if latest is not None:

@@ -1,0 +1,215 @@
+"""Attacks against closed forms on linear models, properties (hypothesis), and a trained model."""
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl.testing import absltest, parameterized
+from hypothesis import given, settings, strategies as st
+
+from lowrank_jax import attacks, data
+
+D = 12
+
+
+def _linear_binary(w, c):
+  """Two-class logits [0, w.x + c]: class 1 iff w.x + c > 0."""
+  return lambda x: jnp.stack([jnp.zeros(x.shape[0]), x.reshape(x.shape[0], -1) @ w + c], -1)
+
+
+def _affine(A, c):
+  return lambda x: x.reshape(x.shape[0], -1) @ A.T + c
+
+
+_W = jnp.asarray(np.random.default_rng(0).normal(size=D), jnp.float32)
+_FN = jax.tree_util.Partial(_linear_binary(_W, 0.1))
+_fgsm = jax.jit(attacks.fgsm, static_argnames=("norm", "loss", "targeted"))
+_pgd = jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC + ("step_size",))
+
+
+class PropertyTest(absltest.TestCase):
+
+  @settings(max_examples=30, deadline=None)
+  @given(seed=st.integers(0, 2**16), eps=st.floats(0.001, 0.6), norm=st.sampled_from(["linf", "l2"]),
+         edge=st.booleans())
+  def test_outputs_stay_in_ball_and_box(self, seed, eps, norm, edge):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(6, D)).astype(np.float32)
+    if edge:  # pixels at the box's faces
+      x = np.round(x)
+    y = rng.integers(0, 2, 6).astype(np.int32)
+    for adv in (_fgsm(_FN, x, y, eps=eps, norm=norm),
+                _pgd(_FN, x, y, jax.random.PRNGKey(seed), eps=eps, steps=5, norm=norm, restarts=2)):
+      adv = np.asarray(adv)
+      self.assertTrue(np.all((adv >= 0) & (adv <= 1)))
+      d = (adv - x).reshape(6, -1)
+      n = np.abs(d).max(1) if norm == "linf" else np.linalg.norm(d, axis=1)
+      self.assertTrue(np.all(n <= eps * (1 + 1e-5) + 1e-6), (n, eps))
+
+  @settings(max_examples=10, deadline=None)
+  @given(seed=st.integers(0, 2**16), norm=st.sampled_from(["linf", "l2"]))
+  def test_deepfool_stays_in_box(self, seed, norm):
+    rng = np.random.default_rng(seed)
+    A, c = rng.normal(size=(5, D)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    x = rng.uniform(size=(7, D)).astype(np.float32)
+    res = attacks.deepfool(jax.tree_util.Partial(_affine(jnp.asarray(A), jnp.asarray(c))), x, norm=norm)
+    self.assertTrue(np.all((res.x_adv >= 0) & (res.x_adv <= 1)))
+
+
+class ClosedFormTest(parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    rng = np.random.default_rng(1)
+    self.x = rng.uniform(0.3, 0.7, size=(8, D)).astype(np.float32)
+    self.y = rng.integers(0, 2, 8).astype(np.int32)
+    self.ypm = 2 * self.y - 1  # labels as +-1
+
+  def test_fgsm_linf_is_the_sign_step(self):
+    want = np.clip(self.x - 0.1 * self.ypm[:, None] * np.sign(np.asarray(_W)), 0, 1)
+    np.testing.assert_allclose(_fgsm(_FN, self.x, self.y, eps=0.1), want, atol=1e-6)
+
+  @parameterized.parameters(0.05, 0.4)  # 0.4 makes the box [0, 1] bind
+  def test_pgd_linf_reaches_the_clipped_corner(self, eps):
+    want = np.clip(self.x - eps * self.ypm[:, None] * np.sign(np.asarray(_W)), 0, 1)
+    got = _pgd(_FN, self.x, self.y, jax.random.PRNGKey(3), eps=eps, steps=10)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+  def test_pgd_l2_reaches_the_ball_along_w(self):
+    u = np.asarray(_W) / np.linalg.norm(_W)
+    want = self.x - 0.2 * self.ypm[:, None] * u
+    got = _pgd(_FN, self.x, self.y, jax.random.PRNGKey(4), eps=0.2, steps=10, norm="l2", random_start=False)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # From a random start the orthogonal part only shrinks: the gain along w still beats the start's.
+    rand = np.asarray(_pgd(_FN, self.x, self.y, jax.random.PRNGKey(4), eps=0.2, steps=50, norm="l2"))
+    along = -self.ypm * ((rand - self.x) @ u)
+    self.assertTrue(np.all(along > 0.19), along)
+    np.testing.assert_allclose(np.asarray(_fgsm(_FN, self.x, self.y, eps=0.2, norm="l2")), want, atol=1e-5)
+
+  def test_targeted_moves_towards_the_target(self):
+    target = 1 - self.y
+    got = _pgd(_FN, self.x, target, jax.random.PRNGKey(5), eps=0.05, steps=10, targeted=True)
+    want = np.clip(self.x - 0.05 * self.ypm[:, None] * np.sign(np.asarray(_W)), 0, 1)  # same corner
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+  def test_margin_loss(self):
+    z = jnp.array([[1.0, 3.0, 2.0], [5.0, 0.0, 1.0]])
+    np.testing.assert_allclose(attacks.margin_loss(z, jnp.array([1, 2])), [2.0 - 3.0, 5.0 - 1.0])
+
+  @parameterized.parameters("l2", "linf")
+  def test_deepfool_on_affine_is_the_exact_minimal_step(self, norm):
+    rng = np.random.default_rng(2)
+    K = 5
+    A = rng.normal(size=(K, D)).astype(np.float32)
+    c = rng.normal(size=K).astype(np.float32) * 0.1
+    x = rng.uniform(0.45, 0.55, size=(6, D)).astype(np.float32)
+    res = attacks.deepfool(jax.tree_util.Partial(_affine(jnp.asarray(A), jnp.asarray(c))), x, overshoot=0.02,
+                           norm=norm)
+    np.testing.assert_array_equal(res.iterations, 1)
+    self.assertTrue(res.success.all())
+    for i in range(len(x)):
+      f = A.astype(np.float64) @ x[i] + c
+      k0 = int(np.argmax(f))
+      best = None
+      for k in range(K):
+        if k == k0:
+          continue
+        w = A[k] - A[k0]
+        dual = np.abs(w).sum() if norm == "linf" else np.linalg.norm(w)
+        dist = (f[k0] - f[k]) / dual
+        if best is None or dist < best[0]:
+          best = (dist, w, dual)
+      dist, w, dual = best
+      step = np.sign(w) if norm == "linf" else w / dual
+      want = x[i] + 1.02 * (dist + 1e-4) * step
+      np.testing.assert_allclose(res.x_adv[i], want, atol=2e-5)
+      np.testing.assert_allclose(res.norms[i], 1.02 * (dist + 1e-4), rtol=1e-4)
+
+  def test_deepfool_crosses_a_boundary_it_lands_on(self):
+    # x exactly on the boundary of classes 0/1 (tie): it must still flip, in one step.
+    A = jnp.asarray([[1.0] + [0.0] * (D - 1), [0.0] * D], jnp.float32)
+    x = np.full((1, D), 0.5, np.float32)
+    c = jnp.asarray([-0.5 + 1e-7, 0.0])
+    res = attacks.deepfool(jax.tree_util.Partial(_affine(A, c)), x, overshoot=0.0)
+    self.assertTrue(res.success[0])
+    self.assertEqual(res.iterations[0], 1)
+
+
+@absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")
+class TrainedModelTest(absltest.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    images, labels = data._load_fashion_mnist(data.FASHION_MNIST_DIR)["train"]
+    x = images[:6000].reshape(6000, -1).astype(np.float32) / 255
+    y = labels[:6000]
+
+    def apply(p, z):
+      h = jax.nn.relu(z.reshape(z.shape[0], -1) @ p["w1"] + p["b1"])
+      return h @ p["w2"] + p["b2"]
+
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    p = {"w1": jax.random.normal(k1, (784, 128)) * 0.05, "b1": jnp.zeros(128),
+         "w2": jax.random.normal(k2, (128, 10)) * 0.05, "b2": jnp.zeros(10)}
+    tx = optax.adam(2e-3)
+    opt = tx.init(p)
+
+    @jax.jit
+    def step(p, opt, xb, yb):
+      g = jax.grad(lambda p: attacks.ce_loss(apply(p, xb), yb).mean())(p)
+      u, opt = tx.update(g, opt)
+      return optax.apply_updates(p, u), opt
+
+    for i in range(300):
+      j = (i * 100) % 6000
+      p, opt = step(p, opt, x[j:j + 100], y[j:j + 100])
+    test_x, test_y = data._load_fashion_mnist(data.FASHION_MNIST_DIR)["test"]
+    cls.x = test_x[:200].astype(np.float32) / 255
+    cls.y = test_y[:200]
+    cls.fn = jax.tree_util.Partial(apply, p)
+
+  def _acc(self, z):
+    return float(np.mean(np.argmax(self.fn(z), -1) == self.y))
+
+  def test_pgd_drives_an_undefended_model_to_zero(self):
+    self.assertGreater(self._acc(self.x), 0.7)
+    adv = _pgd(self.fn, self.x, self.y, jax.random.PRNGKey(0), eps=0.3, steps=20)
+    self.assertLessEqual(self._acc(adv), 0.01)
+    self.assertLess(self._acc(_pgd(self.fn, self.x, self.y, jax.random.PRNGKey(0), eps=0.05, steps=20)),
+                    self._acc(self.x))
+
+  def test_batched_equals_per_example(self):
+    x, y = self.x[:10], self.y[:10]
+    batched = _pgd(self.fn, x, y, jax.random.PRNGKey(0), eps=0.1, steps=10, random_start=False)
+    single = np.concatenate([_pgd(self.fn, x[i:i + 1], y[i:i + 1], jax.random.PRNGKey(0), eps=0.1, steps=10,
+                                  random_start=False) for i in range(10)])
+    np.testing.assert_allclose(batched, single, atol=1e-6)
+    df = attacks.deepfool(self.fn, x)
+    df1 = [attacks.deepfool(self.fn, x[i:i + 1]) for i in range(10)]
+    np.testing.assert_allclose(df.norms, [r.norms[0] for r in df1], rtol=1e-4)
+    np.testing.assert_array_equal(df.iterations, [r.iterations[0] for r in df1])
+
+  def test_restarts_never_lose_a_success(self):
+    one = _pgd(self.fn, self.x, self.y, jax.random.PRNGKey(1), eps=0.03, steps=5, restarts=1)
+    three = _pgd(self.fn, self.x, self.y, jax.random.PRNGKey(1), eps=0.03, steps=5, restarts=3)
+    fooled1 = np.argmax(self.fn(one), -1) != self.y
+    fooled3 = np.argmax(self.fn(three), -1) != self.y
+    self.assertTrue(np.all(fooled3[fooled1]))
+    self.assertGreaterEqual(fooled3.sum(), fooled1.sum())
+
+  def test_deepfool_flips_labels_with_small_perturbations(self):
+    res = attacks.deepfool(self.fn, self.x[:50])
+    pred = np.argmax(self.fn(self.x[:50]), -1)
+    adv_pred = np.argmax(self.fn(res.x_adv), -1)
+    np.testing.assert_array_equal(adv_pred[res.success] != pred[res.success], True)
+    self.assertGreater(res.success.mean(), 0.95)
+    rho = np.mean(res.norms / np.linalg.norm(self.x[:50].reshape(50, -1), axis=1))
+    self.assertLess(rho, 0.2)
+
+
+if __name__ == "__main__":
+  absltest.main()
