@@ -38,6 +38,15 @@ def default_num_columns(m: int, rank: int) -> int:
 DEFAULT_NUM_EXPERTS = 4
 
 
+def sample_columns(key: jax.Array, m: int, num_columns: int, num_experts: int) -> jax.Array:
+  """(num_experts, num_columns) indices, each row a uniform subset of range(m) without replacement.
+
+  The indices of the l largest of m iid uniforms form a uniform random l-subset.
+  """
+  u = jax.random.uniform(key, (num_experts, m))
+  return jax.lax.top_k(u, num_columns)[1]
+
+
 def _triplets_from_subspace(W: jax.Array, V: jax.Array) -> Triplets:
   """SVD of W V V^T given an orthonormal basis V (m, r) of a right subspace."""
   U, S, Zt = jnp.linalg.svd(W @ V, full_matrices=False)  # W V = U S Z^T
@@ -65,9 +74,10 @@ def nystrom_svd(
 
   because C_j M_j^+ C_j^T = W^T W_I (W_I^T W_I)^+ W_I^T W = W^T P_{W_I} W.
   The factored form never squares W's condition number and never forms K.
-  The top-r left singular vectors V_r of F (m x pl) approximate W's top-r
-  right singular vectors; the triplets returned are the exact SVD of
-  W V_r V_r^T. Cost O(n m l p + m (l p)^2 + n m r), never O(m^3) for l p << m.
+  The top-r left singular vectors V_r of F (m x pl), taken from the eigh of
+  the small F^T F, approximate W's top-r right singular vectors; the triplets
+  returned are the exact SVD of W V_r V_r^T.
+  Cost O(n m l p + m (l p)^2 + (l p)^3 + n m r), never O(m^3) for l p << m.
 
   Args:
     W: matrix of shape (n, m).
@@ -84,14 +94,17 @@ def nystrom_svd(
     raise ValueError(f"num_columns={num_columns} must be in [1, {m}]")
   if not 1 <= rank <= min(n, m, num_columns * num_experts):
     raise ValueError(f"rank={rank} must be in [1, {min(n, m, num_columns * num_experts)}]")
-  keys = jax.random.split(key, num_experts)
-  idx = jax.vmap(lambda k: jax.random.choice(k, m, (num_columns,), replace=False))(keys)
-  cols = jnp.moveaxis(W[:, idx], 1, 0)  # (p, n, l)
-  Q, _ = jnp.linalg.qr(cols)  # (p, n, l), orthonormal columns spanning W[:, I_j]
-  F = jnp.einsum("nm,pnl->mpl", W, Q).reshape(m, num_experts * num_columns)
-  F = F / jnp.sqrt(num_experts)
-  V, _, _ = jnp.linalg.svd(F, full_matrices=False)
-  return _triplets_from_subspace(W, V[:, :rank])
+  idx = sample_columns(key, m, num_columns, num_experts)
+  # One unbatched QR per expert: a batched QR inside the train step's cond deadlocked
+  # XLA:CPU with 2 host devices (jax 0.10.2); p is small and static.
+  Q = jnp.concatenate([jnp.linalg.qr(W[:, idx[j]])[0] for j in range(num_experts)], axis=1)  # (n, p l)
+  F = (W.T @ Q) / jnp.sqrt(num_experts)  # (m, p l)
+  # Top-r left singular vectors of F from the small (pl x pl) Gram matrix: F^T F = Z L Z^T,
+  # V_r = F Z_r L_r^{-1/2}, re-orthonormalised by a thin QR (cheaper than an SVD of F).
+  evals, Z = jnp.linalg.eigh(F.T @ F)  # ascending
+  Zr, lr = Z[:, ::-1][:, :rank], evals[::-1][:rank]
+  V, _ = jnp.linalg.qr(F @ (Zr / jnp.sqrt(jnp.maximum(lr, jnp.finfo(F.dtype).tiny))))
+  return _triplets_from_subspace(W, V)
 
 
 @functools.partial(jax.jit, static_argnames=("rank", "oversample", "power_iters"))

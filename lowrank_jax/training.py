@@ -262,6 +262,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_x, train_y = dataset.splits["train"]
   setup, state = create_train_state(config, dataset.info, dataset.mean, dataset.std, len(train_x))
   trainer = Trainer(setup)
+  log(f"{jax.device_count()} {jax.default_backend()} device(s) over {jax.process_count()} process(es); "
+      f"mesh {dict(setup.mesh.shape)}; {setup.total_steps} steps of batch {config.batch_size}; "
+      f"LR layers {setup.ranks or 'none (vanilla)'}")
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2))
@@ -311,6 +314,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     last_saved = step
 
   def on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills even a stuck save
     raise KeyboardInterrupt(f"signal {signum}")
 
   old_handler = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None

@@ -52,7 +52,8 @@ class NystromTest(chex.TestCase, parameterized.TestCase):
     m, r, l, p = 60, 5, 12, 3
     W = _matrix(m, 0.7 ** np.arange(m), seed=5)
     key = jax.random.PRNGKey(7)
-    idx = [np.asarray(jax.random.choice(k, m, (l,), replace=False)) for k in jax.random.split(key, p)]
+    idx = list(np.asarray(svd.sample_columns(key, m, l, p)))
+    self.assertTrue(all(len(set(I.tolist())) == l for I in idx))  # without replacement
     K = W.astype(np.float64).T @ W.astype(np.float64)
     K_ens = sum(K[:, I] @ np.linalg.pinv(K[np.ix_(I, I)]) @ K[I, :] for I in idx) / p
     evals, evecs = np.linalg.eigh(K_ens)

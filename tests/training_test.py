@@ -105,9 +105,7 @@ class StepTest(absltest.TestCase):
 
 def _params(workdir):
   """Restores the newest checkpoint's parameters of the run in workdir."""
-  cfg = default.get_config()
   with open(os.path.join(workdir, "config.json")) as f:
-    cfg.update_from_flattened_dict({}, "")
     saved = json.load(f)
   cfg = tiny_config()
   cfg.update(saved)
@@ -119,14 +117,14 @@ def _params(workdir):
     ck.close()
 
 
-def _run(workdir, *flags, wait=True):
+def _run(workdir, *flags, wait=True, env=None):
   cmd = [sys.executable, os.path.join(ROOT, "train.py"), f"--workdir={workdir}",
          f"--config={os.path.join(ROOT, 'configs/default.py')}",
          "--config.dataset.train_size=512", "--config.dataset.test_size=200", "--config.batch_size=32",
          "--config.eval_batch_size=100", "--config.rank_batch_size=100", "--config.num_epochs=3",
          "--config.lowrank.warmup_steps=10", "--config.checkpoint_every_steps=8", *flags]
   if wait:
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
   return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -168,6 +166,20 @@ class LoopTest(absltest.TestCase):
       jax.tree.map(np.testing.assert_array_equal, p1, p2)
       epochs = [json.loads(l)["epoch"] for l in open(os.path.join(killed, "metrics.jsonl"))]
       self.assertEqual(epochs, [1, 2, 3])
+
+  def test_two_devices_match_one(self):
+    """Data parallel over a 2-device mesh (forced host devices) computes the same training."""
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+      flags = ("--config.num_train_steps=6", "--config.checkpoint_every_steps=100")
+      r1 = _run(one, *flags)
+      env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+      r2 = _run(two, *flags, env=env)
+      self.assertEqual((r1.returncode, r2.returncode), (0, 0), r2.stderr[-2000:])
+      self.assertIn("mesh {'batch': 1}", r1.stdout)
+      self.assertIn("mesh {'batch': 2}", r2.stdout)
+      _, p1 = _params(one)
+      _, p2 = _params(two)
+      jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4), p1, p2)
 
   def test_sigterm_saves_and_exits(self):
     with tempfile.TemporaryDirectory() as d:
