@@ -120,8 +120,8 @@ def pgd(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps,
 
   Steps and restarts are rolled `lax.fori_loop`s (one compiled step). On this
   project's 2-core CPU (jax 0.10.2, the Fashion-MNIST CNN, batch 256)
-  `bench/attacks.py` measured PGD-20 rolled/unrolled at 1.06x and rolled/Python
-  loop over a jitted step at 0.90x, while unrolling 40 steps multiplied the
+  `bench/attacks.py` measured PGD-20 rolled/unrolled at 0.99-1.06x and rolled/Python
+  loop over a jitted step at 0.80-0.90x (time ratios), while unrolling 40 steps multiplied the
   compile time; so the rolled loop is the default on every backend (not yet
   measured on GPU/TPU). `unroll` is passed through for other models/backends.
 
