@@ -52,6 +52,22 @@ def validate_config(config) -> None:
     parse_layers(lr.layers, lr.rank)
 
 
+def validate_eval_config(ec) -> None:
+  """Checks config.eval (eval.py) before any compute."""
+  _check(ec.norm in ("linf", "l2"), f"config.eval.norm={ec.norm!r} is not one of linf, l2")
+  _check(ec.loss in ("ce", "margin"), f"config.eval.loss={ec.loss!r} is not one of ce, margin")
+  for field in ("num_examples", "batch_size", "audit_restarts", "deepfool_examples", "deepfool_max_iter",
+                "deepfool_candidates"):
+    _check(ec[field] >= 1, f"config.eval.{field}={ec[field]} must be >= 1")
+  _check(len(ec.eps) > 0 and all(e > 0 for e in ec.eps), f"config.eval.eps={tuple(ec.eps)} must be non-empty, > 0")
+  _check(len(ec.steps) > 0 and all(s >= 1 for s in ec.steps),
+         f"config.eval.steps={tuple(ec.steps)} must be non-empty, >= 1")
+  _check(ec.audit_eps in tuple(ec.eps), f"config.eval.audit_eps={ec.audit_eps} must be one of config.eval.eps")
+  _check(all(0 <= p <= 1 for p in ec.pixel_probs), f"config.eval.pixel_probs={tuple(ec.pixel_probs)} must be in [0, 1]")
+  _check(ec.pixel_sigma >= 0, f"config.eval.pixel_sigma={ec.pixel_sigma} must be >= 0")
+  _check(ec.tolerance >= 0, f"config.eval.tolerance={ec.tolerance} must be >= 0")
+
+
 def parse_layers(spec: str, default_rank: int) -> dict[str, int]:
   """'a,b:20' -> {'a': default_rank, 'b': 20}."""
   out = {}

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from lowrank_jax import attacks, data as data_lib, metrics, robustness
+from lowrank_jax import attacks, config as config_lib, data as data_lib, metrics, robustness
 from lowrank_jax.loading import LoadedModel, load_model
 
 _pgd = jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
@@ -148,6 +148,7 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, progres
   """Loads workdir (and transfer_from), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}."""
   from lowrank_jax import report  # pylint: disable=g-import-not-at-top (matplotlib is slow to import)
 
+  config_lib.validate_eval_config(ec)
   model = load_model(workdir)
   source = load_model(transfer_from) if transfer_from else None
   ds = data_lib.load_dataset(model.config.dataset)

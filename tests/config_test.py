@@ -54,6 +54,18 @@ class ConfigTest(parameterized.TestCase):
       config_lib.validate_lowrank_layers(_cfg(**overrides), DIMS)
     self.assertIn(message, str(e.exception))
 
+  @parameterized.parameters(
+      ({"eval.norm": "l3"}, "config.eval.norm='l3'"),
+      ({"eval.audit_eps": 0.15}, "config.eval.audit_eps=0.15 must be one of config.eval.eps"),
+      ({"eval.steps": ()}, "config.eval.steps=()"),
+      ({"eval.num_examples": 0}, "config.eval.num_examples=0"),
+  )
+  def test_eval_errors(self, overrides, message):
+    config_lib.validate_eval_config(_cfg().eval)
+    with self.assertRaises(config_lib.ConfigError) as e:
+      config_lib.validate_eval_config(_cfg(**overrides).eval)
+    self.assertIn(message, str(e.exception))
+
   def test_several_layers_with_their_own_ranks(self):
     c = _cfg(**{"lowrank.layers": "conv2:30, penultimate", "lowrank.max_dim": 20000})
     self.assertEqual(config_lib.validate_lowrank_layers(c, DIMS), {"conv2": 30, "penultimate": 10})
