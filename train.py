@@ -1,6 +1,6 @@
 """Trains a model with (or without) the LR regularizer.
 
-  python train.py --config configs/default.py --workdir runs/lr [--config.lowrank.enabled=False]
+  python train.py --config configs/default.py --workdir runs/lr [--config.method=vanilla]
 
 Rerunning the same command resumes from the newest checkpoint in --workdir.
 """

@@ -1,6 +1,6 @@
 """Fashion-MNIST small CNN with one LR layer on the penultimate representation.
 
-Vanilla baseline from the same code path: --config.lowrank.enabled=False.
+Vanilla baseline from the same code path: --config.method=vanilla.
 """
 
 import ml_collections
@@ -10,6 +10,8 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.model = "cnn"
+  c.model_width = 1.0  # channel multiplier of resnet18/resnet50/vgg19
+  c.method = "lowrank"  # vanilla | lowrank (more variants join with "+")
 
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = "fashion_mnist"
@@ -34,17 +36,23 @@ def get_config() -> ml_collections.ConfigDict:
   c.optimizer.weight_decay = 0.0  # adamw: decoupled; sgd: L2 on model parameters
 
   c.lowrank = ml_collections.ConfigDict()
-  c.lowrank.enabled = True
   c.lowrank.layers = "penultimate"  # comma separated, each `name` or `name:rank`
   c.lowrank.rank = 10  # for layers given without `:rank`
+  c.lowrank.parametrization = "dense"  # dense (W m x m + Nystrom thresholding) | factored (W = U V^T)
   c.lowrank.projection_weight = 1.0
   c.lowrank.norm_weight = 0.1
+  c.lowrank.norm_target = 1.0  # L_n = mean |norm_target - ||a|||; the paper: 1
+  c.lowrank.scale_free = False  # L_c on a / ||a|| (a control, not the paper's loss)
   c.lowrank.warmup_steps = 500  # penalty weights ramp linearly from 0 (avoids early collapse)
-  c.lowrank.threshold_every = 10  # k: W is rank-thresholded every k steps
+  c.lowrank.optimizer = "same"  # for W, b: same (the backbone's) | adam | sgd
+  c.lowrank.learning_rate = 0.0  # for adam | sgd; 0: the backbone's
+  c.lowrank.momentum = 0.0  # sgd only
+  c.lowrank.reset_moments_on_threshold = False
+  c.lowrank.threshold_every = 10  # k: dense W is rank-thresholded every k steps
   c.lowrank.method = "nystrom"  # nystrom | randomized | exact
   c.lowrank.num_columns = 0  # Nystrom columns per expert; 0: min(m, 4 rank)
   c.lowrank.num_experts = 4
-  c.lowrank.max_dim = 8192  # refuse LR layers wider than this (W is m x m)
+  c.lowrank.max_dim = 16384  # refuse dense W wider than this (W is m x m; 16384: 1 GiB); factored: no limit
 
   c.log_every_steps = 50
   c.rank_batch_size = 1000  # fixed test batch for the effective rank
@@ -57,18 +65,30 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.num_examples = 500  # first N test examples
   c.eval.batch_size = 250
   c.eval.seed = 0
-  c.eval.norm = "linf"  # linf | l2, for the PGD grid
+  c.eval.norm = "linf"  # linf | l2, for the PGD grid and AutoAttack
   c.eval.eps = (0.05, 0.1, 0.2, 0.3)
   c.eval.steps = (7, 20)
-  c.eval.loss = "ce"  # ce | margin
+  c.eval.loss = "ce"  # ce | margin | dlr
   c.eval.audit_eps = 0.1  # where 2x steps, restarts, transfer and Gaussian noise are compared
   c.eval.audit_restarts = 3
   c.eval.chance_eps = 0.5
   c.eval.tolerance = 0.01  # slack on accuracies in the audit
+  c.eval.autoattack = True  # AutoAttack (the reference's settings) at every eps of autoattack_eps
+  c.eval.autoattack_version = "standard"  # standard | plus | rand
+  c.eval.autoattack_eps = ()  # empty: every eval eps
+  c.eval.autoattack_examples = 0  # 0: all num_examples
   c.eval.deepfool_examples = 500
-  c.eval.deepfool_max_iter = 50
+  c.eval.deepfool_max_iter = 100
   c.eval.deepfool_candidates = 10
   c.eval.deepfool_overshoot = 0.02
   c.eval.pixel_probs = (0.2, 0.4, 0.6, 0.8, 1.0)
   c.eval.pixel_sigma = 0.5
+  c.eval.masking_probes = False  # the probes of lowrank_jax.evaluators.masking
+  c.eval.probe_eps = (0.05, 0.1)
+  c.eval.probe_temperatures = (10.0, 100.0)
+  c.eval.probe_strong_steps = 100
+  c.eval.probe_strong_restarts = 5
+  c.eval.probe_square_queries = 1000
+  c.eval.probe_examples = 200  # strong PGD and Square run on the first N
+  c.eval.paper_steps = (7, 20)  # paper-like PGD: fixed step eps/4, no random start, eps in normalised space
   return c

@@ -2,7 +2,7 @@
 
 from lowrank_jax.config import ConfigError, validate_config
 from lowrank_jax.data import DataError, load_dataset
-from lowrank_jax.metrics import effective_rank, numerical_rank
+from lowrank_jax.spectra import effective_rank, numerical_rank
 from lowrank_jax.models import FunctionalModel, create_model
 from lowrank_jax.regularizer import init_lowrank_params, lowrank_penalty, norm_loss, projection_loss
 from lowrank_jax.svd import exact_svd, nystrom_svd, randomized_svd, rank_threshold

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from lowrank_jax import data, models, svd
+from lowrank_jax import data, methods, models, optim, regularizer, svd
 
 
 class ConfigError(ValueError):
@@ -21,6 +21,10 @@ def validate_config(config) -> None:
   _check(config.dataset.name in data.DATASETS,
          f"config.dataset.name={config.dataset.name!r} is unknown; valid: {sorted(data.DATASETS)}")
   _check(config.model in models.MODELS, f"config.model={config.model!r} is unknown; valid: {sorted(models.MODELS)}")
+  _check(config.model_width > 0, f"config.model_width={config.model_width} must be > 0")
+  names = [s.strip() for s in str(config.method).split("+")]
+  _check(all(n in methods.METHODS for n in names) and len(set(names)) == len(names),
+         f"config.method={config.method!r}: each of its '+'-joined names must be one of {', '.join(methods.METHODS)}")
   for field in ("validation_size", "train_size", "test_size"):
     _check(config.dataset[field] >= 0, f"config.dataset.{field}={config.dataset[field]} must be >= 0")
   _check(config.batch_size >= 1, f"config.batch_size={config.batch_size} must be >= 1")
@@ -28,9 +32,9 @@ def validate_config(config) -> None:
   _check(config.num_epochs >= 1 or config.num_train_steps > 0,
          f"config.num_epochs={config.num_epochs} must be >= 1 (or set config.num_train_steps > 0)")
   opt = config.optimizer
-  _check(opt.name in ("adam", "adamw", "sgd"), f"config.optimizer.name={opt.name!r} is not one of adam, adamw, sgd")
-  _check(opt.schedule in ("constant", "cosine", "piecewise"),
-         f"config.optimizer.schedule={opt.schedule!r} is not one of constant, cosine, piecewise")
+  _check(opt.name in optim.OPTIMIZERS, f"config.optimizer.name={opt.name!r} is not one of {', '.join(optim.OPTIMIZERS)}")
+  _check(opt.schedule in optim.SCHEDULES,
+         f"config.optimizer.schedule={opt.schedule!r} is not one of {', '.join(optim.SCHEDULES)}")
   _check(opt.learning_rate > 0, f"config.optimizer.learning_rate={opt.learning_rate} must be > 0")
   _check(opt.warmup_steps >= 0, f"config.optimizer.warmup_steps={opt.warmup_steps} must be >= 0")
   _check(opt.weight_decay >= 0, f"config.optimizer.weight_decay={opt.weight_decay} must be >= 0")
@@ -45,25 +49,42 @@ def validate_config(config) -> None:
   _check(lr.warmup_steps >= 0, f"config.lowrank.warmup_steps={lr.warmup_steps} must be >= 0")
   _check(lr.projection_weight >= 0, f"config.lowrank.projection_weight={lr.projection_weight} must be >= 0")
   _check(lr.norm_weight >= 0, f"config.lowrank.norm_weight={lr.norm_weight} must be >= 0")
+  _check(lr.norm_target > 0, f"config.lowrank.norm_target={lr.norm_target} must be > 0")
+  _check(lr.parametrization in regularizer.PARAMETRIZATIONS,
+         f"config.lowrank.parametrization={lr.parametrization!r} is not one of {', '.join(regularizer.PARAMETRIZATIONS)}")
+  _check(lr.optimizer in optim.LOWRANK_OPTIMIZERS,
+         f"config.lowrank.optimizer={lr.optimizer!r} is not one of {', '.join(optim.LOWRANK_OPTIMIZERS)}")
+  _check(lr.learning_rate >= 0, f"config.lowrank.learning_rate={lr.learning_rate} must be >= 0 (0: the backbone's)")
+  _check(0 <= lr.momentum < 1, f"config.lowrank.momentum={lr.momentum} must be in [0, 1)")
   _check(lr.method in svd.METHODS, f"config.lowrank.method={lr.method!r} is not one of {', '.join(svd.METHODS)}")
   _check(lr.num_columns >= 0, f"config.lowrank.num_columns={lr.num_columns} must be >= 0 (0: default)")
   _check(lr.num_experts >= 1, f"config.lowrank.num_experts={lr.num_experts} must be >= 1")
-  if lr.enabled:
-    parse_layers(lr.layers, lr.rank)
+  parse_layers(lr.layers, lr.rank)
 
 
 def validate_eval_config(ec) -> None:
   """Checks config.eval (eval.py) before any compute."""
+  from lowrank_jax import autoattack  # pylint: disable=g-import-not-at-top
+
   _check(ec.norm in ("linf", "l2"), f"config.eval.norm={ec.norm!r} is not one of linf, l2")
-  _check(ec.loss in ("ce", "margin"), f"config.eval.loss={ec.loss!r} is not one of ce, margin")
+  _check(ec.loss in ("ce", "margin", "dlr"), f"config.eval.loss={ec.loss!r} is not one of ce, margin, dlr")
   for field in ("num_examples", "batch_size", "audit_restarts", "deepfool_examples", "deepfool_max_iter",
-                "deepfool_candidates"):
+                "deepfool_candidates", "probe_strong_steps", "probe_strong_restarts", "probe_square_queries",
+                "probe_examples"):
     _check(ec[field] >= 1, f"config.eval.{field}={ec[field]} must be >= 1")
-  _check(len(ec.eps) > 0 and all(e > 0 for e in ec.eps), f"config.eval.eps={tuple(ec.eps)} must be non-empty, > 0")
-  _check(len(ec.steps) > 0 and all(s >= 1 for s in ec.steps),
-         f"config.eval.steps={tuple(ec.steps)} must be non-empty, >= 1")
+  _check(ec.autoattack_examples >= 0, f"config.eval.autoattack_examples={ec.autoattack_examples} must be >= 0")
+  for field in ("eps", "probe_eps", "autoattack_eps"):
+    _check(all(e > 0 for e in ec[field]), f"config.eval.{field}={tuple(ec[field])} must be > 0")
+  _check(len(ec.eps) > 0, "config.eval.eps=() must name at least one eps")
+  for field in ("steps", "paper_steps"):
+    _check(len(ec[field]) > 0 and all(s >= 1 for s in ec[field]),
+           f"config.eval.{field}={tuple(ec[field])} must be non-empty, >= 1")
   _check(ec.audit_eps in tuple(ec.eps), f"config.eval.audit_eps={ec.audit_eps} must be one of config.eval.eps")
+  _check(ec.autoattack_version in autoattack.VERSIONS,
+         f"config.eval.autoattack_version={ec.autoattack_version!r} is not one of {', '.join(autoattack.VERSIONS)}")
   _check(all(0 <= p <= 1 for p in ec.pixel_probs), f"config.eval.pixel_probs={tuple(ec.pixel_probs)} must be in [0, 1]")
+  _check(all(t > 0 for t in ec.probe_temperatures),
+         f"config.eval.probe_temperatures={tuple(ec.probe_temperatures)} must be > 0")
   _check(ec.pixel_sigma >= 0, f"config.eval.pixel_sigma={ec.pixel_sigma} must be >= 0")
   _check(ec.tolerance >= 0, f"config.eval.tolerance={ec.tolerance} must be >= 0")
 
@@ -77,7 +98,7 @@ def parse_layers(spec: str, default_rank: int) -> dict[str, int]:
       out[name.strip()] = int(rank) if rank else int(default_rank)
     except ValueError:
       raise ConfigError(f"config.lowrank.layers={spec!r}: rank {rank!r} of layer {name!r} is not an integer") from None
-  _check(bool(out), f"config.lowrank.layers={spec!r} names no layer (or set config.lowrank.enabled=False)")
+  _check(bool(out), f"config.lowrank.layers={spec!r} names no layer")
   return out
 
 
@@ -89,10 +110,11 @@ def validate_lowrank_layers(config, dims: Mapping[str, int]) -> dict[str, int]:
     _check(name in dims,
            f"config.lowrank.layers: {name!r} is not a layer of {config.model}; valid: {', '.join(dims)}")
     m = dims[name]
-    _check(m <= lr.max_dim,
-           f"config.lowrank.layers: {name!r} has m={m} > config.lowrank.max_dim={lr.max_dim} (W would be {m}x{m})")
+    _check(lr.parametrization != "dense" or m <= lr.max_dim,
+           f"config.lowrank.layers: {name!r} has m={m} > config.lowrank.max_dim={lr.max_dim} (dense W would be "
+           f"{m}x{m}, {4 * m * m / 2**30:.1f} GiB): raise max_dim or set config.lowrank.parametrization=factored")
     _check(1 <= r <= m - 1, f"config.lowrank.rank={r} for layer {name!r} must be in [1, {m - 1}] (m={m})")
-    if lr.method == "nystrom":
+    if lr.method == "nystrom" and lr.parametrization == "dense":
       cols = lr.num_columns or svd.default_num_columns(m, r)
       _check(cols <= m, f"config.lowrank.num_columns={cols} for layer {name!r} must be <= m={m}")
       _check(r <= cols * lr.num_experts,

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
-import os
 from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 
 from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import data as data_lib
-from lowrank_jax import training
+from lowrank_jax import models, runfiles, training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,19 +29,43 @@ class LoadedModel:
   step: int
   setup: training.TrainSetup
   state: Any
+  mean: tuple[float, ...]  # per-channel input statistics the model normalises with
+  std: tuple[float, ...]
 
   @property
   def num_classes(self) -> int:
     return data_lib.DATASETS[self.config.dataset.name].num_classes
 
+  @property
+  def name(self) -> str:
+    return runfiles.run_name(self.workdir)
 
-def _logits(setup, params, stats, x):
-  return setup.model.apply(params, stats, x, train=False)[0]
+  @property
+  def head_kernel(self) -> np.ndarray:
+    """(in, out) kernel of the Dense layer that reads the penultimate representation."""
+    return np.asarray(self.state["params"]["model"][self.setup.model.head]["kernel"])
 
 
-def _features(setup, params, stats, x):
-  feats = setup.model.apply(params, stats, x, train=False)[1]
-  return {k: feats[k] for k in setup.monitored}
+@dataclasses.dataclass(frozen=True)
+class _Logits:
+  """(params, batch_stats, x) -> logits. Compared by value: runs of one architecture share compiled attacks."""
+
+  model: models.FunctionalModel
+
+  def __call__(self, params, stats, x):
+    return self.model.apply(params, stats, x, train=False)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Features:
+  """(params, batch_stats, x) -> {layer: activations} of the monitored layers."""
+
+  model: models.FunctionalModel
+  layers: tuple[str, ...]
+
+  def __call__(self, params, stats, x):
+    feats = self.model.apply(params, stats, x, train=False)[1]
+    return {k: feats[k] for k in self.layers}
 
 
 def load_model(workdir: str) -> LoadedModel:
@@ -53,17 +75,11 @@ def load_model(workdir: str) -> LoadedModel:
     FileNotFoundError: one line naming the missing file when there is no usable run.
     CheckpointError: the checkpoint is corrupt or does not match the saved config.
   """
-  cfg_path, meta_path = os.path.join(workdir, "config.json"), os.path.join(workdir, "model.json")
-  for path in (cfg_path, meta_path):
-    if not os.path.exists(path):
-      raise FileNotFoundError(f"{path} not found: {workdir} holds no run of train.py")
-  with open(cfg_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  with open(meta_path) as f:
-    meta = json.load(f)
+  config, meta = runfiles.load_run(workdir)
+  config = ml_collections.ConfigDict(config)
   info = data_lib.DATASETS[config.dataset.name]
   setup, state = training.create_train_state(config, info, meta["mean"], meta["std"], meta["num_train"])
-  ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
+  ckpt = ckpt_lib.Checkpointer(runfiles.path(workdir, runfiles.CHECKPOINTS), config.keep_checkpoints)
   try:
     step = ckpt.latest_step()
     if step is None:
@@ -72,6 +88,7 @@ def load_model(workdir: str) -> LoadedModel:
   finally:
     ckpt.close()
   params, stats = state["params"]["model"], state["batch_stats"]
-  P = jax.tree_util.Partial  # the function (with setup) is static; params and stats are leaves
-  return LoadedModel(P(functools.partial(_logits, setup), params, stats),
-                     P(functools.partial(_features, setup), params, stats), config, workdir, step, setup, state)
+  partial = jax.tree_util.Partial  # the function is static (by value); params and stats are leaves
+  return LoadedModel(partial(_Logits(setup.model), params, stats),
+                     partial(_Features(setup.model, setup.monitored), params, stats), config, workdir, step, setup,
+                     state, tuple(meta["mean"]), tuple(meta["std"]))

@@ -11,40 +11,49 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 
-def _name(r: dict) -> str:
-  return os.path.basename(os.path.normpath(r.get("workdir", "run")))
-
-
 def _runs(results: dict, compare: dict | None) -> list[tuple[str, dict, str]]:
-  runs = [(_name(results), results, "-")]
+  runs = [(results.get("model", "run"), results, "-")]
   if compare:
-    runs.append((_name(compare), compare, "--"))
+    runs.append((compare.get("model", "other"), compare, "--"))
   return runs
 
 
-def _finish(fig, ax, path, fontsize=8):
-  ax.legend(fontsize=fontsize)
+def _save(fig, path):
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
 
 
-def _plot_robust(runs, path):
-  fig, ax = plt.subplots(figsize=(5.5, 4))
+def _eps_sorted(d: dict) -> list[float]:
+  return sorted(float(e) for e in d if e != "from")
+
+
+def plot_robust(runs, path):
+  fig, ax = plt.subplots(figsize=(6, 4.2))
   for name, r, ls in runs:
-    eps = sorted(float(e) for e in r["pgd"])
-    for steps in sorted({int(s) for d in r["pgd"].values() for s in d}):
-      ax.plot([0] + eps, [r["clean_accuracy"]] + [r["pgd"][f"{e:g}"][str(steps)] for e in eps], ls, marker="o",
-              label=f"{name} PGD-{steps}")
-    if r.get("transfer"):
-      te = sorted(float(e) for e in r["transfer"])
-      ax.plot([0] + te, [r["clean_accuracy"]] + [r["transfer"][f"{e:g}"] for e in te], ls, marker="x",
-              label=f"{name} transfer")
-  ax.set(xlabel=f"eps ({runs[0][1]['config']['norm']})", ylabel="accuracy", ylim=(0, 1), title="Robust accuracy")
-  _finish(fig, ax, path, 7)
+    g = r["pgd_grid"]
+    eps = _eps_sorted(g["pgd"])
+    for steps in sorted({int(s) for d in g["pgd"].values() for s in d}):
+      ax.plot([0] + eps, [r["clean_accuracy"]] + [g["pgd"][f"{e:g}"][str(steps)] for e in eps], ls, marker="o",
+              ms=3, label=f"{name} PGD-{steps}")
+    if "autoattack" in r:
+      ae = _eps_sorted(r["autoattack"]["by_eps"])
+      ax.plot([0] + ae, [r["clean_accuracy"]] + [r["autoattack"]["by_eps"][f"{e:g}"]["robust_accuracy"] for e in ae],
+              ls, marker="s", ms=3, label=f"{name} AutoAttack")
+    we = _eps_sorted(r["robust_accuracy"])
+    ax.plot([0] + we, [r["clean_accuracy"]] + [r["robust_accuracy"][f"{e:g}"]["accuracy"] for e in we], ls, lw=2.5,
+            alpha=0.5, label=f"{name} worst case")
+    if "transfer" in g:
+      te = _eps_sorted(g["transfer"])
+      ax.plot([0] + te, [r["clean_accuracy"]] + [g["transfer"][f"{e:g}"] for e in te], ls, marker="x",
+              label=f"{name} transfer from {g['transfer']['from']}")
+  ax.set(xlabel=f"eps ({runs[0][1]['config']['norm']}, pixels in [0, 1])", ylabel="accuracy", ylim=(0, 1),
+         title="Robust accuracy")
+  ax.legend(fontsize=6)
+  _save(fig, path)
 
 
-def _plot_deepfool(runs, path):
+def plot_deepfool(runs, path):
   fig, ax = plt.subplots(figsize=(5.5, 4))
   rhos = [np.asarray(r["deepfool"]["rho"]) for _, r, _ in runs]
   top = max(float(np.percentile(v, 99)) for v in rhos) if rhos else 1.0
@@ -52,104 +61,142 @@ def _plot_deepfool(runs, path):
   for (name, r, _), v in zip(runs, rhos):
     ax.hist(v, bins=bins, alpha=0.55, label=f"{name} (rho_adv {r['deepfool']['rho_adv']:.3f})")
   ax.set(xlabel="DeepFool ||r||_2 / ||x||_2", ylabel="examples", title="DeepFool perturbation size")
-  _finish(fig, ax, path)
+  ax.legend(fontsize=8)
+  _save(fig, path)
 
 
-def _plot_pixels(runs, path):
+def plot_pixels(runs, path):
   fig, ax = plt.subplots(figsize=(5.5, 4))
   for name, r, ls in runs:
-    ps = sorted(float(p) for p in r["random_pixels"]["accuracy"])
-    ax.plot(ps, [r["random_pixels"]["accuracy"][f"{p:g}"] for p in ps], ls, marker="o", label=name)
+    acc = r["random_pixels"]["accuracy"]
+    ps = sorted(float(p) for p in acc)
+    ax.plot(ps, [acc[f"{p:g}"] for p in ps], ls, marker="o", label=name)
   ax.set(xlabel="probability p a pixel is perturbed", ylabel="accuracy", ylim=(0, 1),
          title=f"Random pixel perturbation (sigma {runs[0][1]['random_pixels']['sigma']:g})")
-  _finish(fig, ax, path)
+  ax.legend(fontsize=8)
+  _save(fig, path)
 
 
-def _plot_stability(runs, path, layer="penultimate"):
-  boxes = sorted({b for _, r, _ in runs for b in r.get("noise_stability", {})})
-  if not boxes:
+def plot_stability(runs, path, layer="penultimate") -> bool:
+  sources = [s for s in ("deepfool", "gaussian", "transfer", "reference")
+             if any(layer in r.get("noise_stability", {}).get(s, {}) for _, r, _ in runs)]
+  if not sources:
     return False
-  fig, axes = plt.subplots(1, len(boxes), figsize=(5 * len(boxes), 4), squeeze=False)
-  for ax, box in zip(axes[0], boxes):
+  fig, axes = plt.subplots(1, len(sources), figsize=(4.5 * len(sources), 4), squeeze=False)
+  for ax, src in zip(axes[0], sources):
     for name, r, _ in runs:
-      d = r.get("noise_stability", {}).get(box, {}).get(layer)
-      if d:
-        ax.scatter(d["input_ratio"], d["feature_ratio"], s=6, alpha=0.5, label=name)
-    ax.set(xscale="log", yscale="log", xlabel="||d||^2 / ||x||^2", ylabel=f"||f(x+d)-f(x)||^2 / ||f(x)||^2",
-           title=f"{layer}: {box.replace('_', ' ')}")
-    ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+      d = r.get("noise_stability", {}).get(src, {}).get(layer)
+      if not d:
+        continue
+      u, v, ok = (np.asarray(d[k]) for k in ("input_ratio", "feature_ratio", "correct"))
+      pts = ax.scatter(u[ok], v[ok], s=5, alpha=0.45, label=f"{name} (slope {d['slope']:.3g})")
+      grid = np.geomspace(max(u[ok].min(), 1e-8), u[ok].max(), 20) if ok.any() else None
+      if grid is not None and np.isfinite(d["slope"]) and d["slope"] > 0:
+        ax.plot(grid, d["slope"] * grid, color=pts.get_facecolor()[0], lw=1)
+    ax.set(xscale="log", yscale="log", xlabel="||d||^2 / ||x||^2", ylabel="||f(x+d)-f(x)||^2 / ||f(x)||^2",
+           title=f"{layer}: {src}")
+    ax.legend(fontsize=7)
+  _save(fig, path)
   return True
 
 
-def _plot_spectrum(runs, path):
+def plot_spectrum(runs, path):
   fig, ax = plt.subplots(figsize=(5.5, 4))
   for name, r, ls in runs:
-    for layer, s in r["spectra"].items():
-      ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-8), ls,
-                  label=f"{name} {layer} (eff. rank {r['effective_rank'][layer]})")
+    for layer, d in r["representation"]["layers"].items():
+      s = np.asarray(d["singular_values"])
+      ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s / max(s[0], 1e-12), 1e-8), ls,
+                  label=f"{name} {layer} (eff. rank {d['effective_rank']}, centred {d['effective_rank_centred']})")
   ax.set(xlabel="index", ylabel="singular value / largest", title="Spectrum of the representations", ylim=(1e-6, 1.5))
-  _finish(fig, ax, path, 7)
+  ax.legend(fontsize=7)
+  _save(fig, path)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+  return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def write_report(results: dict, out_dir: str, compare: dict | None = None) -> str:
   """Writes report.md and its PNGs into out_dir; returns the report's path."""
   runs = _runs(results, compare)
-  _plot_robust(runs, os.path.join(out_dir, "robust_accuracy.png"))
-  _plot_deepfool(runs, os.path.join(out_dir, "deepfool.png"))
-  _plot_pixels(runs, os.path.join(out_dir, "random_pixels.png"))
-  has_stab = _plot_stability(runs, os.path.join(out_dir, "noise_stability.png"))
-  _plot_spectrum(runs, os.path.join(out_dir, "spectrum.png"))
-  r, c = results, results["config"]
-  eps = sorted(float(e) for e in r["pgd"])
-  steps = sorted({int(s) for d in r["pgd"].values() for s in d})
-  L = [f"# Robustness report: {_name(r)} (step {r['step']})", "",
-       f"{r['num_examples']} test examples; {c['norm']} attacks in pixel space [0, 1]; loss {c['loss']}; "
-       f"PGD step size 2.5 eps/steps, random start." + (f" Dashed lines in plots: {_name(compare)}." if compare else ""),
-       "", f"Clean accuracy: **{r['clean_accuracy']:.4f}**", "",
-       "## Accuracy under attack", "", "| attack | " + " | ".join(f"eps {e:g}" for e in eps) + " |",
-       "|---|" + "---|" * len(eps)]
-  for s in steps:
-    L.append(f"| PGD-{s} | " + " | ".join(f"{r['pgd'][f'{e:g}'][str(s)]:.4f}" for e in eps) + " |")
-  L.append("| FGSM | " + " | ".join(f"{r['fgsm'][f'{e:g}']:.4f}" for e in eps) + " |")
-  if r.get("transfer"):
-    L.append(f"| transfer PGD-{max(steps)} from {os.path.basename(os.path.normpath(r['transfer_from'] or ''))} | "
-             + " | ".join(f"{r['transfer'].get(f'{e:g}', float('nan')):.4f}" for e in eps) + " |")
-  L.append("| **worst case over all attacks** | "
-           + " | ".join(f"**{r['robust_accuracy'][f'{e:g}']['accuracy']:.4f}**" for e in eps) + " |")
-  L += ["", f"Audit attacks: PGD-{r['pgd_2x']['steps']} at eps {r['pgd_2x']['eps']:g}: {r['pgd_2x']['accuracy']:.4f}; "
-        f"PGD-{r['pgd_restarts']['steps']} x{r['pgd_restarts']['restarts']} restarts: {r['pgd_restarts']['accuracy']:.4f}; "
-        f"PGD at eps {r['pgd_chance']['eps']:g}: {r['pgd_chance']['accuracy']:.4f}; "
-        f"Gaussian noise (sigma = eps {r['gaussian']['eps']:g}): {r['gaussian']['accuracy']:.4f}.", "",
-        "![robust accuracy](robust_accuracy.png)", "", "## Gradient-masking audit", "", "| check | result | detail |",
-        "|---|---|---|"]
-  for a in r.get("audit", []):
-    L.append(f"| {a['check']} | {'pass' if a['passed'] else '**FLAG**'} | {a['detail']} |")
+  plot_robust(runs, os.path.join(out_dir, "robust_accuracy.png"))
+  plot_deepfool(runs, os.path.join(out_dir, "deepfool.png"))
+  plot_pixels(runs, os.path.join(out_dir, "random_pixels.png"))
+  has_stab = plot_stability(runs, os.path.join(out_dir, "noise_stability.png"))
+  plot_spectrum(runs, os.path.join(out_dir, "spectrum.png"))
+  r, c, g = results, results["config"], results["pgd_grid"]
+  eps = _eps_sorted(g["pgd"])
+  steps = sorted({int(s) for d in g["pgd"].values() for s in d})
+  f = lambda v: f"{v:.4f}"
+  L = [f"# Robustness report: {r['model']} (step {r['step']})", "",
+       f"{r['num_examples']} test examples; {c['norm']} attacks in pixel space [0, 1]; PGD loss {c['loss']}, "
+       "step 2.5 eps/steps, random start." + (f" Dashed lines in plots: {compare['model']}." if compare else ""),
+       "", f"Clean accuracy: **{r['clean_accuracy']:.4f}**", "", "## Accuracy under attack", ""]
+  rows = [[f"PGD-{s}"] + [f(g["pgd"][f"{e:g}"][str(s)]) for e in eps] for s in steps]
+  rows.append(["FGSM"] + [f(g["fgsm"][f"{e:g}"]) for e in eps])
+  if "transfer" in g:
+    rows.append([f"transfer PGD-{max(steps)} from {g['transfer']['from']}"]
+                + [f(g["transfer"].get(f"{e:g}", float("nan"))) for e in eps])
+  if "autoattack" in r:
+    aa = r["autoattack"]["by_eps"]
+    rows.append([f"AutoAttack ({r['autoattack']['version']}, {r['autoattack']['examples']} examples)"]
+                + [f(aa[f"{e:g}"]["robust_accuracy"]) if f"{e:g}" in aa else "-" for e in eps])
+  rows.append(["**worst case over all attacks**"]
+              + [f"**{r['robust_accuracy'][f'{e:g}']['accuracy']:.4f}**" for e in eps])
+  L += _table(["attack"] + [f"eps {e:g}" for e in eps], rows)
+  L += ["", f"Audit attacks: PGD-{g['pgd_2x']['steps']} at eps {g['pgd_2x']['eps']:g}: {g['pgd_2x']['accuracy']:.4f}; "
+        f"PGD-{g['pgd_restarts']['steps']} x{g['pgd_restarts']['restarts']} restarts: "
+        f"{g['pgd_restarts']['accuracy']:.4f}; PGD at eps {g['pgd_chance']['eps']:g}: {g['pgd_chance']['accuracy']:.4f}; "
+        f"Gaussian noise (sigma = eps {g['gaussian']['eps']:g}): {g['gaussian']['accuracy']:.4f}.", "",
+        "![robust accuracy](robust_accuracy.png)", ""]
+  if "autoattack" in r:
+    aa = r["autoattack"]
+    names = list(next(iter(aa["by_eps"].values()))["after"])
+    L += ["## AutoAttack", "", "Robust accuracy after each attack (cumulative, each on the examples still robust):", ""]
+    L += _table(["eps"] + names + ["seconds"],
+                [[e] + [f(d["after"][n]) for n in names] + [f"{d['seconds']:.0f}"] for e, d in aa["by_eps"].items()])
+    L.append("")
+  if "masking" in r:
+    m = r["masking"]
+    L += ["## Gradient-masking probes", "",
+          f"Zero CE input gradients: {m['zero_gradient_fraction']:.4f} of all examples, "
+          f"{m['zero_gradient_fraction_correct']:.4f} of the correctly classified.", ""]
+    for e, d in m["by_eps"].items():
+      L += [f"eps {e}: " + "; ".join(f"{k} {v:.3f}" for k, v in d["accuracy"].items())
+            + "; paper-like (normalised eps, fixed step, no random start) "
+            + ", ".join(f"{k} {v:.3f}" for k, v in d["paper_like"].items()), ""]
+  L += ["## Gradient-masking audit", ""]
+  L += _table(["check", "result", "detail"],
+              [[a["check"], "pass" if a["passed"] else "**FLAG**", a["detail"]] for a in r.get("audit", [])])
   d = r["deepfool"]
   L += ["", "## DeepFool (L2)", "",
-        f"rho_adv = mean ||r||/||x|| = **{d['rho_adv']:.4f}** (median {d['rho_adv_median']:.4f}); success rate "
-        f"{d['success_rate']:.3f} on {d['examples']} examples; mean iterations {d['mean_iterations']:.2f}.", "",
-        "![deepfool](deepfool.png)", "", "## Random pixel perturbation", "",
-        "| p | " + " | ".join(r["random_pixels"]["accuracy"]) + " |", "|---|" + "---|" * len(r["random_pixels"]["accuracy"]),
-        "| accuracy | " + " | ".join(f"{v:.4f}" for v in r["random_pixels"]["accuracy"].values()) + " |", "",
-        "![random pixels](random_pixels.png)", "", "## Noise stability of the representations", ""]
-  for box, layers in r.get("noise_stability", {}).items():
-    for layer, v in layers.items():
-      ratio = np.asarray(v["feature_ratio"]) / np.maximum(np.asarray(v["input_ratio"]), 1e-12)
-      L.append(f"- {box.replace('_', ' ')}, {layer}: median (feature ratio / input ratio) = {np.median(ratio):.3f}")
+        f"rho_adv = mean ||r||/||x|| over all {d['examples']} examples (Eq. 15) = **{d['rho_adv']:.4f}** "
+        f"(median {d['rho_adv_median']:.4f}); over the fooled only {d['rho_adv_fooled']:.4f}; success rate "
+        f"{d['success_rate']:.3f} within {d['max_iter']} iterations (mean {d['mean_iterations']:.2f}).", "",
+        "![deepfool](deepfool.png)", "", "## Random pixel perturbation", ""]
+  acc = r["random_pixels"]["accuracy"]
+  L += _table(["p"] + list(acc), [["accuracy"] + [f(v) for v in acc.values()]])
+  L += ["", "![random pixels](random_pixels.png)", "", "## Noise stability of the representations", "",
+        "Least-squares slope of feature ratio on input ratio (through 0) over correctly classified examples:", ""]
+  ns = r.get("noise_stability", {})
+  rows = [[src, layer, f"{v['slope']:.4g}", f"{v['median_gain']:.4g}"] for src, layers in ns.items()
+          for layer, v in layers.items() if isinstance(v, dict)]
+  L += _table(["perturbation", "layer", "slope", "median gain"], rows)
   if has_stab:
     L += ["", "![noise stability](noise_stability.png)"]
-  L += ["", "## Representations", ""]
-  for layer, er in r["effective_rank"].items():
-    L.append(f"- {layer}: effective rank (99% energy) {er}")
-  if "layer_cushion" in r:
-    lc = r["layer_cushion"]
-    L.append(f"- layer cushion of `{lc['layer']}` (Arora et al. 2018): min {lc['cushion']:.4f}, "
-             f"median {lc['median']:.4f}, mean {lc['mean']:.4f}")
-  L += ["", "![spectrum](spectrum.png)", ""]
+  rep = r["representation"]
+  L += ["", "## Representations", "",
+        f"Mean max logit {rep['mean_max_logit']:.3f}; mean max softmax probability {rep['mean_max_softmax']:.4f}.", ""]
+  L += _table(["layer", "m", f"effective rank ({rep['energy']:.0%} energy)", "centred", "mean ||a||"],
+              [[k, str(v["dim"]), str(v["effective_rank"]), str(v["effective_rank_centred"]), f"{v['mean_norm']:.4g}"]
+               for k, v in rep["layers"].items()])
+  if "layer_cushion" in rep:
+    lc = rep["layer_cushion"]
+    L += ["", f"Layer cushion of `{lc['layer']}` (Arora et al. 2018): min {lc['cushion']:.4f}, "
+          f"median {lc['median']:.4f}, mean {lc['mean']:.4f}"]
+  L += ["", "![spectrum](spectrum.png)", "", "Seconds per evaluator: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in r.get("seconds", {}).items()), ""]
   path = os.path.join(out_dir, "report.md")
-  with open(path, "w") as f:
-    f.write("\n".join(L))
+  with open(path, "w") as fh:
+    fh.write("\n".join(L))
   return path

@@ -1,8 +1,10 @@
 """The paper's robustness measures, as functions of `logits_fn` / `features_fn` and arrays.
 
     perturb_random_pixels(key, x, p, sigma)      # Sec. 5.2 random pixel perturbation
-    deepfool_summary(norms, x, success)          # rho_adv = mean ||r||_2 / ||x||_2
+    deepfool_summary(norms, x, success)          # rho_adv = mean ||r||_2 / ||x||_2 (all, and fooled only)
+    gaussian_perturbation(key, x, input_ratios)  # a model-independent perturbation of chosen sizes
     noise_stability(features_fn, x, x_adv)       # ||f(x+d)-f(x)||^2/||f(x)||^2 vs ||d||^2/||x||^2
+    stability_slope(input_ratio, feature_ratio)  # least-squares gain through the origin
     layer_cushion(A, inputs)                     # Arora et al. (2018), Def. 4
     gradient_masking_audit(...)                  # Carlini et al. (2019) / Athalye et al. (2018) checks
 
@@ -36,16 +38,39 @@ def perturb_random_pixels(key: jax.Array, x: jax.Array, p: float, sigma: float) 
 
 
 def deepfool_summary(norms: np.ndarray, x: np.ndarray, success: np.ndarray) -> dict[str, float]:
-  """rho_adv = mean_i ||r_i||_2 / ||x_i||_2 over the examples DeepFool fooled (Moosavi-Dezfooli et al. Eq. 15)."""
+  """rho_adv of DeepFool (Moosavi-Dezfooli et al. Eq. 15) and its variant over fooled examples.
+
+  rho_adv = 1/|D| sum_{x in D} ||r(x)||_2 / ||x||_2 over every example of D, as
+  Eq. 15 defines it; an example DeepFool did not fool within its iterations
+  counts with the perturbation it reached (a lower bound on its minimal one), so
+  report it with `success_rate`. `rho_adv_fooled` averages over the fooled
+  examples only.
+  """
   xn = np.linalg.norm(np.asarray(x, np.float64).reshape(len(x), -1), axis=1)
   rho = np.asarray(norms, np.float64) / np.maximum(xn, 1e-12)
   ok = np.asarray(success, bool)
+  nan = float("nan")
   return {
-      "rho_adv": float(rho[ok].mean()) if ok.any() else float("nan"),
-      "rho_adv_median": float(np.median(rho[ok])) if ok.any() else float("nan"),
-      "perturbation_norm_mean": float(np.mean(np.asarray(norms)[ok])) if ok.any() else float("nan"),
-      "success_rate": float(ok.mean()),
+      "rho_adv": float(rho.mean()) if len(rho) else nan,
+      "rho_adv_median": float(np.median(rho)) if len(rho) else nan,
+      "rho_adv_fooled": float(rho[ok].mean()) if ok.any() else nan,
+      "rho_adv_fooled_median": float(np.median(rho[ok])) if ok.any() else nan,
+      "perturbation_norm_mean": float(np.mean(np.asarray(norms)[ok])) if ok.any() else nan,
+      "success_rate": float(ok.mean()) if len(ok) else nan,
   }
+
+
+def gaussian_perturbation(key: jax.Array, x: jax.Array, input_ratios: jax.Array) -> jax.Array:
+  """x + d with d Gaussian in direction and ||d||^2 / ||x||^2 = input_ratios[i] per example (unclipped).
+
+  With the same key, every model receives the same perturbations: the common
+  (model-independent) input perturbation of the noise-stability measure.
+  """
+  g = jax.random.normal(key, x.shape)
+  flat = lambda a: a.reshape(a.shape[0], -1)
+  scale = jnp.sqrt(input_ratios) * jnp.linalg.norm(flat(x), axis=1) / jnp.maximum(jnp.linalg.norm(flat(g), axis=1),
+                                                                                  1e-12)
+  return x + g * scale.reshape((-1,) + (1,) * (x.ndim - 1))
 
 
 def noise_stability(features_fn: FeaturesFn, x: jax.Array, x_adv: jax.Array) -> dict[str, dict[str, np.ndarray]]:
@@ -59,6 +84,14 @@ def noise_stability(features_fn: FeaturesFn, x: jax.Array, x_adv: jax.Array) -> 
     out[name] = {"input_ratio": d_in,
                  "feature_ratio": np.sum((fa - fc) ** 2, 1) / np.maximum(np.sum(fc**2, 1), 1e-12)}
   return out
+
+
+def stability_slope(input_ratio: np.ndarray, feature_ratio: np.ndarray) -> float:
+  """Least-squares slope k of feature_ratio = k * input_ratio (through the origin): the representation's gain."""
+  u, v = np.asarray(input_ratio, np.float64), np.asarray(feature_ratio, np.float64)
+  keep = np.isfinite(u) & np.isfinite(v)
+  den = float(np.sum(u[keep] ** 2))
+  return float(np.sum(u[keep] * v[keep]) / den) if den > 0 else float("nan")
 
 
 def layer_cushion(A: np.ndarray, inputs: np.ndarray) -> dict[str, float]:

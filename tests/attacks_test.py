@@ -10,7 +10,7 @@ import optax
 from absl.testing import absltest, parameterized
 from hypothesis import given, settings, strategies as st
 
-from lowrank_jax import attacks, data
+from lowrank_jax import attacks, autoattack, data
 
 D = 12
 
@@ -28,6 +28,9 @@ _W = jnp.asarray(np.random.default_rng(0).normal(size=D), jnp.float32)
 _FN = jax.tree_util.Partial(_linear_binary(_W, 0.1))
 _fgsm = jax.jit(attacks.fgsm, static_argnames=("norm", "loss", "targeted"))
 _pgd = jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC + ("step_size",))
+_apgd = jax.jit(attacks.apgd, static_argnames=attacks.APGD_STATIC + ("target_class",))
+_square = jax.jit(autoattack.square, static_argnames=("norm", "queries"))
+_fab = jax.jit(autoattack.fab, static_argnames=("norm", "steps", "targeted", "target_class", "restarts"))
 
 
 class PropertyTest(absltest.TestCase):
@@ -50,13 +53,51 @@ class PropertyTest(absltest.TestCase):
       self.assertTrue(np.all(n <= eps * (1 + 1e-5) + 1e-6), (n, eps))
 
   @settings(max_examples=10, deadline=None)
-  @given(seed=st.integers(0, 2**16), norm=st.sampled_from(["linf", "l2"]))
-  def test_deepfool_stays_in_box(self, seed, norm):
+  @given(seed=st.integers(0, 2**16), norm=st.sampled_from(["linf", "l2"]), edge=st.booleans())
+  def test_deepfool_reports_what_it_returns(self, seed, norm, edge):
+    """success is exactly 'the prediction on x_adv differs from the clean one', and norms are ||x_adv - x||,
+    also when the box clips the step (pixels at 0 or 1)."""
     rng = np.random.default_rng(seed)
     A, c = rng.normal(size=(5, D)).astype(np.float32), rng.normal(size=5).astype(np.float32)
     x = rng.uniform(size=(7, D)).astype(np.float32)
-    res = attacks.deepfool(jax.tree_util.Partial(_affine(jnp.asarray(A), jnp.asarray(c))), x, norm=norm)
-    self.assertTrue(np.all((res.x_adv >= 0) & (res.x_adv <= 1)))
+    if edge:
+      x = np.round(x)
+    fn = jax.tree_util.Partial(_affine(jnp.asarray(A), jnp.asarray(c)))
+    res = attacks.deepfool(fn, x, norm=norm, max_iter=3)
+    flipped = np.argmax(fn(res.x_adv), -1) != np.argmax(fn(x), -1)
+    np.testing.assert_array_equal(res.success, flipped)
+    d = (res.x_adv - x).reshape(7, -1)
+    np.testing.assert_allclose(res.norms, np.abs(d).max(1) if norm == "linf" else np.linalg.norm(d, axis=1),
+                               rtol=1e-5, atol=1e-7)
+
+  @settings(max_examples=8, deadline=None)
+  @given(seed=st.integers(0, 2**16), eps=st.floats(0.01, 0.5), norm=st.sampled_from(["linf", "l2"]),
+         edge=st.booleans())
+  def test_apgd_square_fab_stay_in_box_and_ball(self, seed, eps, norm, edge):
+    rng = np.random.default_rng(seed)
+    A, c = rng.normal(size=(5, 36)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    fn = jax.tree_util.Partial(_affine(jnp.asarray(A), jnp.asarray(c)))
+    x = rng.uniform(size=(4, 6, 6, 1)).astype(np.float32)
+    if edge:
+      x = np.round(x)
+    y = rng.integers(0, 5, 4).astype(np.int32)
+    key = jax.random.PRNGKey(seed)
+    outs = [_apgd(fn, x, y, key, eps=eps, steps=10, norm=norm),
+            _apgd(fn, x, y, key, eps=eps, steps=10, norm=norm, loss="dlr_targeted", target_class=2),
+            _square(fn, x, y, key, eps=eps, norm=norm, queries=30)]
+    for adv in outs:
+      adv = np.asarray(adv)
+      self.assertTrue(np.all((adv >= 0) & (adv <= 1)))
+      d = (adv - x).reshape(4, -1)
+      n = np.abs(d).max(1) if norm == "linf" else np.linalg.norm(d, axis=1)
+      self.assertTrue(np.all(n <= eps * (1 + 1e-5) + 1e-6), (n, eps))
+    fab_x, fab_n = _fab(fn, x, y, key, eps=eps, norm=norm, steps=10)
+    self.assertTrue(np.all((np.asarray(fab_x) >= 0) & (np.asarray(fab_x) <= 1)))
+    d = (np.asarray(fab_x) - x).reshape(4, -1)
+    found = np.isfinite(np.asarray(fab_n))
+    size = np.abs(d).max(1) if norm == "linf" else np.linalg.norm(d, axis=1)
+    np.testing.assert_allclose(size[found], np.asarray(fab_n)[found], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.argmax(fn(fab_x), -1)[found] != y[found], True)
 
 
 class ClosedFormTest(parameterized.TestCase):
@@ -75,29 +116,86 @@ class ClosedFormTest(parameterized.TestCase):
   @parameterized.parameters(0.05, 0.4)  # 0.4 makes the box [0, 1] bind
   def test_pgd_linf_reaches_the_clipped_corner(self, eps):
     want = np.clip(self.x - eps * self.ypm[:, None] * np.sign(np.asarray(_W)), 0, 1)
-    got = _pgd(_FN, self.x, self.y, jax.random.PRNGKey(3), eps=eps, steps=10)
+    got = _pgd(_FN, self.x, self.y, jax.random.PRNGKey(3), eps=eps, steps=10, keep="loss")
     np.testing.assert_allclose(got, want, atol=1e-5)
 
   def test_pgd_l2_reaches_the_ball_along_w(self):
     u = np.asarray(_W) / np.linalg.norm(_W)
     want = self.x - 0.2 * self.ypm[:, None] * u
-    got = _pgd(_FN, self.x, self.y, jax.random.PRNGKey(4), eps=0.2, steps=10, norm="l2", random_start=False)
+    got = _pgd(_FN, self.x, self.y, jax.random.PRNGKey(4), eps=0.2, steps=10, norm="l2", random_start=False,
+               keep="loss")
     np.testing.assert_allclose(got, want, atol=1e-5)
     # From a random start the orthogonal part only shrinks: the gain along w still beats the start's.
-    rand = np.asarray(_pgd(_FN, self.x, self.y, jax.random.PRNGKey(4), eps=0.2, steps=50, norm="l2"))
+    rand = np.asarray(_pgd(_FN, self.x, self.y, jax.random.PRNGKey(4), eps=0.2, steps=50, norm="l2", keep="loss"))
     along = -self.ypm * ((rand - self.x) @ u)
     self.assertTrue(np.all(along > 0.19), along)
     np.testing.assert_allclose(np.asarray(_fgsm(_FN, self.x, self.y, eps=0.2, norm="l2")), want, atol=1e-5)
 
   def test_targeted_moves_towards_the_target(self):
     target = 1 - self.y
-    got = _pgd(_FN, self.x, target, jax.random.PRNGKey(5), eps=0.05, steps=10, targeted=True)
+    got = _pgd(_FN, self.x, target, jax.random.PRNGKey(5), eps=0.05, steps=10, targeted=True, keep="loss")
     want = np.clip(self.x - 0.05 * self.ypm[:, None] * np.sign(np.asarray(_W)), 0, 1)  # same corner
     np.testing.assert_allclose(got, want, atol=1e-5)
 
   def test_margin_loss(self):
     z = jnp.array([[1.0, 3.0, 2.0], [5.0, 0.0, 1.0]])
     np.testing.assert_allclose(attacks.margin_loss(z, jnp.array([1, 2])), [2.0 - 3.0, 5.0 - 1.0])
+
+  @parameterized.parameters(0.05, 0.4)  # 0.4 makes the box [0, 1] bind
+  def test_apgd_linf_reaches_the_clipped_corner(self, eps):
+    """On the linear binary classifier the CE maximiser over the Linf ball and the box is the clipped corner."""
+    corner = np.clip(self.x - eps * self.ypm[:, None] * np.sign(np.asarray(_W)), 0, 1)
+    res = attacks.apgd_run(_FN, self.x, self.y, jax.random.PRNGKey(3), eps=eps, steps=30)
+    np.testing.assert_allclose(res.x_loss, corner, atol=1e-5)
+    np.testing.assert_allclose(res.value, attacks.ce_loss(_FN(corner), self.y), rtol=1e-5)
+    np.testing.assert_array_equal(res.success, np.argmax(_FN(corner), -1) != self.y)
+
+  def test_apgd_l2_reaches_the_closed_form_optimum(self):
+    """The best CE found equals CE at x - eps y u (u = w/||w||), the maximiser over the L2 ball (box not binding)."""
+    u = np.asarray(_W) / np.linalg.norm(_W)
+    res = attacks.apgd_run(_FN, self.x, self.y, jax.random.PRNGKey(4), eps=0.2, steps=100, norm="l2")
+    optimum = attacks.ce_loss(_FN(self.x - 0.2 * self.ypm[:, None] * u), self.y)
+    np.testing.assert_allclose(res.value, optimum, rtol=1e-3)
+    np.testing.assert_array_equal(res.success, np.argmax(_FN(self.x - 0.2 * self.ypm[:, None] * u), -1) != self.y)
+
+  def test_dlr_is_invariant_to_shift_and_positive_scale(self):
+    z = jax.random.normal(jax.random.PRNGKey(0), (6, 10))
+    y = jnp.arange(6) % 10
+    for a, b in ((3.0, 0.0), (0.2, -5.0), (1.0, 100.0)):
+      np.testing.assert_allclose(attacks.dlr_loss(a * z + b, y), attacks.dlr_loss(z, y), rtol=1e-4, atol=1e-5)
+      np.testing.assert_allclose(attacks.dlr_targeted_loss(a * z + b, y, (y + 1) % 10),
+                                 attacks.dlr_targeted_loss(z, y, (y + 1) % 10), rtol=1e-4, atol=1e-5)
+    # known value: z = [3, 1, 0, -1], y = 1: -(1 - 3) / (3 - 0) = 2/3
+    np.testing.assert_allclose(attacks.dlr_loss(jnp.array([[3.0, 1.0, 0.0, -1.0]]), jnp.array([1])), [2 / 3],
+                               rtol=1e-6)
+
+  @parameterized.parameters("linf", "l2")
+  def test_hyperplane_box_projection_matches_bisection(self, norm):
+    """The sort-and-cumsum projection equals a bisection on the multiplier, done independently in numpy."""
+    rng = np.random.default_rng(7)
+    t = rng.uniform(size=(20, 15))
+    t[:, :3] = np.round(t[:, :3])  # some coordinates at the box's faces
+    w = rng.normal(size=(20, 15))
+    w[:, 5] = 0.0
+    b = np.sum(w * t, 1) + rng.normal(size=20) * 0.5
+    got = np.asarray(autoattack.hyperplane_box_projection(jnp.asarray(t), jnp.asarray(w), jnp.asarray(b), norm))
+    for i in range(20):
+      c = w[i] @ t[i] - b[i]
+      s = -np.sign(c)
+      a = np.abs(w[i])
+      room = np.where(w[i] * s > 0, 1 - t[i], t[i]) * (a > 0)
+      v = np.ones(15) if norm == "linf" else a
+      change = lambda mu: np.sum(a * np.minimum(mu * v, room))
+      if change(1e9) < abs(c):
+        continue  # infeasible: the box cannot reach the plane
+      lo, hi = 0.0, 1e3
+      for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if change(mid) < abs(c) else (lo, mid)
+      want = np.sign(w[i] * s) * np.minimum(hi * v, room)
+      np.testing.assert_allclose(got[i], want, atol=1e-5)
+      np.testing.assert_allclose(w[i] @ (t[i] + got[i]), b[i], atol=1e-4)  # on the plane
+      self.assertTrue(np.all((t[i] + got[i] >= -1e-6) & (t[i] + got[i] <= 1 + 1e-6)))  # in the box
 
   @parameterized.parameters("l2", "linf")
   def test_deepfool_on_affine_is_the_exact_minimal_step(self, norm):
@@ -200,6 +298,49 @@ class TrainedModelTest(absltest.TestCase):
     fooled3 = np.argmax(self.fn(three), -1) != self.y
     self.assertTrue(np.all(fooled3[fooled1]))
     self.assertGreaterEqual(fooled3.sum(), fooled1.sum())
+
+  def test_apgd_is_not_weaker_than_pgd_with_the_same_steps(self):
+    for eps in (0.03, 0.06):
+      pgd = self._acc(_pgd(self.fn, self.x, self.y, jax.random.PRNGKey(0), eps=eps, steps=20))
+      apgd = self._acc(_apgd(self.fn, self.x, self.y, jax.random.PRNGKey(0), eps=eps, steps=20))
+      self.assertLessEqual(apgd, pgd + 0.005, eps)
+
+  def test_square_breaks_a_gradient_masked_model_that_pgd_cannot(self):
+    masked = jax.tree_util.Partial(lambda p, z: self.fn.func(p, jax.lax.stop_gradient(z)), *self.fn.args)
+    eps = 0.1
+    pgd = self._acc(_pgd(masked, self.x, self.y, jax.random.PRNGKey(0), eps=eps, steps=20, random_start=False))
+    self.assertAlmostEqual(pgd, self._acc(self.x))  # zero gradients: PGD does not move
+    square = self._acc(_square(masked, self.x, self.y, jax.random.PRNGKey(0), eps=eps, queries=500))
+    self.assertLess(square, pgd - 0.3)  # gradient-free: the masking does not stop it
+
+  def test_autoattack_does_not_depend_on_batch_size(self):
+    x, y = self.x[:64], self.y[:64].astype(np.int32)
+    settings = autoattack.AttackSettings(steps=10, num_targets=3, queries=60)
+    run = lambda bs: autoattack.autoattack(self.fn, x, y, jax.random.PRNGKey(3), eps=0.04, settings=settings,
+                                           batch_size=bs)
+    whole = run(64)
+    self.assertGreater(whole.clean_accuracy - whole.robust_accuracy, 0.1)  # it does break examples
+    for bs in (1, 7):
+      other = run(bs)
+      np.testing.assert_array_equal(other.robust, whole.robust)
+      np.testing.assert_array_equal(other.first, whole.first)
+      np.testing.assert_allclose(other.x_adv, whole.x_adv, atol=1e-6)
+
+  def test_deepfool_is_minimal_along_its_direction(self):
+    """A fine line search along each DeepFool direction crosses the boundary at >= 1/1.1 of DeepFool's norm."""
+    x = self.x[:30]
+    res = attacks.deepfool(self.fn, x, overshoot=0.02)
+    pred = np.argmax(self.fn(x), -1)
+    checked = 0
+    for i in np.flatnonzero(res.success):
+      r = (res.x_adv[i] - x[i]).ravel()
+      ts = np.linspace(0, 1, 401)[1:]
+      pts = np.clip(x[i].ravel()[None] + ts[:, None] * r[None], 0, 1).reshape(-1, *x.shape[1:])
+      crossed = np.argmax(np.asarray(self.fn(pts)), -1) != pred[i]
+      t_star = ts[np.argmax(crossed)]
+      self.assertGreaterEqual(t_star, 1 / 1.1, i)  # no point much closer on its own ray
+      checked += 1
+    self.assertGreater(checked, 20)
 
   def test_deepfool_flips_labels_with_small_perturbations(self):
     res = attacks.deepfool(self.fn, self.x[:50])

@@ -5,7 +5,7 @@ from absl.testing import absltest, parameterized
 from configs import default
 from lowrank_jax import config as config_lib
 
-DIMS = {"conv1": 25088, "conv2": 12544, "penultimate": 128}
+DIMS = {"conv1": 25088, "conv2": 12544, "pool2": 3136, "penultimate": 128}
 
 
 def _cfg(**overrides):
@@ -35,6 +35,13 @@ class ConfigTest(parameterized.TestCase):
       ({"batch_size": 0}, "config.batch_size=0"),
       ({"optimizer.name": "lamb"}, "config.optimizer.name='lamb'"),
       ({"lowrank.layers": "penultimate:x"}, "config.lowrank.layers='penultimate:x'"),
+      ({"method": "lowrank+snap"}, "config.method='lowrank+snap'"),
+      ({"method": "lowrank+lowrank"}, "config.method='lowrank+lowrank'"),
+      ({"lowrank.parametrization": "sparse"}, "config.lowrank.parametrization='sparse'"),
+      ({"lowrank.optimizer": "lamb"}, "config.lowrank.optimizer='lamb'"),
+      ({"lowrank.momentum": 1.0}, "config.lowrank.momentum=1.0"),
+      ({"lowrank.norm_target": 0.0}, "config.lowrank.norm_target=0.0"),
+      ({"model_width": 0.0}, "config.model_width=0.0"),
   )
   def test_static_errors(self, overrides, message):
     with self.assertRaises(config_lib.ConfigError) as e:
@@ -45,8 +52,9 @@ class ConfigTest(parameterized.TestCase):
   @parameterized.parameters(
       ({"lowrank.rank": 128}, "config.lowrank.rank=128 for layer 'penultimate' must be in [1, 127]"),
       ({"lowrank.rank": 0}, "config.lowrank.rank=0"),
-      ({"lowrank.layers": "fc9"}, "'fc9' is not a layer of cnn; valid: conv1, conv2, penultimate"),
-      ({"lowrank.layers": "conv1"}, "'conv1' has m=25088 > config.lowrank.max_dim=8192"),
+      ({"lowrank.layers": "fc9"}, "'fc9' is not a layer of cnn; valid: conv1, conv2, pool2, penultimate"),
+      ({"lowrank.layers": "conv1"}, "'conv1' has m=25088 > config.lowrank.max_dim=16384 (dense W would be "
+                                    "25088x25088, 2.3 GiB): raise max_dim or set config.lowrank.parametrization"),
       ({"lowrank.num_columns": 200}, "config.lowrank.num_columns=200"),
   )
   def test_layer_errors(self, overrides, message):
@@ -59,6 +67,9 @@ class ConfigTest(parameterized.TestCase):
       ({"eval.audit_eps": 0.15}, "config.eval.audit_eps=0.15 must be one of config.eval.eps"),
       ({"eval.steps": ()}, "config.eval.steps=()"),
       ({"eval.num_examples": 0}, "config.eval.num_examples=0"),
+      ({"eval.autoattack_version": "fast"}, "config.eval.autoattack_version='fast'"),
+      ({"eval.probe_temperatures": (0.0,)}, "config.eval.probe_temperatures=(0.0,)"),
+      ({"eval.loss": "hinge"}, "config.eval.loss='hinge'"),
   )
   def test_eval_errors(self, overrides, message):
     config_lib.validate_eval_config(_cfg().eval)
@@ -69,6 +80,10 @@ class ConfigTest(parameterized.TestCase):
   def test_several_layers_with_their_own_ranks(self):
     c = _cfg(**{"lowrank.layers": "conv2:30, penultimate", "lowrank.max_dim": 20000})
     self.assertEqual(config_lib.validate_lowrank_layers(c, DIMS), {"conv2": 30, "penultimate": 10})
+
+  def test_factored_takes_layers_too_wide_for_a_dense_w(self):
+    c = _cfg(**{"lowrank.layers": "conv1", "lowrank.parametrization": "factored"})
+    self.assertEqual(config_lib.validate_lowrank_layers(c, DIMS), {"conv1": 10})
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def _build(name, shape, classes=10):
 
 class ModelsTest(parameterized.TestCase):
 
-  @parameterized.parameters(("cnn", (28, 28, 1), {"penultimate": 128, "conv2": 14 * 14 * 64}),
+  @parameterized.parameters(("cnn", (28, 28, 1), {"penultimate": 128, "conv2": 14 * 14 * 64, "pool2": 7 * 7 * 64}),
                             ("resnet18", (32, 32, 3), {"penultimate": 512, "layer4": 4 * 4 * 512}),
                             ("resnet50", (32, 32, 3), {"penultimate": 2048, "layer3": 8 * 8 * 1024}),
                             ("vgg19", (32, 32, 3), {"penultimate": 512, "block3": 4 * 4 * 256}))
@@ -30,13 +30,34 @@ class ModelsTest(parameterized.TestCase):
                          jax.ShapeDtypeStruct((3, *shape), jnp.float32))
     self.assertEqual(out[0].shape, (3, 7))
 
-  def test_features_are_the_activations_feeding_the_head(self):
-    fm, params, stats = _build("cnn", (28, 28, 1))
-    x = jax.random.uniform(jax.random.PRNGKey(0), (5, 28, 28, 1))
+  @parameterized.parameters(("cnn", (28, 28, 1)), ("resnet18", (32, 32, 3)), ("resnet50", (28, 28, 1)),
+                            ("vgg19", (28, 28, 1)), ("vgg19", (32, 32, 3)))
+  def test_features_are_the_activations_feeding_the_head(self, name, shape):
+    fm, params, stats = _build(name, shape)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (5, *shape))
     logits, feats, _ = fm.apply(params, stats, x, train=False)
-    fc2 = params["fc2"]
-    np.testing.assert_allclose(feats["penultimate"] @ fc2["kernel"] + fc2["bias"], logits, rtol=1e-5, atol=1e-5)
+    head = params[fm.head]
+    np.testing.assert_allclose(feats["penultimate"].reshape(5, -1) @ head["kernel"] + head["bias"], logits,
+                               rtol=1e-4, atol=1e-4)
     self.assertTrue(np.all(np.asarray(feats["penultimate"]) >= 0))  # after ReLU
+
+  def test_cnn_pool2_feeds_fc1(self):
+    fm, params, stats = _build("cnn", (28, 28, 1))
+    x = jax.random.uniform(jax.random.PRNGKey(3), (4, 28, 28, 1))
+    _, feats, _ = fm.apply(params, stats, x, train=False)
+    fc1 = params["fc1"]
+    want = np.maximum(np.asarray(feats["pool2"]).reshape(4, -1) @ fc1["kernel"] + fc1["bias"], 0)
+    np.testing.assert_allclose(feats["penultimate"], want, rtol=1e-4, atol=1e-5)
+
+  def test_max_pool_2x2_equals_flax_max_pool(self):
+    x = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 6, 4))  # odd height: VALID pooling drops the last row
+    np.testing.assert_array_equal(models.max_pool_2x2(x), nnx.max_pool(x, (2, 2), (2, 2)))
+
+  def test_width_multiplier(self):
+    fm, params, stats = models.FunctionalModel.from_module(models.create_model(
+        "resnet18", 10, (28, 28, 1), [0.5], [0.25], rngs=nnx.Rngs(0), width=0.25))
+    dims = fm.feature_dims(params, stats, (28, 28, 1))
+    self.assertEqual((dims["penultimate"], dims["layer3"]), (128, 7 * 7 * 64))
 
   def test_normalisation_is_inside_the_model(self):
     m = models._Normalize([0.5], [0.25])

@@ -65,15 +65,50 @@ class RegularizerTest(chex.TestCase, parameterized.TestCase):
     norms = np.linalg.norm(A, axis=1, keepdims=True)
     np.testing.assert_allclose(gN, -np.sign(1 - norms) * A / norms / n, rtol=1e-4, atol=1e-6)
 
-  def test_penalty_sums_weighted_layers(self):
+  def test_penalty_known_answer(self):
+    """Activations in span(Q) with unit norm cost 0; doubling them costs norm_weight * 1 per layer; an
+    orthogonal component of norm c costs projection_weight * c^2 (hand-computed, per layer and summed)."""
     rng = np.random.default_rng(4)
-    feats = {"a": rng.normal(size=(5, 4)).astype(np.float32), "b": rng.normal(size=(5, 2, 3)).astype(np.float32)}
-    params = regularizer.init_lowrank_params(jax.random.PRNGKey(0), {"a": 4, "b": 6}, {"a": 2, "b": 3})
-    total, metrics = regularizer.lowrank_penalty(feats, params, projection_weight=0.3, norm_weight=2.0)
-    want = sum(0.3 * _np_projection_loss(feats[k], np.asarray(params[k]["W"]), np.asarray(params[k]["b"]))
-               + 2.0 * _np_norm_loss(feats[k]) for k in feats)
-    np.testing.assert_allclose(total, want, rtol=1e-5)
-    self.assertEqual(set(metrics), {"a/projection_loss", "a/norm_loss", "b/projection_loss", "b/norm_loss"})
+    m, r, n = 9, 3, 6
+    Q, _ = np.linalg.qr(rng.normal(size=(m, m)))
+    inside = rng.normal(size=(n, r)) @ Q[:, :r].T
+    inside /= np.linalg.norm(inside, axis=1, keepdims=True)  # unit rows in span(Q_r)
+    params = {"a": {"W": jnp.asarray(Q[:, :r] @ Q[:, :r].T, jnp.float32), "b": jnp.zeros(m)},
+              "b": {"U": jnp.asarray(Q[:, :r], jnp.float32), "V": jnp.asarray(Q[:, :r], jnp.float32),
+                    "b": jnp.zeros(m)}}
+    pen = lambda feats, **kw: float(regularizer.lowrank_penalty(
+        {k: jnp.asarray(v, jnp.float32) for k, v in feats.items()}, params, projection_weight=0.3,
+        norm_weight=2.0, **kw)[0])
+    self.assertAlmostEqual(pen({"a": inside, "b": inside}), 0.0, places=5)
+    self.assertAlmostEqual(pen({"a": 2 * inside, "b": inside}), 2.0 * 1.0, places=4)
+    c = 0.5
+    out = inside * np.sqrt(1 - c**2) + c * Q[:, r]  # unit norm, c along a direction outside span(Q_r)
+    self.assertAlmostEqual(pen({"a": out, "b": inside}), 0.3 * c**2, places=5)
+    self.assertAlmostEqual(pen({"a": out, "b": out}), 2 * 0.3 * c**2, places=5)
+    self.assertAlmostEqual(pen({"a": 2 * out, "b": inside}, scale_free=True), 0.3 * c**2 + 2.0, places=4)
+    self.assertAlmostEqual(pen({"a": 3 * inside, "b": 3 * inside}, norm_target=3.0), 0.0, places=4)
+
+  def test_factored_loss_equals_dense_with_w_u_vt(self):
+    rng = np.random.default_rng(5)
+    A, U, V, b = (rng.normal(size=s).astype(np.float32) for s in ((7, 2, 5), (10, 3), (10, 3), (10,)))
+    got = regularizer.factored_projection_loss(A, U, V, b)
+    np.testing.assert_allclose(got, _np_projection_loss(A, U.astype(np.float64) @ V.T, b), rtol=1e-5)
+
+  def test_norm_loss_target_and_unit_rows(self):
+    A = np.array([[3.0, 4.0], [0.0, 0.5]], np.float32)  # norms 5, 0.5
+    np.testing.assert_allclose(regularizer.norm_loss(A, target=2.0), (3 + 1.5) / 2, rtol=1e-6)
+    np.testing.assert_allclose(regularizer.unit_rows(A), [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)
+
+  def test_offrank_distance(self):
+    W = np.diag([3.0, 4.0, 0.0]).astype(np.float32)
+    Wr = np.diag([0.0, 4.0, 0.0]).astype(np.float32)
+    self.assertAlmostEqual(float(regularizer.offrank_distance(W, Wr)), 3 / 5, places=6)
+
+  def test_factored_init_is_the_same_projection(self):
+    dense = regularizer.init_lowrank_params(jax.random.PRNGKey(2), {"x": 12}, {"x": 4})["x"]
+    fac = regularizer.init_lowrank_params(jax.random.PRNGKey(2), {"x": 12}, {"x": 4}, "factored")["x"]
+    np.testing.assert_allclose(fac["U"] @ fac["V"].T, dense["W"], atol=1e-6)
+    self.assertEqual(fac["U"].shape, (12, 4))
 
   def test_init_is_a_rank_r_orthogonal_projection(self):
     p = regularizer.init_lowrank_params(jax.random.PRNGKey(1), {"x": 12}, {"x": 4})["x"]

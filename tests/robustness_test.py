@@ -23,12 +23,26 @@ class MeasuresTest(absltest.TestCase):
     big = np.asarray(robustness.perturb_random_pixels(jax.random.PRNGKey(2), x, 1.0, 100.0))
     self.assertGreater(np.mean((big == 0) | (big == 1)), 0.99)  # clipped to the box
 
-  def test_deepfool_summary(self):
+  def test_deepfool_summary_counts_failures_as_specified(self):
     x = np.array([[3.0, 4.0], [0.0, 1.0], [1.0, 0.0]])  # norms 5, 1, 1
     s = robustness.deepfool_summary(np.array([0.5, 0.2, 9.0]), x, np.array([True, True, False]))
-    self.assertAlmostEqual(s["rho_adv"], (0.1 + 0.2) / 2)
-    self.assertAlmostEqual(s["rho_adv_median"], 0.15)
+    self.assertAlmostEqual(s["rho_adv"], (0.1 + 0.2 + 9.0) / 3)  # Eq. 15: every example, failures with their r
+    self.assertAlmostEqual(s["rho_adv_median"], 0.2)
+    self.assertAlmostEqual(s["rho_adv_fooled"], (0.1 + 0.2) / 2)
+    self.assertAlmostEqual(s["rho_adv_fooled_median"], 0.15)
     self.assertAlmostEqual(s["success_rate"], 2 / 3)
+
+  def test_stability_slope_and_common_gaussian(self):
+    u = np.array([1e-3, 1e-2, 1e-1, np.nan])
+    self.assertAlmostEqual(robustness.stability_slope(u, 7.0 * u), 7.0)
+    self.assertAlmostEqual(robustness.stability_slope(np.array([1.0, 2.0]), np.array([1.0, 5.0])), 11 / 5)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (4, 5, 5, 2))
+    q = jnp.array([1e-3, 1e-2, 1e-1, 0.5])
+    d = robustness.gaussian_perturbation(jax.random.PRNGKey(1), x, q) - x
+    ratio = np.sum(np.asarray(d).reshape(4, -1) ** 2, 1) / np.sum(np.asarray(x).reshape(4, -1) ** 2, 1)
+    np.testing.assert_allclose(ratio, q, rtol=1e-4)
+    again = robustness.gaussian_perturbation(jax.random.PRNGKey(1), x, q) - x
+    np.testing.assert_array_equal(d, again)  # the same key: the same perturbation for every model
 
   def test_noise_stability_of_linear_maps(self):
     rng = np.random.default_rng(0)

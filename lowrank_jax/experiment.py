@@ -1,0 +1,173 @@
+"""Experiments: lists of training runs, trained and evaluated resumably in one process, results as JSON.
+
+    Run(name, overrides, eval_overrides, transfer_from, reference)
+    run_experiment(runs, root, results_dir, base_config=..., eval_overrides=...) -> {name: result}
+    summarize(result) -> flat dict of the numbers a results table shows
+
+Each run trains into ROOT/<name> (train_and_evaluate resumes from its newest
+checkpoint) and is then evaluated unless RESULTS_DIR/<name>.json exists; that
+file holds {"run", "config", "train" (the last epoch's record), "eval"} with
+floats rounded to 5 significant digits. Rerunning skips finished runs and
+resumes an interrupted one, so a long experiment can run in the background and
+be restarted at will. One process evaluates every run, so runs of the same
+architecture share compiled attacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from typing import Any, Callable, Iterable
+
+import ml_collections
+import numpy as np
+
+from lowrank_jax import evaluation, runfiles, training
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training run: config overrides (dotted keys) and how to evaluate it."""
+
+  name: str
+  overrides: dict = dataclasses.field(default_factory=dict)
+  eval_overrides: dict = dataclasses.field(default_factory=dict)
+  transfer_from: str | None = None  # another run's name: the transfer (black-box) source
+  reference: str | None = None  # another run's name: the common-perturbation model
+  evaluate: bool = True  # False: train only (e.g. a reference model)
+  label: str = ""  # what the run varies, for tables
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+  """config with each dotted key set; an unknown key is a ValueError naming it."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  for dotted, value in overrides.items():
+    node = config
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+      node = node[p]
+    if leaf not in node:
+      raise ValueError(f"unknown config field {dotted!r}")
+    node[leaf] = value
+  return config
+
+
+def round_floats(obj: Any, digits: int = 5) -> Any:
+  """Nested floats rounded to `digits` significant digits (compact, diff-friendly JSON)."""
+  if isinstance(obj, float):
+    return obj if not math.isfinite(obj) or obj == 0 else round(obj, digits - 1 - int(math.floor(math.log10(abs(obj)))))
+  if isinstance(obj, dict):
+    return {k: round_floats(v, digits) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [round_floats(v, digits) for v in obj]
+  return obj
+
+
+def _order(runs: Iterable[Run]) -> list[Run]:
+  """Runs that others depend on (transfer sources, references) first."""
+  runs = list(runs)
+  needed = {r.transfer_from for r in runs} | {r.reference for r in runs}
+  return [r for r in runs if r.name in needed] + [r for r in runs if r.name not in needed]
+
+
+def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_config: ml_collections.ConfigDict,
+                   eval_overrides: dict | None = None, log: Callable[[str], None] | None = None) -> dict[str, dict]:
+  """Trains and evaluates every run (resuming, skipping what is done); returns {name: result}."""
+  log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+  runs = _order(runs)
+  names = {r.name for r in runs}
+  for r in runs:
+    for dep in (r.transfer_from, r.reference):
+      if dep is not None and dep not in names:
+        raise ValueError(f"run {r.name!r} needs run {dep!r}, which is not in the experiment")
+  os.makedirs(results_dir, exist_ok=True)
+  results = {}
+  for i, r in enumerate(runs):
+    out = os.path.join(results_dir, f"{r.name}.json")
+    workdir = os.path.join(root, r.name)
+    config = apply_overrides(base_config, r.overrides)
+    if os.path.exists(out):
+      results[r.name] = runfiles.read_json(out)
+      continue
+    t0 = time.perf_counter()
+    log(f"[{i + 1}/{len(runs)}] {r.name}: training ({', '.join(f'{k}={v}' for k, v in r.overrides.items()) or 'base'})")
+    last = training.train_and_evaluate(config, workdir, log=lambda s: None)
+    train_s = time.perf_counter() - t0
+    if not r.evaluate:
+      log(f"[{i + 1}/{len(runs)}] {r.name}: trained (test accuracy {last['test_accuracy']:.4f}; not evaluated)")
+      continue
+    ec = apply_overrides(ml_collections.ConfigDict({"eval": base_config.eval.to_dict()}),
+                         {f"eval.{k}": v for k, v in {**(eval_overrides or {}), **r.eval_overrides}.items()}).eval
+    ev = evaluation.evaluate_workdir(workdir, ec, transfer_from=_dir(root, r.transfer_from),
+                                     reference=_dir(root, r.reference), progress=False)
+    result = {"run": dataclasses.asdict(r), "config": config.to_dict(), "train": last, "eval": ev,
+              "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s, 1)}}
+    runfiles.write_json(out, round_floats(_jsonable(result)))
+    results[r.name] = runfiles.read_json(out)
+    log(f"[{i + 1}/{len(runs)}] {r.name}: done in {time.perf_counter() - t0:.0f} s; "
+        f"{summary_line(results[r.name])}")
+  return results
+
+
+def _dir(root: str, name: str | None) -> str | None:
+  return os.path.join(root, name) if name else None
+
+
+def _jsonable(obj: Any) -> Any:
+  if isinstance(obj, dict):
+    return {str(k): _jsonable(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [_jsonable(v) for v in obj]
+  if isinstance(obj, np.generic):
+    return obj.item()
+  return obj
+
+
+def summarize(result: dict) -> dict[str, Any]:
+  """The numbers one row of a results table shows (missing measures are absent)."""
+  ev, tr = result["eval"], result["train"]
+  rep = ev["representation"]
+  layer = "penultimate" if "penultimate" in rep["layers"] else next(iter(rep["layers"]))
+  row: dict[str, Any] = {
+      "clean": ev["clean_accuracy"], "test_accuracy": tr["test_accuracy"],
+      "eff_rank": rep["layers"][layer]["effective_rank"], "eff_rank_centred": rep["layers"][layer]["effective_rank_centred"],
+      "mean_norm": rep["layers"][layer]["mean_norm"], "max_logit": rep["mean_max_logit"],
+      "max_softmax": rep["mean_max_softmax"],
+      "rho_adv": ev["deepfool"]["rho_adv"], "rho_adv_fooled": ev["deepfool"]["rho_adv_fooled"],
+      "deepfool_success": ev["deepfool"]["success_rate"],
+  }
+  lc = [v for k, v in tr.items() if k.startswith("train_") and k.endswith("/projection_loss")]
+  if lc:
+    row["L_c"] = float(sum(lc))
+  offrank = [v for k, v in tr.items() if k.endswith("/W_offrank")]
+  if offrank:
+    row["W_offrank"] = max(offrank)
+  steps = str(max(int(s) for s in ev["config"]["steps"]))
+  for e, d in ev["pgd_grid"]["pgd"].items():
+    row[f"pgd{steps}@{e}"] = d[steps]
+  for e, d in ev["robust_accuracy"].items():
+    row[f"worst@{e}"] = d["accuracy"]
+  for e, d in ev.get("autoattack", {}).get("by_eps", {}).items():
+    row[f"aa@{e}"] = d["robust_accuracy"]
+  for src, layers in ev.get("noise_stability", {}).items():
+    if layer in layers:
+      row[f"slope_{src}"] = layers[layer]["slope"]
+  if "masking" in ev:
+    m = ev["masking"]
+    row["zero_grad"] = m["zero_gradient_fraction_correct"]
+    for e, d in m["by_eps"].items():
+      for k, v in d["accuracy"].items():
+        row[f"probe {k}@{e}"] = v
+      for k, v in d["paper_like"].items():
+        row[f"paper {k}@{e}"] = v
+  row["audit_flags"] = [a["check"] for a in ev.get("audit", []) if not a["passed"]]
+  return row
+
+
+def summary_line(result: dict) -> str:
+  s = summarize(result)
+  keys = ["clean", "eff_rank", "mean_norm"] + [k for k in s if k.startswith(("worst@", "aa@"))] + ["rho_adv"]
+  return ", ".join(f"{k} {s[k]:.4g}" for k in keys if k in s)
