@@ -9,7 +9,7 @@ RUNS ?= runs
 # it under 15 minutes on 2 cores (on all 500 at every eps it alone takes ~10 minutes per model).
 RUN_EVAL ?= --config.eval.autoattack_eps='(0.05,)' --config.eval.autoattack_examples=200
 
-.PHONY: run test bench ablations data venv clean
+.PHONY: run test bench ablations experiments data venv clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -42,9 +42,14 @@ test: venv data
 ablations: venv data
 	$(PY) experiments/ablations.py
 
-bench: venv
-	$(PY) bench/nystrom.py
-	$(PY) bench/attacks.py $(if $(wildcard $(RUNS)/vanilla/model.json),--workdir $(RUNS)/vanilla)
+# side-by-side benchmarks -> docs/BENCHMARKS.md (torch/torchattacks parts need requirements-bench.txt)
+# the paper's claims: docs/results/paper/*.json -> docs/RESULTS.md, docs/figures (resumable; QUICK=1: a smoke run)
+experiments: venv data
+	$(PY) experiments/paper.py
+
+bench: venv data
+	$(PY) -m pip install -q -r requirements-bench.txt && $(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	$(PY) bench/report.py
 
 clean:
 	rm -rf $(RUNS)

@@ -1,15 +1,24 @@
-"""Attack loop forms measured side by side on this machine's backend.
+"""Our attacks against torchattacks on the same trained CNN, side by side in one run.
 
-  python bench/attacks.py [--workdir runs/vanilla] [--batch 256] [--steps 20]
+  python bench/attacks.py [--workdir runs/vanilla] [--examples 256] [--aa-examples 500]
 
-1. PGD: rolled lax.fori_loop vs fully unrolled vs a Python loop over one jitted step.
-2. DeepFool candidate gradients: vmapped VJP with stacked cotangents vs jacrev.
-3. DeepFool: active-example compaction (the library's) vs a fixed batch.
-Uses the small CNN of `--workdir` if given, else a freshly initialised one.
+The default CNN's trained weights (--workdir, or a 1-epoch model trained into
+runs/bench_cnn) are copied to PyTorch; before timing, both must give the same
+logits (max abs difference <= 1e-4) and each attack pair must reach comparable
+success. Then, for PGD-20 (Linf 0.1, step 2.5 eps / 20, random start) and
+DeepFool (L2, overshoot 0.02, 50 iterations), images per second at batch sizes
+1, 32 and 256 and the ratio ours / torchattacks; XLA compile time (paid once per
+shape) is reported apart from run time. AutoAttack (standard, Linf 0.1) on
+--aa-examples test images: images per second of both. Utilisation: PGD's FLOP/s
+(XLA's count of one gradient step times steps) over this CPU's measured float32
+matmul peak.
+
+What limits the ratios is written in docs/BENCHMARKS.md.
 """
 
+from __future__ import annotations
+
 import argparse
-import functools
 import os
 import sys
 import time
@@ -19,90 +28,158 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lowrank_jax import attacks  # pylint: disable=g-import-not-at-top
+from bench import common  # pylint: disable=g-import-not-at-top
+from lowrank_jax import attacks, autoattack, data, loading  # pylint: disable=g-import-not-at-top
+
+EPS, STEPS = 0.1, 20
+TARGETS = {"PGD-20 @256": 1.5, "DeepFool @256": 2.0, "AutoAttack": 2.0}
 
 
-def _model(workdir):
-  if workdir:
-    from lowrank_jax.loading import load_model
-    return load_model(workdir).logits
-  from flax import nnx
-  from lowrank_jax import models
-  fm, p, s = models.FunctionalModel.from_module(
-      models.create_model("cnn", 10, (28, 28, 1), [0.3], [0.35], rngs=nnx.Rngs(0)))
-  return jax.tree_util.Partial(lambda p, s, x: fm.apply(p, s, x, train=False)[0], p, s)
+def trained_cnn(workdir: str | None):
+  if workdir and os.path.exists(os.path.join(workdir, "model.json")):
+    return loading.load_model(workdir)
+  from configs import default  # pylint: disable=g-import-not-at-top
+  from lowrank_jax import training  # pylint: disable=g-import-not-at-top
+  cfg = default.get_config()
+  cfg.method, cfg.num_epochs = "vanilla", 1
+  workdir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs", "bench_cnn")
+  training.train_and_evaluate(cfg, workdir, log=lambda s: None)
+  return loading.load_model(workdir)
 
 
-def _time(fn, repeats=3):
-  jax.block_until_ready(fn())
-  t = []
-  for _ in range(repeats):
-    s = time.perf_counter()
-    jax.block_until_ready(fn())
-    t.append(time.perf_counter() - s)
-  return float(np.median(t))
+class Pair:
+  """Our model (NHWC jax) and its torch copy (NCHW) on the same examples."""
+
+  def __init__(self, model, x: np.ndarray, y: np.ndarray):
+    import torch  # pylint: disable=g-import-not-at-top
+    from lowrank_jax import torch_port  # pylint: disable=g-import-not-at-top
+    self.torch, self.model, self.x, self.y = torch, model, x, y
+    self.net = torch_port.torch_cnn(model)
+    self.tx = torch.tensor(np.transpose(x, (0, 3, 1, 2)))
+    self.ty = torch.tensor(y.astype(np.int64))
+    with torch.no_grad():
+      diff = np.abs(self.net(self.tx).numpy() - np.asarray(model.logits(x))).max()
+    if diff > 1e-4:
+      raise AssertionError(f"torch and jax logits differ by {diff:.2e} > 1e-4")
+    self.logit_diff = float(diff)
+
+  def acc_ours(self, x_adv) -> float:
+    return float(np.mean(np.argmax(np.asarray(self.model.logits(np.asarray(x_adv))), -1) == self.y[:len(x_adv)]))
+
+  def acc_theirs(self, adv) -> float:
+    with self.torch.no_grad():
+      return float((self.net(adv).argmax(1) == self.ty[:len(adv)]).float().mean())
+
+
+def _per_batch(fn, n: int, bs: int):
+  """fn(i, j) on consecutive slices of n examples in batches of bs."""
+  def run():
+    out = None
+    for i in range(0, n, bs):
+      out = fn(i, min(i + bs, n))
+    return out
+  return run
+
+
+def pgd_and_deepfool(pair: Pair, batch_sizes=(1, 32, 256), examples: int = 256) -> list[dict]:
+  import torchattacks  # pylint: disable=g-import-not-at-top
+  f, key = pair.model.logits, jax.random.PRNGKey(0)
+  pgd = jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
+  tpgd = torchattacks.PGD(pair.net, eps=EPS, alpha=2.5 * EPS / STEPS, steps=STEPS, random_start=True)
+  tdf = torchattacks.DeepFool(pair.net, steps=50, overshoot=0.02)
+  rows = []
+  for bs in batch_sizes:
+    n = min(examples, 16) if bs == 1 else examples  # batch 1: 16 images, one at a time
+    ours = _per_batch(lambda i, j: pgd(f, pair.x[i:j], pair.y[i:j], key, eps=EPS, steps=STEPS), n, bs)
+    theirs = _per_batch(lambda i, j: tpgd(pair.tx[i:j], pair.ty[i:j]), n, bs)
+    t0 = time.perf_counter()
+    common.block(ours())
+    compile_s = time.perf_counter() - t0
+    t = common.interleaved({"ours": ours, "theirs": theirs}, rounds=3, warmup=0)
+    acc = (pair.acc_ours(pgd(f, pair.x[:n], pair.y[:n], key, eps=EPS, steps=STEPS)),
+           pair.acc_theirs(tpgd(pair.tx[:n], pair.ty[:n])))
+    rows.append(_row("PGD-20", bs, n, t, compile_s - t["ours"], acc))
+    ours = _per_batch(lambda i, j: attacks.deepfool(f, pair.x[i:j], max_iter=50).x_adv, n, bs)
+    theirs = _per_batch(lambda i, j: tdf(pair.tx[i:j], pair.ty[i:j]), n, bs)
+    t0 = time.perf_counter()
+    res = attacks.deepfool(f, pair.x[:n], max_iter=50)
+    compile_s = time.perf_counter() - t0
+    t = common.interleaved({"ours": ours, "theirs": theirs}, rounds=1 if bs == 1 else 2, warmup=0)
+    acc = (pair.acc_ours(res.x_adv), pair.acc_theirs(tdf(pair.tx[:n], pair.ty[:n])))
+    rows.append(_row("DeepFool", bs, n, t, max(compile_s - t["ours"], 0.0), acc,
+                     extra={"mean_iterations": float(res.iterations.mean())}))
+  return rows
+
+
+def _row(name, bs, n, t, compile_s, acc, extra=None) -> dict:
+  ratio = t["theirs"] / t["ours"]
+  row = {"attack": name, "batch": bs, "images": n, "ours_img_s": n / t["ours"], "theirs_img_s": n / t["theirs"],
+         "ours_over_theirs": ratio, "compile_s": compile_s, "ours_accuracy": acc[0], "theirs_accuracy": acc[1],
+         "target": TARGETS.get(f"{name} @{bs}"), **(extra or {})}
+  print(f"{name:<9} batch {bs:<4} ours {n / t['ours']:8.1f} img/s  torchattacks {n / t['theirs']:8.1f} img/s  "
+        f"ours/theirs {ratio:5.2f}x  compile {compile_s:5.1f} s  accuracy after attack: ours {acc[0]:.3f}, "
+        f"theirs {acc[1]:.3f}" + (f"  (target >= {row['target']}x)" if row["target"] else ""), flush=True)
+  return row
+
+
+def autoattack_vs(pair: Pair, x: np.ndarray, y: np.ndarray) -> dict:
+  import torch  # pylint: disable=g-import-not-at-top
+  import torchattacks  # pylint: disable=g-import-not-at-top
+  t0 = time.perf_counter()
+  ours = autoattack.autoattack(pair.model.logits, x, y, jax.random.PRNGKey(0), eps=EPS, batch_size=256)
+  t_ours = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  ours2 = autoattack.autoattack(pair.model.logits, x, y, jax.random.PRNGKey(0), eps=EPS, batch_size=256)
+  t_ours_warm = time.perf_counter() - t0
+  tx, ty = torch.tensor(np.transpose(x, (0, 3, 1, 2))), torch.tensor(y.astype(np.int64))
+  taa = torchattacks.AutoAttack(pair.net, norm="Linf", eps=EPS, version="standard", n_classes=10, seed=0)
+  t0 = time.perf_counter()
+  adv = torch.cat([taa(tx[i:i + 256], ty[i:i + 256]) for i in range(0, len(x), 256)])
+  t_theirs = time.perf_counter() - t0
+  with torch.no_grad():
+    theirs_acc = float((pair.net(adv).argmax(1) == ty).float().mean())
+  out = {"images": len(x), "ours_s": t_ours_warm, "ours_first_call_s": t_ours, "theirs_s": t_theirs,
+         "ours_img_s": len(x) / t_ours_warm, "theirs_img_s": len(x) / t_theirs,
+         "ours_over_theirs": t_theirs / t_ours_warm, "ours_robust_accuracy": ours2.robust_accuracy,
+         "theirs_robust_accuracy": theirs_acc, "after": ours2.after, "target": TARGETS["AutoAttack"]}
+  assert ours.robust_accuracy == ours2.robust_accuracy
+  print(f"AutoAttack ({len(x)} images, eps {EPS}): ours {out['ours_img_s']:.1f} img/s (first call, with compiles: "
+        f"{t_ours:.0f} s), torchattacks {out['theirs_img_s']:.1f} img/s, ours/theirs {out['ours_over_theirs']:.2f}x; "
+        f"robust accuracy ours {ours2.robust_accuracy:.3f}, theirs {theirs_acc:.3f}", flush=True)
+  return out
+
+
+def utilisation(pair: Pair, batch: int = 256) -> dict:
+  f, x, y = pair.model.logits, jnp.asarray(pair.x[:batch]), jnp.asarray(pair.y[:batch])
+  grad = lambda z: jax.grad(lambda u: attacks.ce_loss(f(u), y).sum())(z)
+  step_flops = common.flops(grad, x)
+  pgd = jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
+  _, t = common.timed(lambda: pgd(f, x, y, jax.random.PRNGKey(0), eps=EPS, steps=STEPS), 3)
+  peak = common.matmul_peak()
+  achieved = step_flops * (STEPS + 1) / t
+  out = {"gradient_step_gflop": step_flops / 1e9, "pgd_gflop_s": achieved / 1e9, "matmul_peak_gflop_s": peak / 1e9,
+         "fraction_of_peak": achieved / peak, "batch": batch}
+  print(f"PGD-20 at batch {batch}: {achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of this CPU's float32 "
+        f"matmul peak ({peak / 1e9:.1f} GFLOP/s; one gradient step {step_flops / 1e9:.2f} GFLOP) (target >= 50%)",
+        flush=True)
+  return out
 
 
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--workdir", default="")
-  ap.add_argument("--batch", type=int, default=256)
-  ap.add_argument("--steps", type=int, default=20)
+  ap.add_argument("--examples", type=int, default=256)
+  ap.add_argument("--aa-examples", type=int, default=500)
   a = ap.parse_args()
-  f = _model(a.workdir)
-  key = jax.random.PRNGKey(0)
-  x = jax.random.uniform(key, (a.batch, 28, 28, 1))
-  y = jnp.argmax(f(x), -1)
-  print(f"backend={jax.default_backend()} batch={a.batch} steps={a.steps}")
-
-  pgd = jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
-  rolled = _time(lambda: pgd(f, x, y, key, eps=0.1, steps=a.steps, unroll=1))
-  unrolled = _time(lambda: pgd(f, x, y, key, eps=0.1, steps=a.steps, unroll=True))
-  one = jax.jit(lambda f, x, d, y: jnp.clip(x + attacks.project(
-      d + 0.0125 * attacks.steepest_direction(jax.grad(lambda z: attacks.ce_loss(f(z), y).sum())(x + d), "linf"),
-      0.1, "linf"), 0, 1) - x)
-
-  def python_loop():
-    d = jnp.zeros_like(x)
-    for _ in range(a.steps):
-      d = one(f, x, d, y)
-    return d
-  py = _time(python_loop)
-  print(f"PGD-{a.steps}: rolled {rolled:.3f}s  unrolled {unrolled:.3f}s  python-loop {py:.3f}s  "
-        f"rolled/unrolled {rolled / unrolled:.2f}x  rolled/python {rolled / py:.2f}x")
-
-  cands = jnp.argsort(-f(x), -1)[:, :10]
-
-  @jax.jit
-  def by_vjp(f, x, cands):
-    logits, vjp = jax.vjp(f, x)
-    cot = jax.nn.one_hot(cands.T, logits.shape[-1])
-    return jax.vmap(lambda c: vjp(c)[0])(cot)
-
-  @jax.jit
-  def by_jacrev(f, x, cands):
-    jac = jax.vmap(jax.jacrev(lambda z: f(z[None])[0]))(x)  # (n, K, ...)
-    return jnp.moveaxis(jnp.take_along_axis(jac, cands.reshape(cands.shape + (1,) * (jac.ndim - 2)), 1), 1, 0)
-
-  tv, tj = _time(lambda: by_vjp(f, x, cands)), _time(lambda: by_jacrev(f, x, cands))
-  print(f"DeepFool gradients of 10 candidates: vmapped VJP {tv:.3f}s  vmapped jacrev {tj:.3f}s  "
-        f"jacrev/VJP {tj / tv:.2f}x")
-
-  xr = np.asarray(x)
-  t0 = time.perf_counter()
-  res = attacks.deepfool(f, xr)
-  t_compact = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  res = attacks.deepfool(f, xr)
-  t_compact = min(t_compact, time.perf_counter() - t0)
-  t0 = time.perf_counter()
-  fixed = attacks.deepfool(f, xr, compact=False)  # compile (one shape)
-  t0 = time.perf_counter()
-  fixed = attacks.deepfool(f, xr, compact=False)
-  t_fixed = time.perf_counter() - t0
-  print(f"DeepFool: compacted {t_compact:.3f}s  fixed batch {t_fixed:.3f}s  fixed/compacted {t_fixed / t_compact:.2f}x  "
-        f"(iterations mean {res.iterations.mean():.2f}, max {res.iterations.max()}; "
-        f"same norms: {np.allclose(res.norms, fixed.norms, rtol=1e-4)})")
+  model = trained_cnn(a.workdir)
+  tx, ty = data.load_dataset(model.config.dataset).splits["test"]
+  n = max(a.examples, a.aa_examples)
+  x, y = tx[:n].astype(np.float32) / 255, ty[:n].astype(np.int32)
+  pair = Pair(model, x[:a.examples], y[:a.examples])
+  print(f"logits agree to {pair.logit_diff:.1e}")
+  pgd_and_deepfool(pair, examples=a.examples)
+  utilisation(pair)
+  autoattack_vs(pair, x[:a.aa_examples], y[:a.aa_examples])
 
 
 if __name__ == "__main__":

@@ -1,64 +1,93 @@
-"""Exact SVD vs ensembled Nystrom (and randomized) rank thresholding, side by side.
+"""Rank thresholding: ensembled Nystrom vs exact SVD vs randomized SVD, side by side.
 
-  python bench/nystrom.py [--m 2048] [--rank 16] [--repeats 5]
+  python bench/nystrom.py [--sizes 512,2048,8192] [--ranks 10,16,64] [--big 16384]
 
-Prints, for one m x m matrix with a decaying spectrum, each method's median
-wall time (jitted, compiled beforehand) and Frobenius error, and the ratios
-exact/method (time) and method/optimal (error), all measured in this run.
+For each m x m matrix (singular values 1/(1+i): the hard case for sampling) and
+rank r: each method's median time (jitted, compiled beforehand), the time ratio
+exact/method, and the Frobenius error over the optimal rank-r error. The exact
+SVD's time does not depend on r, so it is measured once per m. --big runs
+Nystrom alone at that m in a fresh process and reports time and peak memory.
 """
 
+from __future__ import annotations
+
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import common  # pylint: disable=g-import-not-at-top
 from lowrank_jax import svd  # pylint: disable=g-import-not-at-top
 
+TARGET = "m = 2048, r = 16: >= 50x faster than exact with error <= 1.05x optimal"
 
-def _time(fn, *args, repeats):
-  jax.block_until_ready(fn(*args))  # compile
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t)
-  return float(np.median(times))
+
+def test_matrix(m: int, seed: int = 0) -> tuple[jax.Array, np.ndarray]:
+  """W = U diag(1/(1+i)) V^T with random orthogonal U, V (float32) and its singular values."""
+  rng = np.random.default_rng(seed)
+  U, _ = np.linalg.qr(rng.normal(size=(m, m)).astype(np.float32))
+  V, _ = np.linalg.qr(rng.normal(size=(m, m)).astype(np.float32))
+  s = (1.0 / (1.0 + np.arange(m))).astype(np.float32)
+  return jnp.asarray((U * s) @ V.T), s
+
+
+def run(sizes=(512, 2048, 8192), ranks=(10, 16, 64), repeats: int = 5) -> list[dict]:
+  rows = []
+  key = jax.random.PRNGKey(0)
+  for m in sizes:
+    W, s = test_matrix(m)
+    exact = jax.jit(lambda w: svd.rank_threshold(w, 1, key, method="exact"))
+    _, t_exact = common.timed(lambda: exact(W), 1 if m >= 8192 else repeats)
+    for r in ranks:
+      opt = float(np.sqrt(np.sum(s.astype(np.float64)[r:] ** 2)))
+      for method in ("exact", "nystrom", "randomized"):
+        f = jax.jit(lambda w, method=method, r=r: svd.rank_threshold(w, r, key, method=method))
+        t = t_exact if method == "exact" else common.timed(lambda: f(W), repeats)[1]
+        err = float(jnp.linalg.norm(W - f(W))) / opt
+        rows.append({"m": m, "rank": r, "method": method, "seconds": t, "exact_over_method": t_exact / t,
+                     "error_over_optimal": err})
+        print(f"m={m:<6} r={r:<3} {method:<11} {t:9.4f} s  exact/method {t_exact / t:7.1f}x  "
+              f"error/optimal {err:.4f}", flush=True)
+  return rows
+
+
+def big(m: int, r: int = 16) -> dict:
+  """Nystrom at a large m in this process: time and peak resident memory (the caller uses a fresh process)."""
+  key = jax.random.PRNGKey(0)
+  W = jax.random.normal(key, (m, m)) / np.sqrt(m)  # 1 GiB at m = 16384; no exact SVD to compare
+  f = jax.jit(lambda w: svd.rank_threshold(w, r, key))
+  first, t = common.timed(lambda: f(W), 3)
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+  return {"m": m, "rank": r, "seconds": t, "first_call_seconds": first, "peak_rss_gib": peak,
+          "w_gib": 4 * m * m / 2**30}
+
+
+def big_in_subprocess(m: int) -> dict:
+  out = subprocess.run([sys.executable, os.path.abspath(__file__), "--big-only", str(m)], capture_output=True,
+                       text=True, check=True)
+  return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
   ap = argparse.ArgumentParser()
-  ap.add_argument("--m", type=int, default=2048)
-  ap.add_argument("--rank", type=int, default=16)
-  ap.add_argument("--repeats", type=int, default=5)
-  args = ap.parse_args()
-  m, r = args.m, args.rank
-  rng = np.random.default_rng(0)
-  U, _ = np.linalg.qr(rng.normal(size=(m, m)))
-  V, _ = np.linalg.qr(rng.normal(size=(m, m)))
-  s = 1.0 / (1.0 + np.arange(m))  # polynomial decay: the harder case for sampling
-  W = jnp.asarray((U * s) @ V.T, jnp.float32)
-  optimal = float(np.sqrt(np.sum(s[r:] ** 2)))
-  key = jax.random.PRNGKey(0)
-  fns = {
-      "exact": jax.jit(lambda w: svd.rank_threshold(w, r, key, method="exact")),
-      "nystrom": jax.jit(lambda w: svd.rank_threshold(w, r, key, method="nystrom")),
-      "randomized": jax.jit(lambda w: svd.rank_threshold(w, r, key, method="randomized")),
-  }
-  print(f"m={m} rank={r} device={jax.devices()[0].device_kind} backend={jax.default_backend()} "
-        f"nystrom: num_columns={svd.default_num_columns(m, r)} num_experts={svd.DEFAULT_NUM_EXPERTS}")
-  times, errors = {}, {}
-  for name, fn in fns.items():
-    times[name] = _time(fn, W, repeats=args.repeats)
-    errors[name] = float(jnp.linalg.norm(W - fn(W)))
-  print(f"{'method':<11} {'time_s':>9} {'exact/method time':>18} {'error':>9} {'error/optimal':>14}")
-  for name in fns:
-    print(f"{name:<11} {times[name]:>9.4f} {times['exact'] / times[name]:>18.1f} {errors[name]:>9.5f} "
-          f"{errors[name] / optimal:>14.4f}")
+  ap.add_argument("--sizes", default="512,2048,8192")
+  ap.add_argument("--ranks", default="10,16,64")
+  ap.add_argument("--big", type=int, default=16384)
+  ap.add_argument("--big-only", type=int, default=0)
+  a = ap.parse_args()
+  if a.big_only:
+    print(json.dumps(big(a.big_only)))
+    return
+  run([int(v) for v in a.sizes.split(",")], [int(v) for v in a.ranks.split(",")])
+  if a.big:
+    print(big_in_subprocess(a.big))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ EVAL = {"num_examples": 500, "eps": (0.05, 0.1), "steps": (20,), "audit_eps": 0.
 QUICK_EVAL = {"num_examples": 100, "batch_size": 100, "eps": (0.05, 0.1), "steps": (20,), "audit_eps": 0.1,
               "audit_restarts": 2, "autoattack_eps": (0.05,), "deepfool_examples": 100, "masking_probes": True,
               "probe_eps": (0.05,), "probe_examples": 50, "probe_strong_steps": 20, "probe_strong_restarts": 2,
-              "probe_square_queries": 200}
+              "probe_square_queries": 200, "autoattack_square_queries": 300}
 
 # factor -> [(level, overrides)]; the first level of each is the baseline (configs/default.py).
 FACTORS = {

@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lowrank_jax import distributed
+
 LogitsFn = Callable[[jax.Array], jax.Array]
 LossFn = Callable[..., jax.Array]  # (logits (n,K), labels (n,)[, targets (n,)]) -> (n,), to maximise
 Norm = Literal["linf", "l2"]
@@ -449,7 +451,8 @@ def _deepfool_step(logits_fn, x0, r_tot, candidates, overshoot, *, norm: Norm):
 
 
 def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, overshoot: float = 0.02,
-             max_iter: int = 50, norm: Norm = "l2", min_bucket: int = 32, compact: bool = True) -> DeepFoolResult:
+             max_iter: int = 50, norm: Norm = "l2", min_bucket: int = 32, compact: bool = True,
+             mesh=None) -> DeepFoolResult:
   """DeepFool (Moosavi-Dezfooli et al.): the smallest perturbation to the nearest linearised boundary.
 
   The candidates are the top `num_candidates` classes of the clean logits,
@@ -463,7 +466,8 @@ def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, ove
   Between jitted iterations the still-active examples are compacted and padded
   to a power-of-two bucket of at least `min_bucket` (few shapes compile), so finished
   examples cost nothing (`compact=False` steps the whole batch every
-  iteration; `bench/attacks.py` times both).
+  iteration; `bench/attacks.py` times both). With a device `mesh`, each bucket is
+  sharded over its "data" axis.
 
   Returns:
     DeepFoolResult(x_adv, norms, success, iterations); norms are in `norm`.
@@ -489,9 +493,9 @@ def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, ove
       keep = slice(0, active.size)
     else:  # the whole batch every iteration (for comparison): finished examples are recomputed, not kept
       idx, keep = np.arange(n), active
-    new_r, flipped = _deepfool_step(logits_fn, x_np[idx], r_tot[idx], candidates[idx],
-                                    jnp.float32(overshoot), norm=norm)
-    new_r, flipped = np.asarray(new_r)[keep], np.asarray(flipped)[keep]
+    args = distributed.shard_rows(mesh, x_np[idx], r_tot[idx], candidates[idx])
+    new_r, flipped = distributed.gather(_deepfool_step(logits_fn, *args, jnp.float32(overshoot), norm=norm))
+    new_r, flipped = new_r[keep], flipped[keep]
     r_tot[active] = new_r
     iters[active] += 1
     success[active[flipped]] = True

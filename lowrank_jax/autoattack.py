@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_jax import attacks
+from lowrank_jax import attacks, distributed
 from lowrank_jax.attacks import NORMS, LogitsFn, Norm, _expand, clip_to_ball, example_keys
 
 # ----------------------------------------------------------------------------- Square
@@ -408,7 +408,7 @@ def predict(logits_fn: LogitsFn, x: np.ndarray, batch_size: int) -> np.ndarray:
 def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array, *, eps: float,
                norm: Norm = "linf", version: str = "standard", settings: AttackSettings | None = None,
                batch_size: int = 256, indices: np.ndarray | None = None, num_classes: int | None = None,
-               progress: Callable[[str], None] | None = None) -> AutoAttackResult:
+               progress: Callable[[str], None] | None = None, mesh=None) -> AutoAttackResult:
   """AutoAttack: its attacks in order, each on the examples still robust; the per-example worst case.
 
   Args:
@@ -420,6 +420,7 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
     settings: hyper-parameters (default: the reference's; "plus" uses 5 restarts).
     indices: global indices of the examples (default 0..n-1).
     progress: called with a line after each attack.
+    mesh: a device mesh whose "data" axis shards each batch (sizes divisible by it: see bucket_size).
   """
   names = VERSIONS[version]
   settings = settings or (AttackSettings(restarts=5) if version == "plus" else AttackSettings())
@@ -436,7 +437,8 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
     fn = attack_fn(name, norm, settings, num_classes)
     todo = np.flatnonzero(robust)
     for chunk, padded in _buckets(todo, batch_size):
-      adv = np.asarray(fn(logits_fn, x[padded], y[padded], key, jnp.float32(eps), jnp.asarray(indices[padded])))
+      xs, ys, ids = distributed.shard_rows(mesh, x[padded], y[padded], np.asarray(indices[padded]))
+      adv = distributed.gather(fn(logits_fn, xs, ys, key, jnp.float32(eps), ids))
       adv = adv[: len(chunk)]
       size = np.asarray(NORMS[norm].size(jnp.asarray(adv - x[chunk])))
       broken = (predict(logits_fn, adv, batch_size) != y[chunk]) & (size <= eps * (1 + 1e-5))

@@ -22,6 +22,8 @@ def validate_config(config) -> None:
          f"config.dataset.name={config.dataset.name!r} is unknown; valid: {sorted(data.DATASETS)}")
   _check(config.model in models.MODELS, f"config.model={config.model!r} is unknown; valid: {sorted(models.MODELS)}")
   _check(config.model_width > 0, f"config.model_width={config.model_width} must be > 0")
+  _check(config.mesh.data >= 0, f"config.mesh.data={config.mesh.data} must be >= 0 (0: all devices / mesh.model)")
+  _check(config.mesh.model >= 1, f"config.mesh.model={config.mesh.model} must be >= 1")
   names = [s.strip() for s in str(config.method).split("+")]
   _check(all(n in methods.METHODS for n in names) and len(set(names)) == len(names),
          f"config.method={config.method!r}: each of its '+'-joined names must be one of {', '.join(methods.METHODS)}")
@@ -60,6 +62,10 @@ def validate_config(config) -> None:
   _check(lr.num_columns >= 0, f"config.lowrank.num_columns={lr.num_columns} must be >= 0 (0: default)")
   _check(lr.num_experts >= 1, f"config.lowrank.num_experts={lr.num_experts} must be >= 1")
   parse_layers(lr.layers, lr.rank)
+  _check(0 <= config.snip.sparsity < 1, f"config.snip.sparsity={config.snip.sparsity} must be in [0, 1)")
+  _check(0 < config.srn.rank_ratio <= 1, f"config.srn.rank_ratio={config.srn.rank_ratio} must be in (0, 1]")
+  _check(config.pgd_at.eps > 0, f"config.pgd_at.eps={config.pgd_at.eps} must be > 0")
+  _check(config.pgd_at.steps >= 1, f"config.pgd_at.steps={config.pgd_at.steps} must be >= 1")
 
 
 def validate_eval_config(ec) -> None:
@@ -70,7 +76,7 @@ def validate_eval_config(ec) -> None:
   _check(ec.loss in ("ce", "margin", "dlr"), f"config.eval.loss={ec.loss!r} is not one of ce, margin, dlr")
   for field in ("num_examples", "batch_size", "audit_restarts", "deepfool_examples", "deepfool_max_iter",
                 "deepfool_candidates", "probe_strong_steps", "probe_strong_restarts", "probe_square_queries",
-                "probe_examples"):
+                "probe_examples", "autoattack_square_queries"):
     _check(ec[field] >= 1, f"config.eval.{field}={ec[field]} must be >= 1")
   _check(ec.autoattack_examples >= 0, f"config.eval.autoattack_examples={ec.autoattack_examples} must be >= 0")
   for field in ("eps", "probe_eps", "autoattack_eps"):
@@ -87,6 +93,10 @@ def validate_eval_config(ec) -> None:
          f"config.eval.probe_temperatures={tuple(ec.probe_temperatures)} must be > 0")
   _check(ec.pixel_sigma >= 0, f"config.eval.pixel_sigma={ec.pixel_sigma} must be >= 0")
   _check(ec.tolerance >= 0, f"config.eval.tolerance={ec.tolerance} must be >= 0")
+  _check(len(ec.compression_rates) > 0 and all(r >= 1 for r in ec.compression_rates),
+         f"config.eval.compression_rates={tuple(ec.compression_rates)} must be non-empty, >= 1")
+  _check(ec.compression_train_examples >= 1,
+         f"config.eval.compression_train_examples={ec.compression_train_examples} must be >= 1")
 
 
 def parse_layers(spec: str, default_rank: int) -> dict[str, int]:
@@ -102,13 +112,13 @@ def parse_layers(spec: str, default_rank: int) -> dict[str, int]:
   return out
 
 
-def validate_lowrank_layers(config, dims: Mapping[str, int]) -> dict[str, int]:
+def validate_lowrank_layers(config, dims: Mapping[str, int], model_name: str | None = None) -> dict[str, int]:
   """Checks the LR layers against the model's layer sizes; returns name -> rank."""
   lr = config.lowrank
   ranks = parse_layers(lr.layers, lr.rank)
   for name, r in ranks.items():
     _check(name in dims,
-           f"config.lowrank.layers: {name!r} is not a layer of {config.model}; valid: {', '.join(dims)}")
+           f"config.lowrank.layers: {name!r} is not a layer of {model_name or config.model}; valid: {', '.join(dims)}")
     m = dims[name]
     _check(lr.parametrization != "dense" or m <= lr.max_dim,
            f"config.lowrank.layers: {name!r} has m={m} > config.lowrank.max_dim={lr.max_dim} (dense W would be "

@@ -6,13 +6,17 @@
 
 Fashion-MNIST (the embedded default) is read with numpy from the IDX .gz files
 of Debian's `dataset-fashion-mnist`. CIFAR-10/100 and SVHN are read with
-`tfds.data_source(name, data_dir=...)` (random access, no TensorFlow needed).
+`tfds.data_source(name, data_dir=...)` (random access, no TensorFlow needed)
+from a dataset prepared beforehand in the array_record format; nothing is ever
+downloaded or prepared at run time (a missing dataset is a one-line DataError
+saying where it looked and how to prepare it elsewhere with `tfds build`).
 Images stay uint8 (N, H, W, C) until the jitted step scales them to [0, 1].
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import gzip
 import os
 from typing import Iterator
@@ -90,17 +94,34 @@ def _load_fashion_mnist(data_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray
   return splits
 
 
+def tfds_data_dir(data_dir: str | None) -> str:
+  """config.dataset.data_dir, else $TFDS_DATA_DIR, else ~/tensorflow_datasets (TFDS's own default)."""
+  return os.path.expanduser(data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets")
+
+
 def _load_tfds(info: DatasetInfo, data_dir: str | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  root = tfds_data_dir(data_dir)
+  prepared = glob.glob(os.path.join(root, info.tfds_name, "*", "dataset_info.json")) + glob.glob(
+      os.path.join(root, info.tfds_name, "*", "*", "dataset_info.json"))
+  if not prepared:
+    raise DataError(
+        f"tfds dataset {info.tfds_name!r} is not prepared under {root} (looked for "
+        f"{os.path.join(root, info.tfds_name, '<version>', 'dataset_info.json')}); nothing is downloaded at run "
+        f"time: on a machine with internet run `pip install tensorflow tensorflow-datasets && tfds build "
+        f"{info.tfds_name} --data_dir DIR --file_format array_record`, copy DIR here and pass "
+        f"--config.dataset.data_dir=DIR")
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   splits = {}
   for split in ("train", "test"):
     try:
-      source = tfds.data_source(info.tfds_name, split=split, data_dir=data_dir or None)
-    except Exception as e:  # tfds raises many types for a missing/unprepared dataset
+      source = tfds.data_source(info.tfds_name, split=split, data_dir=root, download=False)
+    except Exception as e:  # tfds raises many types for an unreadable dataset
+      hint = (" (prepared as TFRecord? rebuild with --file_format array_record)"
+              if "FileFormat.TFRECORD" in str(e) else "")
       raise DataError(
-          f"tfds dataset {info.tfds_name!r} split {split!r} is not readable under "
-          f"data_dir={data_dir!r}: {type(e).__name__}: {e}".splitlines()[0]
+          f"tfds dataset {info.tfds_name!r} split {split!r} under {root} is not readable{hint}: "
+          f"{type(e).__name__}: {e}".splitlines()[0]
       ) from None
     examples = [source[i] for i in range(len(source))]
     images = np.stack([np.asarray(ex["image"], np.uint8) for ex in examples])

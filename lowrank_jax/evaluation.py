@@ -22,31 +22,33 @@ import numpy as np
 import tqdm
 
 from lowrank_jax import config as config_lib, data as data_lib, robustness, runfiles
-from lowrank_jax.evaluators import (Context, WorstCase, auto_attack, deepfool, masking, noise_stability, pgd_grid,
-                                    random_pixels, representation)
+from lowrank_jax.evaluators import (Context, WorstCase, auto_attack, compression, deepfool, masking,
+                                    noise_stability, pgd_grid, random_pixels, representation)
 from lowrank_jax.loading import LoadedModel, load_model
 
 EVALUATORS: dict[str, Callable[[Context], dict]] = {
     "pgd_grid": pgd_grid.evaluate, "autoattack": auto_attack.evaluate, "masking": masking.evaluate,
     "deepfool": deepfool.evaluate, "random_pixels": random_pixels.evaluate,
     "noise_stability": noise_stability.evaluate, "representation": representation.evaluate,
+    "compression": compression.evaluate,
 }
 
 
 def enabled_evaluators(ec) -> list[str]:
   """In order (noise stability reads DeepFool's and the transfer attack's perturbations)."""
-  optional = {"autoattack": bool(ec.autoattack), "masking": bool(ec.masking_probes)}
+  optional = {"autoattack": bool(ec.autoattack), "masking": bool(ec.masking_probes),
+              "compression": bool(ec.compression)}
   return [name for name in EVALUATORS if optional.get(name, True)]
 
 
 def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: LoadedModel | None = None,
-             reference: LoadedModel | None = None, progress: bool = True) -> dict:
-  """All enabled measures on (x, y): x float32 in [0, 1] (n, H, W, C), y int (n,)."""
+             reference: LoadedModel | None = None, progress: bool = True, train=None) -> dict:
+  """All enabled measures on (x, y): x float32 in [0, 1] (n, H, W, C), y int (n,); train: (images, labels)."""
   config_lib.validate_eval_config(ec)
   names = enabled_evaluators(ec)
   bar = tqdm.tqdm(names, desc=f"eval {model.name}", unit="family", disable=not progress, file=sys.stderr)
   ctx = Context(model, ec, np.asarray(x, np.float32), np.asarray(y, np.int32), jax.random.PRNGKey(ec.seed),
-                WorstCase(np.ones(len(x), bool)), source=source, reference=reference,
+                WorstCase(np.ones(len(x), bool)), source=source, reference=reference, train=train,
                 log=(lambda s: bar.write(s, file=sys.stderr)) if progress else (lambda s: None))
   ctx.worst = WorstCase(ctx.predict(ctx.x) == ctx.y)
   out: dict = {"model": model.name, "step": model.step, "num_examples": int(len(x)),
@@ -65,8 +67,9 @@ def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: Loade
 def audit(r: dict, ec, num_classes: int) -> list[dict]:
   """The gradient-masking audit: monotone in eps, stronger attacks not weaker, AutoAttack's checks, probes."""
   g, tol = r["pgd_grid"], float(ec.tolerance)
-  grid = {float(e): {int(s): a for s, a in d.items()} for e, d in g["pgd"].items()}
-  audit_eps, max_steps = float(ec.audit_eps), max(int(s) for s in ec.steps)
+  key = lambda e: float(f"{float(e):g}")  # eps as the JSON keys round them
+  grid = {key(e): {int(s): a for s, a in d.items()} for e, d in g["pgd"].items()}
+  audit_eps, max_steps = key(ec.audit_eps), max(int(s) for s in ec.steps)
   white = grid[audit_eps][max_steps]
   weaker = {"Gaussian noise": (g["gaussian"]["accuracy"], white)}
   if "transfer" in g:
@@ -74,7 +77,7 @@ def audit(r: dict, ec, num_classes: int) -> list[dict]:
   checks = robustness.gradient_masking_audit(
       grid, more_steps=(audit_eps, g["pgd_2x"]["steps"], g["pgd_2x"]["accuracy"]),
       restarts=(audit_eps, g["pgd_restarts"]["restarts"], g["pgd_restarts"]["accuracy"]),
-      chance=(float(ec.chance_eps), g["pgd_chance"]["accuracy"], 1.0 / num_classes), weaker=weaker, tolerance=tol)
+      chance=(key(ec.chance_eps), g["pgd_chance"]["accuracy"], 1.0 / num_classes), weaker=weaker, tolerance=tol)
   if "autoattack" in r:
     aa = r["autoattack"]
     checks += [dict(c, check=f"AutoAttack: {c['check']}") for c in aa["sanity_checks"]]
@@ -110,7 +113,7 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
   tx, ty = ds.splits["test"]
   n = min(int(ec.num_examples), len(tx))
   results = evaluate(model, ec, tx[:n].astype(np.float32) / 255.0, ty[:n], source=source, reference=ref,
-                     progress=progress)
+                     progress=progress, train=ds.splits["train"])
   results.update(workdir=workdir, transfer_from=transfer_from, reference=reference)
   out_dir = runfiles.path(workdir, runfiles.EVAL_DIR)
   runfiles.write_json(runfiles.path(out_dir, runfiles.EVAL), results)

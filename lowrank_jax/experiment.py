@@ -56,11 +56,11 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_co
 
 
 def round_floats(obj: Any, digits: int = 5) -> Any:
-  """Nested floats rounded to `digits` significant digits (compact, diff-friendly JSON)."""
+  """Nested floats rounded to `digits` significant digits (compact, diff-friendly JSON); "config" kept exact."""
   if isinstance(obj, float):
     return obj if not math.isfinite(obj) or obj == 0 else round(obj, digits - 1 - int(math.floor(math.log10(abs(obj)))))
   if isinstance(obj, dict):
-    return {k: round_floats(v, digits) for k, v in obj.items()}
+    return {k: (v if k == "config" else round_floats(v, digits)) for k, v in obj.items()}
   if isinstance(obj, (list, tuple)):
     return [round_floats(v, digits) for v in obj]
   return obj

@@ -11,7 +11,7 @@ import numpy as np
 
 from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import data as data_lib
-from lowrank_jax import models, runfiles, training
+from lowrank_jax import default_config, models, runfiles, training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,17 +68,22 @@ class _Features:
     return {k: feats[k] for k in self.layers}
 
 
-def load_model(workdir: str) -> LoadedModel:
-  """Loads the newest checkpoint that train.py wrote to `workdir`.
+def load_model(workdir: str, model=None) -> LoadedModel:
+  """Loads the newest checkpoint that train.py (or train_and_evaluate) wrote to `workdir`.
+
+  `model`: for a run of a user's NNX module, a fresh instance of the same module.
 
   Raises:
     FileNotFoundError: one line naming the missing file when there is no usable run.
     CheckpointError: the checkpoint is corrupt or does not match the saved config.
   """
   config, meta = runfiles.load_run(workdir)
-  config = ml_collections.ConfigDict(config)
+  config = default_config.with_defaults(config)
   info = data_lib.DATASETS[config.dataset.name]
-  setup, state = training.create_train_state(config, info, meta["mean"], meta["std"], meta["num_train"])
+  if meta.get("user_model") and model is None:
+    raise ValueError(f"{workdir} trained a user-defined model ({meta['user_model']}): pass a fresh instance as "
+                     f"load_model({workdir!r}, model=...)")
+  setup, state = training.create_train_state(config, info, meta["mean"], meta["std"], meta["num_train"], model=model)
   ckpt = ckpt_lib.Checkpointer(runfiles.path(workdir, runfiles.CHECKPOINTS), config.keep_checkpoints)
   try:
     step = ckpt.latest_step()

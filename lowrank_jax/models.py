@@ -4,7 +4,9 @@ Every model takes pixels in [0, 1] of shape (n, H, W, C), normalises them
 inside (so attack budgets are in pixel space), returns logits, and `sow`s
 the activations of each layer named in its `representation_layers` as
 `nnx.Intermediate`. Models know nothing of the regularizer; `apply_fn` reads
-the intermediates functionally with `nnx.capture`.
+the intermediates functionally with `nnx.capture`. `intervene` ({layer: fn})
+replaces a layer's activations by fn(activations) for the rest of the forward
+pass (compressed representations; what is sown is the original).
 
     create_model(name, num_classes, input_shape, mean, std, rngs)
     MODELS: "cnn", "resnet18", "resnet50", "vgg19"
@@ -36,6 +38,12 @@ class _Normalize(nnx.Module):
     return (x - jnp.asarray(self.mean)) / jnp.asarray(self.std)
 
 
+def tap(module: nnx.Module, name: str, x: jax.Array, intervene: dict | None) -> jax.Array:
+  """Sows x as the representation `name`, then applies intervene[name] if given."""
+  module.sow(nnx.Intermediate, name, x)
+  return intervene[name](x) if intervene and name in intervene else x
+
+
 def max_pool_2x2(x: jax.Array) -> jax.Array:
   """2x2 max pooling with stride 2 on NHWC (odd trailing rows/columns dropped, as VALID pooling)."""
   n, h, w, c = x.shape
@@ -62,17 +70,13 @@ class CNN(nnx.Module):
     self.fc1 = nnx.Linear(h * w * 64, hidden, rngs=rngs)
     self.fc2 = nnx.Linear(hidden, num_classes, rngs=rngs)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, intervene: dict | None = None) -> jax.Array:
     x = self.normalize(x)
-    x = nnx.relu(self.conv1(x))
-    self.sow(nnx.Intermediate, "conv1", x)
+    x = tap(self, "conv1", nnx.relu(self.conv1(x)), intervene)
     x = max_pool_2x2(x)
-    x = nnx.relu(self.conv2(x))
-    self.sow(nnx.Intermediate, "conv2", x)
-    x = max_pool_2x2(x)
-    self.sow(nnx.Intermediate, "pool2", x)
-    x = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))
-    self.sow(nnx.Intermediate, PENULTIMATE, x)
+    x = tap(self, "conv2", nnx.relu(self.conv2(x)), intervene)
+    x = tap(self, "pool2", max_pool_2x2(x), intervene)
+    x = tap(self, PENULTIMATE, nnx.relu(self.fc1(x.reshape(x.shape[0], -1))), intervene)
     return self.fc2(x)
 
 
@@ -141,15 +145,13 @@ class ResNet(nnx.Module):
     self.stages = nnx.List(stages)
     self.fc = nnx.Linear(cin, num_classes, rngs=rngs)
 
-  def __call__(self, x):
-    x = nnx.relu(self.bn1(self.conv1(self.normalize(x))))
-    self.sow(nnx.Intermediate, "stem", x)
+  def __call__(self, x, intervene: dict | None = None):
+    x = tap(self, "stem", nnx.relu(self.bn1(self.conv1(self.normalize(x)))), intervene)
     for i, stage in enumerate(self.stages):
       for blk in stage:
         x = blk(x)
-      self.sow(nnx.Intermediate, f"layer{i + 1}", x)
-    x = x.mean(axis=(1, 2))
-    self.sow(nnx.Intermediate, PENULTIMATE, x)
+      x = tap(self, f"layer{i + 1}", x, intervene)
+    x = tap(self, PENULTIMATE, x.mean(axis=(1, 2)), intervene)
     return self.fc(x)
 
 
@@ -180,20 +182,19 @@ class VGG(nnx.Module):
     self.convs = nnx.List(layers)
     self.fc = nnx.Linear(cin * h * w, num_classes, rngs=rngs)
 
-  def __call__(self, x):
+  def __call__(self, x, intervene: dict | None = None):
     x, i, block = self.normalize(x), 0, 1
     for v in self.cfg:
       if v == "M":
         if min(x.shape[1], x.shape[2]) >= 2:
           x = max_pool_2x2(x)
-        self.sow(nnx.Intermediate, f"block{block}", x)
+        x = tap(self, f"block{block}", x, intervene)
         block += 1
       else:
         conv, bn = self.convs[i]
         x = nnx.relu(bn(conv(x)))
         i += 1
-    x = x.reshape(x.shape[0], -1)
-    self.sow(nnx.Intermediate, PENULTIMATE, x)
+    x = tap(self, PENULTIMATE, x.reshape(x.shape[0], -1), intervene)
     return self.fc(x)
 
 
@@ -229,33 +230,53 @@ class FunctionalModel:
 
   train_graphdef: Any
   eval_graphdef: Any
-  representation_layers: tuple[str, ...]
-  head: str  # name of the Dense layer whose input is the penultimate representation
+  representation_layers: tuple[str, ...] | None  # None: whatever the model sows
+  head: str | None  # the Dense layer reading the penultimate representation (for the layer cushion)
 
   @classmethod
-  def from_module(cls, model: nnx.Module) -> tuple["FunctionalModel", Params, Params]:
-    """Returns (functional model, params, batch_stats) as pure dicts."""
+  def from_module(cls, model: nnx.Module, layers: Sequence[str] | None = None,
+                  head: str | None = None) -> tuple["FunctionalModel", Params, Params]:
+    """Returns (functional model, params, batch_stats) as pure dicts, for any NNX module.
+
+    The module maps pixels (n, H, W, C) in [0, 1] to logits and sows each layer that
+    may carry an LR layer: `self.sow(nnx.Intermediate, name, activations)`. `layers`
+    and `head` default to the class attributes `representation_layers` and `head`
+    if it has them (neither is required: without `layers`, every sown layer counts).
+    """
     graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
     try:
       eval_model = nnx.view(model, use_running_average=True)
     except ValueError:  # no BatchNorm: eval and train graphs are the same
       eval_model = model
     eval_graphdef = nnx.split(eval_model, nnx.Param, nnx.BatchStat)[0]
-    fm = cls(graphdef, eval_graphdef, tuple(type(model).representation_layers), type(model).head)
+    layers = layers if layers is not None else getattr(type(model), "representation_layers", None)
+    head = head if head is not None else getattr(type(model), "head", None)
+    fm = cls(graphdef, eval_graphdef, tuple(layers) if layers is not None else None, head)
     return fm, nnx.to_pure_dict(params), nnx.to_pure_dict(stats)
 
   def apply(
-      self, params: Params, batch_stats: Params, x: jax.Array, *, train: bool
+      self, params: Params, batch_stats: Params, x: jax.Array, *, train: bool, intervene: dict | None = None
   ) -> tuple[jax.Array, dict[str, jax.Array], Params]:
-    """Returns (logits, features by layer name, updated batch_stats)."""
+    """Returns (logits, features by layer name, updated batch_stats); `intervene`: see the module docstring."""
     model = nnx.merge(self.train_graphdef if train else self.eval_graphdef, params, batch_stats)
-    logits, inter = nnx.capture(model, nnx.Intermediate)(x)
+    call = nnx.capture(model, nnx.Intermediate)
+    logits, inter = call(x, intervene=intervene) if intervene else call(x)
     features = {k: v[0] for k, v in nnx.to_pure_dict(inter).items()}
     new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)) if train else batch_stats
     return logits, features, new_stats
 
   def feature_dims(self, params: Params, batch_stats: Params, input_shape) -> dict[str, int]:
-    """m (flattened size) of every representation layer, from shapes alone."""
+    """m (flattened size) of every representation layer, from shapes alone.
+
+    Raises ValueError (one line) when the model sows nothing, or not a layer it names.
+    """
     x = jax.ShapeDtypeStruct((2, *input_shape), jnp.float32)
     _, feats, _ = jax.eval_shape(lambda p, s, x: self.apply(p, s, x, train=False), params, batch_stats, x)
-    return {k: int(jnp.prod(jnp.array(v.shape[1:]))) for k, v in feats.items()}
+    if not feats:
+      raise ValueError("the model sows no representation: in its __call__, call "
+                       "self.sow(nnx.Intermediate, name, activations) for each layer an LR layer may regularize")
+    missing = [k for k in (self.representation_layers or ()) if k not in feats]
+    if missing:
+      raise ValueError(f"the model does not sow the layers {missing} it names; it sows {sorted(feats)}")
+    names = self.representation_layers or tuple(feats)
+    return {k: int(jnp.prod(jnp.array(feats[k].shape[1:]))) for k in names}

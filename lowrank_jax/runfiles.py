@@ -4,6 +4,7 @@
     WORKDIR/model.json       what load_model needs besides the config (input statistics, sizes)
     WORKDIR/metrics.jsonl    one record per epoch
     WORKDIR/checkpoints/     orbax checkpoints
+    WORKDIR/tensorboard/     TensorBoard event files: per-step (every log_every_steps) and per-epoch scalars
     WORKDIR/eval/eval.json   eval.py's results (+ report.md and PNGs beside it)
 
 Every write is atomic (a temporary file renamed over the target), so an
@@ -16,8 +17,8 @@ import json
 import os
 from typing import Any, Iterable
 
-CONFIG, MODEL, METRICS, CHECKPOINTS, EVAL_DIR, EVAL = (
-    "config.json", "model.json", "metrics.jsonl", "checkpoints", "eval", "eval.json")
+CONFIG, MODEL, METRICS, CHECKPOINTS, EVAL_DIR, EVAL, TENSORBOARD = (
+    "config.json", "model.json", "metrics.jsonl", "checkpoints", "eval", "eval.json", "tensorboard")
 
 
 def run_name(workdir: str) -> str:
@@ -70,3 +71,24 @@ def load_run(workdir: str) -> tuple[dict, dict]:
   """(config dict, model meta) of a train.py workdir; a one-line FileNotFoundError if it holds none."""
   what = f"{workdir} holds no run of train.py"
   return read_json(path(workdir, CONFIG), what), read_json(path(workdir, MODEL), what)
+
+
+class TensorBoard:
+  """Scalars to WORKDIR/tensorboard event files (tensorboardX; no TensorFlow needed); a no-op when disabled."""
+
+  def __init__(self, workdir: str, enabled: bool = True):
+    self._writer = None
+    if enabled:
+      import tensorboardX  # pylint: disable=g-import-not-at-top
+      self._writer = tensorboardX.SummaryWriter(path(workdir, TENSORBOARD), flush_secs=30)
+
+  def scalars(self, step: int, values: dict, prefix: str = "") -> None:
+    if self._writer is None:
+      return
+    for k, v in values.items():
+      if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step"):
+        self._writer.add_scalar(prefix + k, float(v), step)
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()

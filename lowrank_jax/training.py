@@ -8,9 +8,12 @@
     train_and_evaluate(config, workdir)        # the loop: logs, checkpoints, resume
 
 The state is a pytree of plain dicts: {"step", "params": {"model", "lowrank"},
-"batch_stats", "opt_state"}. Batches are sharded over a 1-D device mesh with
-axis "batch" and the state is replicated, so the same code runs on one CPU or
-many accelerators and hosts (data parallel through jit's sharding propagation).
+"batch_stats", "opt_state"[, "mask"]}. Devices form a (data, model) mesh from
+config.mesh: batches are sharded over "data"; the state is replicated except the
+LR layers' W (or U, V) and their optimizer moments, which are sharded by rows
+over "model" when config.mesh.model > 1 (FSDP-style: a 16,384-d W does not sit
+whole on every device). The same code runs on one CPU or many accelerators and
+hosts (jit's sharding propagation inserts the collectives).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import config as config_lib
 from lowrank_jax import data as data_lib
 from lowrank_jax import methods as methods_lib
-from lowrank_jax import models, optim, runfiles, spectra
+from lowrank_jax import distributed, models, optim, runfiles, spectra
 
 State = dict[str, Any]
 
@@ -62,7 +65,7 @@ class TrainSetup:
 
   @property
   def data_sharding(self) -> NamedSharding:
-    return NamedSharding(self.mesh, PartitionSpec("batch"))
+    return NamedSharding(self.mesh, PartitionSpec("data"))
 
   @property
   def replicated(self) -> NamedSharding:
@@ -70,18 +73,29 @@ class TrainSetup:
 
 
 def create_train_state(config: ml_collections.ConfigDict, info: data_lib.DatasetInfo,
-                       mean, std, num_train: int) -> tuple[TrainSetup, State]:
-  """Builds the model and method, validates the LR layers against it, and returns (setup, state)."""
+                       mean, std, num_train: int, mask_batch: tuple[np.ndarray, np.ndarray] | None = None,
+                       model: nnx.Module | None = None) -> tuple[TrainSetup, State]:
+  """Builds the model and method, validates the LR layers against it, and returns (setup, state).
+
+  `model`: a user's NNX module (see models.FunctionalModel.from_module) instead of
+  config.model. A method with a parameter mask (SNIP) computes it from `mask_batch`
+  (uint8 images, labels); without one the mask is all ones, to be restored from a checkpoint.
+  """
   config_lib.validate_config(config)
-  n_dev = jax.device_count()
-  if config.batch_size % n_dev:
-    raise config_lib.ConfigError(f"config.batch_size={config.batch_size} must be divisible by {n_dev} devices")
+  mesh = make_mesh(config)
+  if config.batch_size % mesh.shape["data"]:
+    raise config_lib.ConfigError(f"config.batch_size={config.batch_size} must be divisible by the mesh's "
+                                 f"{mesh.shape['data']} data shards")
   key = jax.random.PRNGKey(config.seed)
-  module = models.create_model(config.model, info.num_classes, info.input_shape, mean, std,
-                               rngs=nnx.Rngs(jax.random.fold_in(key, 0)), **models.model_kwargs(config))
+  module = model if model is not None else models.create_model(
+      config.model, info.num_classes, info.input_shape, mean, std, rngs=nnx.Rngs(jax.random.fold_in(key, 0)),
+      **models.model_kwargs(config))
   fm, params, batch_stats = models.FunctionalModel.from_module(module)
-  dims = fm.feature_dims(params, batch_stats, info.input_shape)
-  layer_ranks = config_lib.validate_lowrank_layers(config, dims)
+  try:
+    dims = fm.feature_dims(params, batch_stats, info.input_shape)
+  except ValueError as e:
+    raise config_lib.ConfigError(f"{type(module).__name__}: {e}") from None
+  layer_ranks = config_lib.validate_lowrank_layers(config, dims, type(module).__name__ if model is not None else None)
   ranks = layer_ranks if "lowrank" in methods_lib.method_names(config.method) else {}
   steps_per_epoch = num_train // config.batch_size
   if steps_per_epoch < 1:
@@ -90,11 +104,44 @@ def create_train_state(config: ml_collections.ConfigDict, info: data_lib.Dataset
   optimizers = optim.make_optimizers(config, total)
   method = methods_lib.make_method(config, ranks, dims, total, optimizers)
   all_params = {"model": params, "lowrank": method.init_params(jax.random.fold_in(key, 1))}
-  state = {"step": jnp.zeros((), jnp.int32), "params": all_params, "batch_stats": batch_stats,
-           "opt_state": optimizers.init(all_params)}
-  mesh = jax.make_mesh((n_dev,), ("batch",), axis_types=(jax.sharding.AxisType.Auto,))
+  state = {"step": jnp.zeros((), jnp.int32), "params": all_params, "batch_stats": batch_stats}
+  if method.make_mask is not None:
+    if mask_batch is None:
+      mask = jax.tree.map(jnp.ones_like, params)
+    else:
+      x, y = to_unit(jnp.asarray(mask_batch[0])), jnp.asarray(mask_batch[1])
+      ce = lambda p: optax.softmax_cross_entropy_with_integer_labels(
+          fm.apply(p, batch_stats, x, train=True)[0], y).mean()
+      mask = method.make_mask(ce, params)
+    state["mask"] = mask
+    all_params["model"] = jax.tree.map(jnp.multiply, params, mask)
+  state["opt_state"] = optimizers.init(all_params)
   setup = TrainSetup(config, fm, optimizers, method, ranks, tuple(layer_ranks), steps_per_epoch, total, mesh)
-  return setup, jax.device_put(state, setup.replicated)
+  return setup, jax.device_put(state, state_shardings(state, mesh))
+
+
+def make_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
+  """The (data, model) device mesh of config.mesh (data = 0: every device not on the model axis)."""
+  n_dev, model = jax.device_count(), int(config.mesh.model)
+  data = int(config.mesh.data) or n_dev // max(model, 1)
+  if model < 1 or data * model != n_dev:
+    raise config_lib.ConfigError(f"config.mesh.data={config.mesh.data} x config.mesh.model={config.mesh.model} must "
+                                 f"multiply to the {n_dev} devices (data 0: {n_dev} // model)")
+  auto = jax.sharding.AxisType.Auto
+  return jax.make_mesh((data, model), ("data", "model"), axis_types=(auto, auto))
+
+
+def state_shardings(state: State, mesh: jax.sharding.Mesh):
+  """Replicated, except 2-D leaves named W, U or V (the LR layers' and their moments): rows over "model"."""
+  model = mesh.shape["model"]
+
+  def rule(path, leaf):
+    name = getattr(path[-1], "key", None)
+    if model > 1 and name in ("W", "U", "V") and np.ndim(leaf) == 2 and np.shape(leaf)[0] % model == 0:
+      return NamedSharding(mesh, PartitionSpec("model", None))
+    return NamedSharding(mesh, PartitionSpec())
+
+  return jax.tree_util.tree_map_with_path(rule, state)
 
 
 def to_unit(images: jax.Array) -> jax.Array:
@@ -121,11 +168,18 @@ def train_step(setup: TrainSetup, state: State, images: jax.Array, labels: jax.A
   x = setup.method.transform_batch(logits_fn, to_unit(images), labels, jax.random.fold_in(key, 0))
   grads, (metrics, new_stats) = jax.grad(
       functools.partial(loss_fn, setup, train=True, step=step), has_aux=True)(params, stats, x, labels)
+  if "mask" in state:  # pruned weights get no update and stay 0
+    grads = {**grads, "model": jax.tree.map(jnp.multiply, grads["model"], state["mask"])}
   updates, opt_state = setup.optimizers.update(grads, state["opt_state"], params, step)
   params = optax.apply_updates(params, updates)
+  if "mask" in state:
+    params = {**params, "model": jax.tree.map(jnp.multiply, params["model"], state["mask"])}
   params, opt_state, extra = setup.method.post_update(params, opt_state, step + 1, jax.random.fold_in(key, 1))
   metrics.update(extra)
-  return {"step": step + 1, "params": params, "batch_stats": new_stats, "opt_state": opt_state}, metrics
+  new_state = {"step": step + 1, "params": params, "batch_stats": new_stats, "opt_state": opt_state}
+  if "mask" in state:
+    new_state["mask"] = state["mask"]
+  return new_state, metrics
 
 
 def eval_step(setup: TrainSetup, state: State, images, labels, mask) -> dict:
@@ -147,9 +201,10 @@ def all_finite(tree) -> jax.Array:
 class Steps:
   """The jitted functions of one setup (compiled once, reused every call), and batch sharding."""
 
-  def __init__(self, setup: TrainSetup):
+  def __init__(self, setup: TrainSetup, state: State):
     self.setup = setup
-    self.train = jax.jit(functools.partial(train_step, setup), donate_argnums=0)
+    self.train = jax.jit(functools.partial(train_step, setup), donate_argnums=0,
+                         out_shardings=(state_shardings(state, setup.mesh), setup.replicated))
     self.eval = jax.jit(functools.partial(eval_step, setup))
     self.features = jax.jit(functools.partial(features_step, setup))
     self.all_finite = jax.jit(all_finite)
@@ -178,9 +233,9 @@ class Steps:
     c = self.setup.config
     n = min(len(images), c.rank_batch_size)
     n -= n % jax.device_count()
-    feats = jax.device_get(self.features(state, *self.shard(images[:n])))
+    feats = distributed.gather(self.features(state, *self.shard(images[:n])))
     out = {f"{k}/effective_rank": spectra.effective_rank(v, c.rank_energy) for k, v in feats.items()}
-    for name, p in jax.device_get(state["params"]["lowrank"]).items():
+    for name, p in distributed.gather(state["params"]["lowrank"]).items():
       W = p["W"] if "W" in p else p["U"] @ p["V"].T
       out[f"{name}/W_effective_rank"] = spectra.effective_rank(W, c.rank_energy)
     return out
@@ -267,16 +322,21 @@ def _fmt(record: dict) -> str:
 class Run:
   """A training run in a workdir: its setup, steps, checkpoints, metrics log."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None]):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None],
+               model: nnx.Module | None = None):
     config_lib.validate_config(config)
     self.config, self.workdir, self.log = config, workdir, log
     self.dataset = data_lib.load_dataset(config.dataset)
-    train_x = self.dataset.splits["train"][0]
+    train_x, train_y = self.dataset.splits["train"]
+    first = next(data_lib.train_batches(train_x, train_y, config.batch_size, config.seed, 0))
     self.setup, self.state = create_train_state(config, self.dataset.info, self.dataset.mean, self.dataset.std,
-                                                len(train_x))
-    self.steps = Steps(self.setup)
-    runfiles.save_run(workdir, config, {"mean": self.dataset.mean, "std": self.dataset.std,
-                                        "num_train": len(train_x)})
+                                                len(train_x), mask_batch=first, model=model)
+    self.steps = Steps(self.setup, self.state)
+    if distributed.is_main():
+      meta = {"mean": self.dataset.mean, "std": self.dataset.std, "num_train": len(train_x)}
+      if model is not None:
+        meta["user_model"] = type(model).__name__
+      runfiles.save_run(workdir, config, meta)
     self.ckpt = ckpt_lib.Checkpointer(runfiles.path(workdir, runfiles.CHECKPOINTS), config.keep_checkpoints)
     self.last_saved = self.ckpt.latest_step()
     if self.last_saved is not None:
@@ -284,8 +344,10 @@ class Run:
       log(f"resumed from {self.ckpt.path(self.last_saved)}")
     self.jsonl = runfiles.path(workdir, runfiles.METRICS)
     self.records = [r for r in runfiles.read_jsonl(self.jsonl) if r["step"] <= self.step]
-    runfiles.write_jsonl(self.jsonl, self.records)
+    if distributed.is_main():
+      runfiles.write_jsonl(self.jsonl, self.records)
     self.metrics = MetricAccumulator()
+    self.tensorboard = runfiles.TensorBoard(workdir, enabled=distributed.is_main())
 
   @property
   def step(self) -> int:
@@ -324,6 +386,7 @@ class Run:
       if step % c.log_every_steps == 0:
         means = self.flush()
         bar.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{means['accuracy']:.3f}")
+        self.tensorboard.scalars(step, means, "step/")
       if step % c.checkpoint_every_steps == 0 and step != end:  # epoch ends save in the loop
         self.save()
     self.flush()
@@ -340,26 +403,31 @@ class Run:
     return record
 
   def close(self) -> None:
+    self.tensorboard.close()
     self.ckpt.close()
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       log: Callable[[str], None] | None = None) -> dict:
+                       log: Callable[[str], None] | None = None, model: nnx.Module | None = None) -> dict:
   """Trains (resuming from the newest checkpoint in workdir) and returns the last epoch's record.
 
-  Writes workdir/config.json, model.json, metrics.jsonl (one record per epoch)
-  and orbax checkpoints every config.checkpoint_every_steps steps, at every
-  epoch end, on SIGINT/SIGTERM and at the end.
+  `model`: a user's NNX module to train instead of config.model (it sows the layers
+  named in config.lowrank.layers). Writes workdir/config.json, model.json,
+  metrics.jsonl (one record per epoch), TensorBoard events and orbax checkpoints
+  every config.checkpoint_every_steps steps, at every epoch end, on SIGINT/SIGTERM
+  and at the end.
   """
   log = log or (lambda s: tqdm.tqdm.write(s, file=sys.stdout))
-  run = Run(config, workdir, log)
+  if not distributed.is_main():
+    log = lambda s: None
+  run = Run(config, workdir, log, model=model)
   s = run.setup
   log(f"{jax.device_count()} {jax.default_backend()} device(s) over {jax.process_count()} process(es); "
       f"mesh {dict(s.mesh.shape)}; {s.total_steps} steps of batch {config.batch_size}; "
       f"method {s.method.name}; LR layers {s.ranks or 'none'}")
   last = run.records[-1] if run.records else {}
   bar = tqdm.tqdm(total=s.total_steps, initial=run.step, desc=runfiles.run_name(workdir), unit="step",
-                  dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30)
+                  dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30, disable=not distributed.is_main())
   try:
     with sigterm_as_interrupt():
       while run.step < s.total_steps:
@@ -367,7 +435,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         run.train_epoch(epoch, bar)
         last = run.evaluate_epoch(epoch)
         run.records.append(last)
-        runfiles.write_jsonl(run.jsonl, run.records)  # before the checkpoint: a resume drops records past it
+        run.tensorboard.scalars(last["step"], last, "epoch/")
+        if distributed.is_main():  # before the checkpoint: a resume drops records past it
+          runfiles.write_jsonl(run.jsonl, run.records)
         run.save()
         log(_fmt(last))
   except KeyboardInterrupt:

@@ -1,8 +1,11 @@
 """Data: the IDX reader against hand-written files, Fashion-MNIST's known counts, TFDS via mock_data."""
 
 import gzip
+import io
 import os
 import tempfile
+
+import PIL.Image
 
 import ml_collections
 import numpy as np
@@ -70,24 +73,73 @@ class FashionMnistTest(absltest.TestCase):
     np.testing.assert_array_equal(again, xva)
 
 
+def prepare_tfds(data_dir: str, name: str, classes: int, coarse: bool = False, n=(12, 5)) -> dict:
+  """Writes a tiny prepared dataset `name` with TFDS's own writer (array_record, no TensorFlow: the images
+  are given as PNG bytes encoded with PIL); returns the written arrays by split."""
+  written, builder_name = {}, name
+
+  class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    name = builder_name
+    VERSION = tfds.builder_cls(builder_name).VERSION  # where tfds.data_source(name) will look
+
+    def _info(self):
+      feats = {"image": tfds.features.Image(shape=(32, 32, 3)), "label": tfds.features.ClassLabel(num_classes=classes)}
+      if coarse:
+        feats["coarse_label"] = tfds.features.ClassLabel(num_classes=20)
+      return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(feats))
+
+    def _split_generators(self, dl_manager):
+      return {split: self._generate_examples(split, size) for split, size in zip(("train", "test"), n)}
+
+    def _generate_examples(self, split, size):
+      rng = np.random.default_rng(len(split))
+      images, labels = rng.integers(0, 256, (size, 32, 32, 3), dtype=np.uint8), rng.integers(0, classes, size)
+      written[split] = (images, labels)
+      for i in range(size):
+        buf = io.BytesIO()
+        PIL.Image.fromarray(images[i]).save(buf, format="PNG")
+        ex = {"image": buf.getvalue(), "label": int(labels[i])}
+        if coarse:
+          ex["coarse_label"] = int(labels[i]) % 20
+        yield i, ex
+
+  Builder(data_dir=data_dir, file_format="array_record").download_and_prepare()
+  return written
+
+
 class TfdsTest(parameterized.TestCase):
 
-  @parameterized.parameters(("cifar10", 10), ("cifar100", 100), ("cifar100_coarse", 20), ("svhn", 10))
-  def test_data_source_path(self, name, classes):
-    with tfds.testing.mock_data(num_examples=12):
-      ds = data.load_dataset(_cfg(name=name, data_dir="/nonexistent/tfds"))
-    x, y = ds.splits["train"]
-    self.assertEqual(x.shape, (12, 32, 32, 3))
-    self.assertEqual(x.dtype, np.uint8)
-    self.assertTrue(np.all((y >= 0) & (y < classes)))
-    self.assertEqual(ds.info.num_classes, classes)
-    self.assertEqual(len(ds.mean), 3)
+  @parameterized.parameters(("cifar10", "cifar10", 10, False), ("cifar100", "cifar100", 100, True),
+                            ("cifar100_coarse", "cifar100", 20, True), ("svhn", "svhn_cropped", 10, False))
+  def test_reads_a_dataset_prepared_by_tfds_writer(self, name, tfds_name, classes, coarse):
+    with tempfile.TemporaryDirectory() as d:
+      written = prepare_tfds(d, tfds_name, 100 if tfds_name == "cifar100" else classes, coarse)
+      ds = data.load_dataset(_cfg(name=name, data_dir=d))
+      for split in ("train", "test"):
+        x, y = ds.splits[split]
+        images, labels = written[split]
+        order = np.argsort([im.tobytes() for im in images])  # tfds may shuffle: compare as sets of pairs
+        got = np.argsort([im.tobytes() for im in x])
+        np.testing.assert_array_equal(x[got], images[order])
+        want = labels % 20 if name == "cifar100_coarse" else labels
+        np.testing.assert_array_equal(y[got], want[order])
+        self.assertEqual(x.dtype, np.uint8)
+      self.assertEqual(ds.info.num_classes, classes)
+      self.assertEqual(len(ds.mean), 3)
 
-  def test_missing_tfds_dataset_is_one_line(self):
-    with self.assertRaises(data.DataError) as e:
-      data.load_dataset(_cfg(name="cifar10", data_dir=tempfile.mkdtemp()))
-    self.assertNotIn("\n", str(e.exception))
-    self.assertIn("cifar10", str(e.exception))
+  def test_missing_tfds_dataset_is_one_line_naming_where_and_how(self):
+    with tempfile.TemporaryDirectory() as d:
+      with self.assertRaises(data.DataError) as e:
+        data.load_dataset(_cfg(name="cifar10", data_dir=d))
+      msg = str(e.exception)
+      self.assertNotIn("\n", msg)
+      self.assertIn(f"not prepared under {d}", msg)
+      self.assertIn("tfds build cifar10", msg)
+      self.assertFalse(os.listdir(d))  # nothing downloaded or written
+
+  def test_default_tfds_dir_is_tfds_own(self):
+    self.assertEqual(data.tfds_data_dir(""), os.path.expanduser(os.environ.get("TFDS_DATA_DIR",
+                                                                               "~/tensorflow_datasets")))
 
 
 class BatchingTest(absltest.TestCase):

@@ -90,7 +90,7 @@ class StepTest(absltest.TestCase):
 
   def test_w_is_thresholded_every_k_steps(self):
     setup, state = _setup(tiny_config(**{"lowrank.rank": 6, "lowrank.threshold_every": 3}))
-    steps = training.Steps(setup)
+    steps = training.Steps(setup, state)
     ranks = []
     for i in range(7):
       state, _ = steps.train(state, *steps.shard(*_batch(seed=i)))
@@ -108,7 +108,7 @@ class StepTest(absltest.TestCase):
     cfg = dict(**{"lowrank.threshold_every": 5, "lowrank.warmup_steps": 0})
     setup, state = _setup(tiny_config(**cfg))
     no_threshold, _ = _setup(tiny_config(**{**cfg, "lowrank.threshold_every": 10**6}))
-    steps, plain = training.Steps(setup), training.Steps(no_threshold)
+    steps, plain = training.Steps(setup, state), training.Steps(no_threshold, state)
     r = setup.ranks["penultimate"]
     distance = lambda W: (lambda s: np.sqrt(np.sum(s[r:] ** 2) / np.sum(s ** 2)))(
         np.linalg.svd(np.asarray(W, np.float64), compute_uv=False))
@@ -124,7 +124,7 @@ class StepTest(absltest.TestCase):
 
   def test_reset_moments_on_threshold(self):
     setup, state = _setup(tiny_config(**{"lowrank.threshold_every": 3, "lowrank.reset_moments_on_threshold": True}))
-    steps = training.Steps(setup)
+    steps = training.Steps(setup, state)
     for i in range(3):
       state, _ = steps.train(state, *steps.shard(*_batch(seed=i)))
     fresh = setup.optimizers.lowrank_direction.init(state["params"]["lowrank"])
@@ -133,7 +133,7 @@ class StepTest(absltest.TestCase):
 
   def test_factored_w_has_rank_at_most_r_at_every_step(self):
     setup, state = _setup(tiny_config(**{"lowrank.parametrization": "factored", "lowrank.rank": 4}))
-    steps = training.Steps(setup)
+    steps = training.Steps(setup, state)
     for i in range(6):
       state, m = steps.train(state, *steps.shard(*_batch(seed=i)))
       p = jax.device_get(state["params"]["lowrank"]["penultimate"])
@@ -236,8 +236,8 @@ class LoopTest(absltest.TestCase):
       env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
       r2 = _run(two, *flags, env=env)
       self.assertEqual((r1.returncode, r2.returncode), (0, 0), r2.stderr[-2000:])
-      self.assertIn("mesh {'batch': 1}", r1.stdout)
-      self.assertIn("mesh {'batch': 2}", r2.stdout)
+      self.assertIn("mesh {'data': 1, 'model': 1}", r1.stdout)
+      self.assertIn("mesh {'data': 2, 'model': 1}", r2.stdout)
       _, p1 = _params(one)
       _, p2 = _params(two)
       jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4), p1, p2)

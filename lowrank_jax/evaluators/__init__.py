@@ -7,6 +7,7 @@
     noise_stability the representation's gain under own, common and transfer perturbations
     representation  spectra, effective ranks, norms, logit scale, layer cushion
     masking         gradient-masking probes (temperatures, strong PGD, Square, paper-like PGD)
+    compression     compressed representations, a linear head, 2-D PCA (needs the training split)
 
 Attacks record which examples they leave correct in `ctx.worst`, a `WorstCase`
 accumulator: the robust accuracy at an eps is the per-example worst case over
@@ -22,6 +23,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from lowrank_jax import distributed
 
 
 class WorstCase:
@@ -59,6 +62,7 @@ class Context:
   worst: WorstCase
   source: Any = None  # LoadedModel: transfer (black-box) source
   reference: Any = None  # LoadedModel: a third model, source of common perturbations
+  train: Any = None  # (uint8 images, labels) of the training split, for evaluators that fit something
   artifacts: dict = dataclasses.field(default_factory=dict)  # e.g. adversarial inputs for noise stability
   log: Callable[[str], None] = lambda s: None
 
@@ -70,10 +74,20 @@ class Context:
   def bs(self) -> int:
     return int(self.ec.batch_size)
 
+  @property
+  def mesh(self):
+    """The model's device mesh: evaluated examples are sharded over its "data" axis."""
+    return self.model.setup.mesh
+
   def batched(self, fn: Callable, *arrays: np.ndarray) -> np.ndarray:
-    """fn over batches of the arrays (first axis), concatenated as numpy."""
+    """fn over batches of the arrays (first axis, sharded over the mesh's data axis), concatenated as numpy."""
     n = len(arrays[0])
-    return np.concatenate([np.asarray(fn(*(a[i:i + self.bs] for a in arrays))) for i in range(0, n, self.bs)])
+    put = lambda *a: distributed.shard_rows(self.mesh, *a)
+    out = []
+    for i in range(0, n, self.bs):
+      args = put(*(np.asarray(a[i:i + self.bs]) for a in arrays))
+      out.append(distributed.gather(fn(*(args if isinstance(args, tuple) else (args,)))))
+    return np.concatenate(out)
 
   def predict(self, x: np.ndarray, logits_fn=None) -> np.ndarray:
     f = logits_fn if logits_fn is not None else self.model.logits

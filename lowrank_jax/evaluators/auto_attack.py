@@ -15,12 +15,15 @@ def evaluate(ctx: Context) -> dict:
   n = min(int(ec.autoattack_examples) or len(ctx.x), len(ctx.x))
   eps_list = [float(e) for e in (tuple(ec.autoattack_eps) or tuple(ec.eps))]
   x, y = ctx.x[:n], ctx.y[:n]
-  out = {"version": ec.autoattack_version, "examples": n,
+  out = {"version": ec.autoattack_version, "examples": n, "square_queries": int(ec.autoattack_square_queries),
          "sanity_checks": autoattack.sanity_checks(ctx.model.logits, x[:ctx.bs], y[:ctx.bs]), "by_eps": {}}
   for e in eps_list:
     t0 = time.perf_counter()
+    settings = autoattack.AttackSettings(restarts=5 if ec.autoattack_version == "plus" else 1,
+                                         queries=int(ec.autoattack_square_queries))
     r = autoattack.autoattack(ctx.model.logits, x, y, ctx.subkey("autoattack"), eps=e, norm=ec.norm,
-                              version=ec.autoattack_version, batch_size=ctx.bs, num_classes=ctx.model.num_classes,
+                              version=ec.autoattack_version, settings=settings, batch_size=ctx.bs,
+                              num_classes=ctx.model.num_classes, mesh=ctx.mesh,
                               progress=lambda s, e=e: ctx.log(f"autoattack eps {e:g}: {s}"))
     correct = np.ones(len(ctx.x), bool)
     correct[:n] = r.robust

@@ -12,7 +12,7 @@ def evaluate(ctx: Context) -> dict:
   ec = ctx.ec
   n = min(int(ec.deepfool_examples), len(ctx.x))
   res = attacks.deepfool(ctx.model.logits, ctx.x[:n], num_candidates=int(ec.deepfool_candidates),
-                         overshoot=float(ec.deepfool_overshoot), max_iter=int(ec.deepfool_max_iter))
+                         overshoot=float(ec.deepfool_overshoot), max_iter=int(ec.deepfool_max_iter), mesh=ctx.mesh)
   ctx.artifacts["deepfool"] = (res.x_adv, n)
   rho = res.norms / np.maximum(np.linalg.norm(ctx.x[:n].reshape(n, -1), axis=1), 1e-12)
   summary = robustness.deepfool_summary(res.norms, ctx.x[:n], res.success)

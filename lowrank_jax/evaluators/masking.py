@@ -24,7 +24,7 @@ import numpy as np
 
 from lowrank_jax import attacks, autoattack
 from lowrank_jax.evaluators import Context
-from lowrank_jax.evaluators.pgd_grid import run_pgd
+from lowrank_jax.evaluators.pgd_grid import paper_like, run_pgd
 
 
 def scaled_ce(logits: jax.Array, labels: jax.Array, temperature: float) -> jax.Array:
@@ -51,7 +51,7 @@ def evaluate(ctx: Context) -> dict:
   steps = max(int(s) for s in ec.steps)
   losses = [("ce", "ce"), ("margin", "margin")] + [(f"ce/T{t:g}", _scaled_ce(float(t))) for t in ec.probe_temperatures]
   nsq = min(int(ec.probe_examples), len(ctx.x))
-  std = np.asarray(ctx.model.std, np.float32)
+  std = np.asarray(ctx.model.std, np.float32)  # for the record
   for e in [float(v) for v in ec.probe_eps]:
     probes, ce_ok = {}, None
     base = f"pgd-{steps} ce"
@@ -79,12 +79,7 @@ def evaluate(ctx: Context) -> dict:
     res["probes"][f"square-{int(ec.probe_square_queries)}"] = {
         "accuracy": float(square_ok[:nsq].mean()) if nsq else 1.0, "baseline": first_base, "examples": nsq}
     res["accuracy"] = {base: probes[base], **{k: v["accuracy"] for k, v in res["probes"].items()}}
-    paper_eps = e * std  # per channel, in pixels
-    res["paper_like"] = {}
-    for ps in ec.paper_steps:
-      adv = run_pgd(ctx, ctx.model.logits, f"paper-{ps}@{e:g}", eps=paper_eps, steps=int(ps),
-                    step_size=paper_eps / 4, random_start=False)
-      res["paper_like"][f"pgd-{ps}"] = float(ctx.correct(adv).mean())
+    res["paper_like"] = {f"pgd-{ps}": float(paper_like(ctx, e, ps).mean()) for ps in ec.paper_steps}
     out["by_eps"][f"{e:g}"] = res
     ctx.log(f"masking probes eps {e:g}: " + ", ".join(f"{k} {v:.3f}" for k, v in res["accuracy"].items())
             + "; paper-like " + ", ".join(f"{k} {v:.3f}" for k, v in res["paper_like"].items()))

@@ -63,7 +63,7 @@ def evaluate(ctx: Context) -> dict:
   if ctx.reference is not None:
     n = min(int(ctx.ec.deepfool_examples), len(ctx.x))
     res = attacks.deepfool(ctx.reference.logits, ctx.x[:n], num_candidates=int(ctx.ec.deepfool_candidates),
-                           overshoot=float(ctx.ec.deepfool_overshoot), max_iter=int(ctx.ec.deepfool_max_iter))
+                           overshoot=float(ctx.ec.deepfool_overshoot), max_iter=int(ctx.ec.deepfool_max_iter), mesh=ctx.mesh)
     out["reference"] = {"from": ctx.reference.name, **_measure(ctx, ctx.x[:n], res.x_adv, correct[:n])}
     flat = lambda a: a.reshape(len(a), -1).astype(np.float64)
     q = np.sum((flat(res.x_adv) - flat(ctx.x[:n])) ** 2, 1) / np.maximum(np.sum(flat(ctx.x[:n]) ** 2, 1), 1e-12)

@@ -30,7 +30,7 @@ def evaluate(ctx: Context) -> dict:
         "effective_rank": spectra.energy_rank(s, energy), "effective_rank_centred": spectra.energy_rank(sc, energy),
         "mean_norm": float(np.linalg.norm(v.reshape(len(v), -1), axis=1).mean()),
         "singular_values": s.tolist(), "singular_values_centred": sc.tolist()}
-  if "penultimate" in feats:
+  if "penultimate" in feats and ctx.model.setup.model.head:
     out["layer_cushion"] = {"layer": ctx.model.setup.model.head,
                             **robustness.layer_cushion(ctx.model.head_kernel.T, feats["penultimate"])}
   return out

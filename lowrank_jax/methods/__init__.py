@@ -8,8 +8,14 @@ A `Method` is four small pure functions; each defaults to doing nothing:
                                      a projection after the optimizer step (LR thresholding, SRN)
     transform_batch(logits_fn, x, y, key) -> x    the inputs the step trains on (PGD-AT)
 
-plus an optional parameter mask (SNIP), computed once at initialisation and kept
-in the train state. `config.method` names one variant or several joined by "+"
+plus an optional parameter mask (SNIP), computed once at initialisation from one
+training batch and kept in the train state (weights and gradients are multiplied by it).
+
+    vanilla   cross-entropy only
+    lowrank   the LR regularizer: penalty + rank thresholding (methods/lowrank.py)
+    snip      a fixed pruning mask by connection sensitivity (methods/snip.py)
+    srn       stable rank normalisation after every update (methods/srn.py)
+    pgd_at    PGD adversarial training (methods/pgd_at.py) `config.method` names one variant or several joined by "+"
 (e.g. "lowrank+pgd_at"); `compose` chains their hooks.
 
     make_method(config, dims, total_steps, optimizers) -> Method
@@ -95,7 +101,7 @@ def compose(methods: list[Method]) -> Method:
                 masks[0] if masks else None)
 
 
-METHODS = ("vanilla", "lowrank")
+METHODS = ("vanilla", "lowrank", "snip", "srn", "pgd_at")
 
 
 def method_names(spec: str) -> list[str]:
@@ -105,10 +111,9 @@ def method_names(spec: str) -> list[str]:
 
 def make_method(config, ranks: dict[str, int], dims: dict[str, int], total_steps: int, optimizers) -> Method:
   """The composed method of config.method (validated by config.validate_config)."""
-  from lowrank_jax.methods import lowrank  # pylint: disable=g-import-not-at-top
+  from lowrank_jax.methods import lowrank, pgd_at, snip, srn  # pylint: disable=g-import-not-at-top
 
-  built = []
-  for name in method_names(config.method):
-    if name == "lowrank":
-      built.append(lowrank.make(config, ranks, dims, total_steps, optimizers))
+  makers = {"lowrank": lambda: lowrank.make(config, ranks, dims, total_steps, optimizers),
+            "snip": lambda: snip.make(config), "srn": lambda: srn.make(config), "pgd_at": lambda: pgd_at.make(config)}
+  built = [makers[name]() for name in method_names(config.method)]
   return compose(built) if built else Method("vanilla")

@@ -1,0 +1,98 @@
+"""Compressing representations and models (Sec. 5 of the paper), as functions of a model and arrays.
+
+    principal_directions(train_feats, k) -> (mean, V_k)      # PCA of a layer's features
+    compress_representation(model, layer, train_feats, x, y, rates) -> {rate: accuracy}
+        the layer's activations replaced by their projection on the top-k principal
+        directions (k = m / rate) and fed to the unchanged rest of the network
+    params_after(model, layer, x) -> number of parameters downstream of the layer
+    linear_head(train_feats, train_y, test_feats, test_y) -> accuracy and parameter count of
+        a linear classifier that replaces everything after the layer
+
+`model` is a `loading.LoadedModel` (its FunctionalModel must accept `intervene`,
+as the models of lowrank_jax.models do).
+
+References:
+  Sanyal et al. arXiv:1804.07090, Sec. 5 ("compressing representations", "compressing models").
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def principal_directions(train_feats: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+  """(mean (m,), V (m, k)): the top-k eigenvectors of the features' covariance (float64)."""
+  A = np.asarray(train_feats, np.float64).reshape(len(train_feats), -1)
+  mean = A.mean(0)
+  cov = (A - mean).T @ (A - mean) / max(len(A) - 1, 1)
+  _, vecs = np.linalg.eigh(cov)  # ascending
+  return mean, vecs[:, ::-1][:, :k]
+
+
+def project(acts: jax.Array, mean: jax.Array, V: jax.Array) -> jax.Array:
+  """mean + (a - mean) V V^T per example, in the activations' shape (a rank-k affine reconstruction)."""
+  flat = acts.reshape(acts.shape[0], -1)
+  return (mean + ((flat - mean) @ V) @ V.T).reshape(acts.shape).astype(acts.dtype)
+
+
+def _accuracy_with(model, layer: str, fn, x: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
+  setup = model.setup.model
+  params, stats = model.state["params"]["model"], model.state["batch_stats"]
+  predict = jax.jit(lambda p, s, z: jnp.argmax(setup.apply(p, s, z, train=False, intervene={layer: fn})[0], -1))
+  return float(np.mean(np.concatenate([np.asarray(predict(params, stats, x[i:i + batch]))
+                                       for i in range(0, len(x), batch)]) == y))
+
+
+def compress_representation(model, layer: str, train_feats: np.ndarray, x: np.ndarray, y: np.ndarray,
+                            rates=(10, 25, 50, 100, 200, 400)) -> dict[str, dict]:
+  """Test accuracy when `layer` is compressed `rate` times (k = max(1, round(m / rate)) principal directions)."""
+  m = int(np.prod(train_feats.shape[1:]))
+  mean, V = principal_directions(train_feats, min(m, max(max(1, round(m / r)) for r in rates)))
+  out = {"m": m, "uncompressed": _accuracy_with(model, layer, lambda u: u, x, y)}
+  for r in rates:
+    k = max(1, round(m / r))
+    mu, v = jnp.asarray(mean, jnp.float32), jnp.asarray(V[:, :k], jnp.float32)
+    out[f"{r}"] = {"k": k, "accuracy": _accuracy_with(model, layer, lambda u: project(u, mu, v), x, y)}
+  return out
+
+
+def params_after(model, layer: str, x: np.ndarray) -> int:
+  """Parameters that influence the logits once `layer`'s activations are fixed (those after it)."""
+  setup = model.setup.model
+  params, stats = model.state["params"]["model"], model.state["batch_stats"]
+  fixed = setup.apply(params, stats, x, train=False)[1][layer]
+  grads = jax.grad(lambda p: jnp.sum(setup.apply(p, stats, x, train=False,
+                                                 intervene={layer: lambda u: fixed})[0] ** 2))(params)
+  return int(sum(np.size(g) for g in jax.tree.leaves(grads) if np.any(np.asarray(g) != 0)))
+
+
+def linear_head(train_feats: np.ndarray, train_y: np.ndarray, test_feats: np.ndarray, test_y: np.ndarray, *,
+                epochs: int = 20, batch: int = 256, learning_rate: float = 1e-3, seed: int = 0) -> dict:
+  """Softmax regression on the flattened features (Adam); test accuracy and its parameter count."""
+  flat = lambda a: np.asarray(a, np.float32).reshape(len(a), -1)
+  Xtr, Xte = flat(train_feats), flat(test_feats)
+  scale = float(np.mean(np.linalg.norm(Xtr, axis=1))) or 1.0  # inputs of unit average norm
+  Xtr, Xte = Xtr / scale, Xte / scale
+  classes = int(max(train_y.max(), test_y.max()) + 1)
+  params = {"w": jnp.zeros((Xtr.shape[1], classes)), "b": jnp.zeros(classes)}
+  tx = optax.adam(learning_rate)
+  opt = tx.init(params)
+
+  @jax.jit
+  def step(params, opt, xb, yb):
+    loss = lambda p: optax.softmax_cross_entropy_with_integer_labels(xb @ p["w"] + p["b"], yb).mean()
+    g = jax.grad(loss)(params)
+    u, opt = tx.update(g, opt)
+    return optax.apply_updates(params, u), opt
+
+  rng = np.random.default_rng(seed)
+  for _ in range(epochs):
+    perm = rng.permutation(len(Xtr))
+    for i in range(0, len(perm) - batch + 1, batch):
+      idx = perm[i:i + batch]
+      params, opt = step(params, opt, Xtr[idx], train_y[idx])
+  acc = float(np.mean(np.argmax(Xte @ np.asarray(params["w"]) + np.asarray(params["b"]), -1) == test_y))
+  return {"accuracy": acc, "parameters": int(Xtr.shape[1] * classes + classes), "inputs": int(Xtr.shape[1])}
