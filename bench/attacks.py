@@ -149,6 +149,27 @@ def autoattack_vs(pair: Pair, x: np.ndarray, y: np.ndarray) -> dict:
   return out
 
 
+def compile_times(pair: Pair, batch: int = 256) -> dict[str, float]:
+  """Seconds XLA takes to compile each jitted attack at this batch size (paid once per shape and model)."""
+  f, key = pair.model.logits, jax.random.PRNGKey(0)
+  x, y = jnp.asarray(pair.x[:batch]), jnp.asarray(pair.y[:batch])
+  eps, ids = jnp.float32(EPS), jnp.arange(batch)
+  settings = autoattack.AttackSettings()
+  fns = {"PGD-20": (jax.jit(lambda f, x, y: attacks.pgd(f, x, y, key, eps=EPS, steps=STEPS)), (f, x, y)),
+         "FGSM": (jax.jit(lambda f, x, y: attacks.fgsm(f, x, y, eps=EPS)), (f, x, y)),
+         "DeepFool step": (attacks._deepfool_step, (f, x, jnp.zeros_like(x), jnp.zeros((batch, 10), jnp.int32),
+                                                    jnp.float32(0.02))),
+         **{name: (autoattack.attack_fn(name, "linf", settings, 10), (f, x, y, key, eps, ids))
+            for name in ("apgd-ce", "apgd-t", "fab-t", "square")}}
+  out = {}
+  for name, (fn, args) in fns.items():
+    t0 = time.perf_counter()
+    (fn.lower(*args, norm="l2") if name == "DeepFool step" else fn.lower(*args)).compile()
+    out[name] = time.perf_counter() - t0
+  print("compile seconds at batch 256: " + ", ".join(f"{k} {v:.1f}" for k, v in out.items()), flush=True)
+  return out
+
+
 def utilisation(pair: Pair, batch: int = 256) -> dict:
   f, x, y = pair.model.logits, jnp.asarray(pair.x[:batch]), jnp.asarray(pair.y[:batch])
   grad = lambda z: jax.grad(lambda u: attacks.ce_loss(f(u), y).sum())(z)
@@ -178,6 +199,7 @@ def main():
   pair = Pair(model, x[:a.examples], y[:a.examples])
   print(f"logits agree to {pair.logit_diff:.1e}")
   pgd_and_deepfool(pair, examples=a.examples)
+  compile_times(pair)
   utilisation(pair)
   autoattack_vs(pair, x[:a.aa_examples], y[:a.aa_examples])
 

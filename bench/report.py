@@ -45,6 +45,7 @@ def collect(skip: set[str]) -> dict:
     pair = attacks_bench.Pair(model, x[:256], y[:256])
     out["logit_max_abs_diff"] = pair.logit_diff
     out["attacks"] = attacks_bench.pgd_and_deepfool(pair)
+    out["compile"] = attacks_bench.compile_times(pair)
     out["utilisation"] = attacks_bench.utilisation(pair)
     out["autoattack"] = attacks_bench.autoattack_vs(pair, x, y)
   return out
@@ -112,6 +113,9 @@ def page(r: dict) -> str:
                f"{row['ours_over_theirs']:.2f}x | {row['compile_s']:.1f} | {row['ours_accuracy']:.3f} / "
                f"{row['theirs_accuracy']:.3f} | " + (f">= {t}x: {verdict(row['ours_over_theirs'], t)}" if t else "")
                + " |")
+    if "compile" in r:
+      L += ["", "XLA compile time of each jitted attack at batch 256 (once per shape and architecture; not in the "
+            "rates): " + ", ".join(f"{k} {v:.1f} s" for k, v in r["compile"].items()) + "."]
     u = r["utilisation"]
     L += ["", f"Utilisation: PGD-20 at batch {u['batch']} runs at {u['pgd_gflop_s']:.1f} GFLOP/s (XLA's FLOP count of "
           f"one gradient step, {u['gradient_step_gflop']:.2f} GFLOP, x 21), {u['fraction_of_peak']:.0%} of this "

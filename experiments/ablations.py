@@ -64,7 +64,7 @@ def slug(text: str) -> str:
   return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")[:40]
 
 
-def phase1(vanilla_norm: float, quick: bool) -> list[Run]:
+def phase1(vanilla_norm: float, quick: bool, factors: tuple[str, ...] = tuple(FACTORS)) -> list[Run]:
   common = dict(transfer_from="reference", reference="reference")
   runs = [Run("reference", {"method": "vanilla", "seed": 100}, evaluate=False, label="reference (vanilla, seed 100)")]
   seeds = SEEDS[:1] if quick else SEEDS
@@ -72,13 +72,13 @@ def phase1(vanilla_norm: float, quick: bool) -> list[Run]:
   runs += [Run(f"baseline_s{s}", {"seed": s}, label="baseline", **common) for s in seeds]
   for factor, levels in FACTORS.items():
     for level, ov in levels[1:]:
-      if quick and factor != "W handling":
+      if factor not in factors or (quick and factor != "W handling"):
         continue
       ov = {k: (vanilla_norm if v == "VANILLA_NORM" else v) for k, v in ov.items()}
       runs.append(Run(f"{slug(factor)}__{slug(level)}", ov, label=f"{factor}: {level}", **common))
       if quick:
         break
-  if not quick:
+  if not quick and "epochs" in factors:
     runs.append(Run("vanilla_15ep", {"method": "vanilla", "num_epochs": 15}, label="vanilla, 15 epochs", **common))
   return runs
 
@@ -103,7 +103,13 @@ def main():
   ap.add_argument("--quick", action="store_true", help="a 4-run smoke version (QUICK=1)")
   ap.add_argument("--root", default=None, help="workdirs (default runs/ablations[_quick])")
   ap.add_argument("--results", default=None, help="JSON results (default docs/results/ablations)")
+  ap.add_argument("--factors", default=",".join(FACTORS), help="comma-separated subset of: " + ", ".join(FACTORS))
+  ap.add_argument("--favourable_seeds", default="0,1,2", help="seeds of the phase-2 (most favourable) rows")
   a = ap.parse_args()
+  factors = tuple(f.strip() for f in a.factors.split(","))
+  if bad := [f for f in factors if f not in FACTORS]:
+    ap.error(f"--factors: unknown {bad}; choose from {list(FACTORS)}")
+  fav_seeds = tuple(int(x) for x in a.favourable_seeds.split(","))
   quick = a.quick or os.environ.get("QUICK") == "1"
   root = a.root or os.path.join(ROOT, "runs", "ablations_quick" if quick else "ablations")
   results_dir = a.results or (os.path.join(root, "results") if quick else os.path.join(ROOT, "docs", "results",
@@ -116,7 +122,7 @@ def main():
   first = phase1(0.0, quick)
   results = run([r for r in first if r.name.startswith(("reference", "vanilla_s"))])
   vanilla_norm = round(experiment.summarize(results[f"vanilla_s0"])["mean_norm"], 2)
-  runs = phase1(vanilla_norm, quick)
+  runs = phase1(vanilla_norm, quick, factors)
   results = run(runs)
   if not quick:
     fav = favourable(results, vanilla_norm)
@@ -124,7 +130,7 @@ def main():
       runs += [Run(f"favourable_s{s}", {**fav["overrides"], "seed": s},
                    label="most favourable: " + "; ".join(f"{f}: {l}" for f, l in fav["levels"].items()
                                                          if l != FACTORS[f][0][0]),
-                   transfer_from="reference", reference="reference") for s in SEEDS]
+                   transfer_from="reference", reference="reference") for s in fav_seeds]
       results = run(runs)
   page = os.path.join(root, "RESULTS.md") if quick else os.path.join(ROOT, "docs", "RESULTS.md")
   results_page.write(page, ablations_dir=results_dir)

@@ -93,6 +93,7 @@ def validate_eval_config(ec) -> None:
          f"config.eval.probe_temperatures={tuple(ec.probe_temperatures)} must be > 0")
   _check(ec.pixel_sigma >= 0, f"config.eval.pixel_sigma={ec.pixel_sigma} must be >= 0")
   _check(ec.tolerance >= 0, f"config.eval.tolerance={ec.tolerance} must be >= 0")
+  _check(ec.probe_tolerance >= 0, f"config.eval.probe_tolerance={ec.probe_tolerance} must be >= 0")
   _check(len(ec.compression_rates) > 0 and all(r >= 1 for r in ec.compression_rates),
          f"config.eval.compression_rates={tuple(ec.compression_rates)} must be non-empty, >= 1")
   _check(ec.compression_train_examples >= 1,

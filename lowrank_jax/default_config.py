@@ -103,6 +103,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.masking_probes = False  # the probes of lowrank_jax.evaluators.masking
   c.eval.probe_eps = (0.05, 0.1)
   c.eval.probe_temperatures = (10.0, 100.0)
+  c.eval.probe_tolerance = 0.05  # a probe beating PGD-<steps> CE by more than this is flagged (some gain is normal)
   c.eval.probe_strong_steps = 100
   c.eval.probe_strong_restarts = 5
   c.eval.probe_square_queries = 1000

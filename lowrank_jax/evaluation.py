@@ -92,10 +92,11 @@ def audit(r: dict, ec, num_classes: int) -> list[dict]:
     m = r["masking"]
     checks.append({"check": "no zero CE input gradients", "passed": m["zero_gradient_fraction_correct"] == 0,
                    "detail": f"{m['zero_gradient_fraction_correct']:.4f} of correctly classified examples"})
+    ptol = float(ec.get("probe_tolerance", 0.05))
     for e, d in m["by_eps"].items():
       for name, p in d["probes"].items():
-        checks.append({"check": f"{name} not stronger than {d['baseline']} (+{tol:g}) at eps {e}",
-                       "passed": p["accuracy"] >= p["baseline"] - tol,
+        checks.append({"check": f"{name} within {ptol:g} of {d['baseline']} at eps {e}",
+                       "passed": p["accuracy"] >= p["baseline"] - ptol,
                        "detail": f"{p['accuracy']:.3f} vs {p['baseline']:.3f}"})
   return checks
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 import ml_collections
 import numpy as np
 
-from lowrank_jax import evaluation, runfiles, training
+from lowrank_jax import data, default_config, evaluation, runfiles, training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +163,17 @@ def summarize(result: dict) -> dict[str, Any]:
         row[f"probe {k}@{e}"] = v
       for k, v in d["paper_like"].items():
         row[f"paper {k}@{e}"] = v
-  row["audit_flags"] = [a["check"] for a in ev.get("audit", []) if not a["passed"]]
+  row["audit_flags"] = [a["check"] for a in audit_of(result) if not a["passed"]]
   return row
+
+
+def audit_of(result: dict) -> list[dict]:
+  """The audit recomputed from the stored numbers with the current rules (and today's config defaults)."""
+  ec = default_config.get_config().eval
+  with ec.ignore_type():
+    ec.update(result["eval"]["config"])
+  num_classes = data.DATASETS[result["config"]["dataset"]["name"]].num_classes
+  return evaluation.audit(result["eval"], ec, num_classes)
 
 
 def summary_line(result: dict) -> str:

@@ -56,7 +56,7 @@ def plot_robust(runs, path):
 def plot_deepfool(runs, path):
   fig, ax = plt.subplots(figsize=(5.5, 4))
   rhos = [np.asarray(r["deepfool"]["rho"]) for _, r, _ in runs]
-  top = max(float(np.percentile(v, 99)) for v in rhos) if rhos else 1.0
+  top = max([float(np.percentile(v, 99)) for v in rhos] + [1e-6])
   bins = np.linspace(0, top, 40)
   for (name, r, _), v in zip(runs, rhos):
     ax.hist(v, bins=bins, alpha=0.55, label=f"{name} (rho_adv {r['deepfool']['rho_adv']:.3f})")
@@ -89,9 +89,13 @@ def plot_stability(runs, path, layer="penultimate") -> bool:
       if not d:
         continue
       u, v, ok = (np.asarray(d[k]) for k in ("input_ratio", "feature_ratio", "correct"))
+      ok = ok & (u > 0) & (v > 0)  # a log plot (a collapsed model has zero-size perturbations)
+      if not ok.any():
+        continue
       pts = ax.scatter(u[ok], v[ok], s=5, alpha=0.45, label=f"{name} (slope {d['slope']:.3g})")
-      grid = np.geomspace(max(u[ok].min(), 1e-8), u[ok].max(), 20) if ok.any() else None
-      if grid is not None and np.isfinite(d["slope"]) and d["slope"] > 0:
+      lo, hi = u[ok].min(), u[ok].max()
+      if hi > lo and np.isfinite(d["slope"]) and d["slope"] > 0:
+        grid = np.geomspace(lo, hi, 20)
         ax.plot(grid, d["slope"] * grid, color=pts.get_facecolor()[0], lw=1)
     ax.set(xscale="log", yscale="log", xlabel="||d||^2 / ||x||^2", ylabel="||f(x+d)-f(x)||^2 / ||f(x)||^2",
            title=f"{layer}: {src}")

@@ -70,14 +70,15 @@ def nystrom_svd(
   experts with uniform weights is
 
       K_ens = 1/p sum_j C_j M_j^+ C_j^T = F F^T,
-      F = [W^T Q_1, ..., W^T Q_p] / sqrt(p),   Q_j = orth(W[:, I_j]),
+      F = [W^T Q_1, ..., W^T Q_p] / sqrt(p),   Q_j = W_I (W_I^T W_I)^{+1/2} = orth(W[:, I_j]),
 
-  because C_j M_j^+ C_j^T = W^T W_I (W_I^T W_I)^+ W_I^T W = W^T P_{W_I} W.
-  The factored form never squares W's condition number and never forms K.
-  The top-r left singular vectors V_r of F (m x pl), taken from the eigh of
-  the small F^T F, approximate W's top-r right singular vectors; the triplets
-  returned are the exact SVD of W V_r V_r^T.
-  Cost O(n m l p + m (l p)^2 + (l p)^3 + n m r), never O(m^3) for l p << m.
+  because C_j M_j^+ C_j^T = W^T W_I (W_I^T W_I)^+ W_I^T W = W^T P_{W_I} W. Q_j comes from
+  the eigendecomposition of the small l x l matrix M_j = W_I^T W_I (directions of the
+  sample with eigenvalue below 1e-6 of its largest are dropped: they cannot matter for a
+  rank-r truncation with r << l); K itself is never formed. The top-r left singular
+  vectors V_r of F (m x pl), taken from the eigh of the small F^T F, approximate W's
+  top-r right singular vectors; the triplets returned are the exact SVD of W V_r V_r^T.
+  Cost O(n l^2 p + m n l p + m (l p)^2 + (l p)^3 + n m r), never O(m^3) for l p << m.
 
   Args:
     W: matrix of shape (n, m).
@@ -95,9 +96,9 @@ def nystrom_svd(
   if not 1 <= rank <= min(n, m, num_columns * num_experts):
     raise ValueError(f"rank={rank} must be in [1, {min(n, m, num_columns * num_experts)}]")
   idx = sample_columns(key, m, num_columns, num_experts)
-  # One unbatched QR per expert: a batched QR inside the train step's cond deadlocked
+  # One unbatched eigh per expert: a batched factorisation inside the train step's cond deadlocked
   # XLA:CPU with 2 host devices (jax 0.10.2); p is small and static.
-  Q = jnp.concatenate([jnp.linalg.qr(W[:, idx[j]])[0] for j in range(num_experts)], axis=1)  # (n, p l)
+  Q = jnp.concatenate([orthonormal_columns(W[:, idx[j]]) for j in range(num_experts)], axis=1)  # (n, p l)
   F = (W.T @ Q) / jnp.sqrt(num_experts)  # (m, p l)
   # Top-r left singular vectors of F from the small (pl x pl) Gram matrix: F^T F = Z L Z^T,
   # V_r = F Z_r L_r^{-1/2}, re-orthonormalised by a thin QR (cheaper than an SVD of F).
@@ -105,6 +106,14 @@ def nystrom_svd(
   Zr, lr = Z[:, ::-1][:, :rank], evals[::-1][:rank]
   V, _ = jnp.linalg.qr(F @ (Zr / jnp.sqrt(jnp.maximum(lr, jnp.finfo(F.dtype).tiny))))
   return _triplets_from_subspace(W, V)
+
+
+def orthonormal_columns(C: jax.Array, cutoff: float = 1e-6) -> jax.Array:
+  """C V L^{-1/2} from the eigh of C^T C = V L V^T: an orthonormal basis of range(C) (n x l; directions
+  with eigenvalue below cutoff * the largest become zero columns, which add nothing to F F^T)."""
+  evals, V = jnp.linalg.eigh(C.T @ C)
+  inv = jnp.where(evals > cutoff * evals[-1], 1.0 / jnp.sqrt(jnp.maximum(evals, jnp.finfo(C.dtype).tiny)), 0.0)
+  return C @ (V * inv)
 
 
 @functools.partial(jax.jit, static_argnames=("rank", "oversample", "power_iters"))
