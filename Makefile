@@ -38,14 +38,16 @@ run: venv data
 test: venv data
 	$(PY) -m pytest -q -n 2 tests
 
-# Why LR is less robust here: docs/results/ablations/*.json -> docs/RESULTS.md (resumable; QUICK=1: a smoke run)
+# Why LR is less robust here: docs/results/ablations/*.json -> docs/RESULTS.md (resumable; QUICK=1: a smoke run;
+# ARGS='--factors "which term,W handling" --favourable_seeds 0': a subset)
 ablations: venv data
-	$(PY) experiments/ablations.py
+	$(PY) experiments/ablations.py $(ARGS)
 
 # side-by-side benchmarks -> docs/BENCHMARKS.md (torch/torchattacks parts need requirements-bench.txt)
-# the paper's claims: docs/results/paper/*.json -> docs/RESULTS.md, docs/figures (resumable; QUICK=1: a smoke run)
+# the paper's claims: docs/results/paper/*.json -> docs/RESULTS.md, docs/figures (resumable; QUICK=1: a smoke run;
+# ARGS="--seeds 0": one seed)
 experiments: venv data
-	$(PY) experiments/paper.py
+	$(PY) experiments/paper.py $(ARGS)
 
 bench: venv data
 	$(PY) -m pip install -q -r requirements-bench.txt && $(PY) -m pip install -q --no-deps torchattacks==3.5.1

@@ -46,16 +46,16 @@ FACTORS = {
     "norm weight": [("0.1", {}), ("1", {"lowrank.norm_weight": 1.0})],
     "warm-up steps": [("500", {}), ("0", {"lowrank.warmup_steps": 0})],
     "epochs": [("3", {}), ("15", {"num_epochs": 15})],
+    "which term": [("L_c + L_n", {}), ("L_n only (projection weight 0)", {"lowrank.projection_weight": 0.0}),
+                   ("L_c only (norm weight 0)", {"lowrank.norm_weight": 0.0}),
+                   ("scale-free L_c (on a/||a||)", {"lowrank.scale_free": True}),
+                   ("norm target = vanilla's mean ||a||", {"lowrank.norm_target": "VANILLA_NORM"})],
     "W handling": [("Adam (same as backbone)", {}),
                    ("SGD 0.1, momentum 0.9", {"lowrank.optimizer": "sgd", "lowrank.learning_rate": 0.1,
                                               "lowrank.momentum": 0.9}),
                    ("Adam, moments reset at thresholding", {"lowrank.reset_moments_on_threshold": True}),
                    ("factored W = U V^T", {"lowrank.parametrization": "factored"})],
     "rank": [("10", {}), ("20", {"lowrank.rank": 20})],
-    "which term": [("L_c + L_n", {}), ("L_n only (projection weight 0)", {"lowrank.projection_weight": 0.0}),
-                   ("L_c only (norm weight 0)", {"lowrank.norm_weight": 0.0}),
-                   ("scale-free L_c (on a/||a||)", {"lowrank.scale_free": True}),
-                   ("norm target = vanilla's mean ||a||", {"lowrank.norm_target": "VANILLA_NORM"})],
 }
 KEY = "worst@0.05"  # what "favourable" maximises
 

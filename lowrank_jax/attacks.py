@@ -450,6 +450,14 @@ def _deepfool_step(logits_fn, x0, r_tot, candidates, overshoot, *, norm: Norm):
   return r_tot, flipped
 
 
+_apply = jax.jit(lambda f, z: f(z))  # module level: one compilation per logits_fn type and shape
+
+
+def pow2(n: int) -> int:
+  """The smallest power of two >= n."""
+  return 1 << max(0, int(np.ceil(np.log2(n))))
+
+
 def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, overshoot: float = 0.02,
              max_iter: int = 50, norm: Norm = "l2", min_bucket: int = 32, compact: bool = True,
              mesh=None) -> DeepFoolResult:
@@ -464,7 +472,8 @@ def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, ove
   success means its prediction differs from the clean one.
 
   Between jitted iterations the still-active examples are compacted and padded
-  to a power-of-two bucket of at least `min_bucket` (few shapes compile), so finished
+  to a power-of-two bucket of at least `min_bucket` (or the batch's own power of two, if
+  smaller: a batch of 1 is never padded to 32), so few shapes compile and finished
   examples cost nothing (`compact=False` steps the whole batch every
   iteration: 1.55x slower at batch 256 when last measured). With a device `mesh`,
   each bucket is sharded over its "data" axis.
@@ -476,7 +485,7 @@ def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, ove
     logits_fn = jax.tree_util.Partial(logits_fn)
   x = jnp.asarray(x)
   n = x.shape[0]
-  clean = jax.jit(lambda f, z: f(z))(logits_fn, x)
+  clean = _apply(logits_fn, x)
   num_candidates = min(num_candidates, clean.shape[-1])
   candidates = np.asarray(jnp.argsort(-clean, axis=-1)[:, :num_candidates])
   r_tot = np.zeros(x.shape, np.float32)
@@ -488,7 +497,7 @@ def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, ove
     if active.size == 0:
       break
     if compact:
-      size = max(min_bucket, 1 << int(np.ceil(np.log2(active.size))))
+      size = max(min(min_bucket, pow2(n)), pow2(active.size))  # never above the batch's own bucket
       idx = np.concatenate([active, np.full(size - active.size, active[0])])
       keep = slice(0, active.size)
     else:  # the whole batch every iteration (for comparison): finished examples are recomputed, not kept

@@ -346,8 +346,13 @@ def _fab_targets(logits_fn, x, y, key, eps, indices, *, norm, steps, num_targets
   return jax.lax.fori_loop(0, num_targets, body, init)[0]
 
 
+@functools.lru_cache(maxsize=None)
 def attack_fn(name: str, norm: Norm, settings: AttackSettings, num_classes: int) -> Callable:
-  """A jitted fn(logits_fn, x, y, key, eps, indices) -> x_adv for one of AutoAttack's attacks."""
+  """A jitted fn(logits_fn, x, y, key, eps, indices) -> x_adv for one of AutoAttack's attacks.
+
+  Cached: every call with the same arguments returns the same function, so a second
+  autoattack() on the same architecture and shapes (another checkpoint) compiles nothing.
+  """
   s, targets = settings, min(settings.num_targets, num_classes - 1)
   fns = {
       "apgd-ce": functools.partial(attacks.apgd, norm=norm, steps=s.steps, loss="ce", restarts=s.restarts),

@@ -48,8 +48,9 @@ def summarize(workdirs: list[str]) -> str:
       rows.append(f"  PGD-{steps} {ev['config']['norm']} accuracy by eps " + ", ".join(f"{e}: {v[steps]:.3f}"
                                                                                        for e, v in g.items()))
       if "autoattack" in ev:
-        rows.append("  AutoAttack robust accuracy by eps " + ", ".join(
-            f"{e}: {v['robust_accuracy']:.3f}" for e, v in ev["autoattack"]["by_eps"].items()))
+        aa = ev["autoattack"]
+        rows.append(f"  AutoAttack ({aa['version']}, first {aa['examples']} examples) robust accuracy by eps "
+                    + ", ".join(f"{e}: {v['robust_accuracy']:.3f}" for e, v in aa["by_eps"].items()))
       rows.append("  " + eval_line(ev) + f"; report {d}/eval/report.md")
   return "\n".join(rows)
 
