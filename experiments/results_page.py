@@ -90,7 +90,8 @@ def ablation_table(results: dict[str, dict]) -> list[str]:
   rows = group_rows(results)
   L = ["| run (seeds) | " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
   for label, rs in rows:
-    L.append(f"| {label} ({len(rs)}) | " + " | ".join(_cell(h, k, f, rs) for h, k, f in COLUMNS) + " |")
+    name = label.replace("|", "\\|")  # "||a||" must not split the table's columns
+    L.append(f"| {name} ({len(rs)}) | " + " | ".join(_cell(h, k, f, rs) for h, k, f in COLUMNS) + " |")
   return L
 
 
