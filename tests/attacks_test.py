@@ -326,6 +326,21 @@ class TrainedModelTest(absltest.TestCase):
       np.testing.assert_array_equal(other.first, whole.first)
       np.testing.assert_allclose(other.x_adv, whole.x_adv, atol=1e-6)
 
+  def test_deepfool_one_example_at_a_time_equals_the_batch(self):
+    """Padding (a batch of 1 is its own bucket, a batch of 12 pads to 32) must not change any example's result."""
+    x = self.x[:12]
+    whole = attacks.deepfool(self.fn, x)
+    for i in (0, 5, 11):
+      one = attacks.deepfool(self.fn, x[i:i + 1])
+      np.testing.assert_allclose(one.x_adv[0], whole.x_adv[i], atol=1e-5)
+      self.assertEqual(one.iterations[0], whole.iterations[i])
+      self.assertEqual(one.success[0], whole.success[i])
+
+  def test_autoattack_functions_are_built_once(self):
+    settings = autoattack.AttackSettings(steps=5)
+    self.assertIs(autoattack.attack_fn("apgd-ce", "linf", settings, 10),
+                  autoattack.attack_fn("apgd-ce", "linf", settings, 10))
+
   def test_deepfool_is_minimal_along_its_direction(self):
     """A fine line search along each DeepFool direction crosses the boundary at >= 1/1.1 of DeepFool's norm."""
     x = self.x[:30]
