@@ -14,6 +14,7 @@ import datetime
 import importlib.util
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -30,14 +31,24 @@ NOTES = os.path.join(ROOT, "docs", "results", "bench_notes.md")
 
 def collect(skip: set[str]) -> dict:
   have_torch = all(importlib.util.find_spec(m) for m in ("torch", "torchattacks"))
-  out = {"machine": common.machine(), "date": datetime.date.today().isoformat()}
+  out = {"machine": common.machine(), "date": datetime.date.today().isoformat(), "part_seconds": {}}
+  t0 = time.perf_counter()
+
+  def lap(part: str) -> None:  # wall seconds of the part just measured
+    nonlocal t0
+    out["part_seconds"][part] = round(time.perf_counter() - t0, 1)
+    print(f"[bench] {part}: {out['part_seconds'][part]:.0f} s", flush=True)
+    t0 = time.perf_counter()
+
   if "nystrom" not in skip:
     out["nystrom"] = nystrom.run()
     out["nystrom_big"] = nystrom.big_in_subprocess(16384)
+    lap("nystrom")
   if "training" not in skip:
     out["lr_overhead"] = training.lr_overhead()
     if have_torch:
       out["resnet"] = training.resnet_vs_torch()
+    lap("training")
   if "attacks" not in skip and have_torch:
     model = attacks_bench.trained_cnn(os.path.join(ROOT, "runs", "vanilla"))
     tx, ty = data.load_dataset(model.config.dataset).splits["test"]
@@ -47,8 +58,10 @@ def collect(skip: set[str]) -> dict:
     out["attacks"] = attacks_bench.pgd_and_deepfool(pair)
     out["compile"] = attacks_bench.compile_times(pair)
     out["utilisation"] = attacks_bench.utilisation(pair)
+    lap("attacks")
     if "autoattack" not in skip:
       out["autoattack"] = attacks_bench.autoattack_vs(pair, x, y)
+      lap("autoattack")
   return out
 
 
@@ -65,6 +78,10 @@ def page(r: dict) -> str:
        "on:", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in m.items()] + [
            "", "No GPU was lent to this project; all figures are CPU figures. Ratios come from one run with the "
            "compared programs interleaved; absolute times on this shared 2-core machine vary by 10-30%.", ""]
+  if r.get("part_seconds"):
+    ps = r["part_seconds"]
+    L += ["Wall time of each part in the run that measured it: " + ", ".join(f"{k} {v:.0f} s" for k, v in ps.items())
+          + f" (total {sum(ps.values()):.0f} s).", ""]
   if "nystrom" in r:
     L += ["## Rank thresholding: Nyström vs exact vs randomized SVD", "",
           "W = U diag(1/(1+i)) V^T, m x m (a slowly decaying spectrum: the hard case for column sampling). Nyström: "
@@ -149,7 +166,8 @@ def main():
   else:
     r = collect({s for s in a.skip.split(",") if s})
     if a.skip and os.path.exists(JSON):  # keep the parts not measured this time
-      r = {**runfiles.read_json(JSON), **r}
+      old = runfiles.read_json(JSON)
+      r = {**old, **r, "part_seconds": {**old.get("part_seconds", {}), **r["part_seconds"]}}
     runfiles.write_json(JSON, r, indent=1)
   runfiles.write_text_atomic(PAGE, page(r))
   print(f"wrote {PAGE}")

@@ -38,9 +38,12 @@ EVAL = {"num_examples": 500, "eps": EPS, "steps": (7, 20), "audit_eps": EPS[0], 
         "autoattack": True, "autoattack_eps": (EPS[0],), "deepfool_examples": 500, "pixel_probs": (0.4, 0.6, 0.8, 1.0),
         "paper_like_grid": True, "compression": True, "compression_layer": "pool2"}
 RESNET_EVAL = {"autoattack": False, "deepfool_examples": 200, "compression_layer": "layer3"}
+# QUICK=1: a smoke run of every code path (< 10 minutes on 2 cores): fewer examples, AutoAttack with 20 APGD/FAB
+# steps and 100 Square queries; its numbers are not results.
 QUICK_EVAL = {**EVAL, "num_examples": 100, "batch_size": 100, "eps": (EPS[0], EPS[2]), "steps": (7,),
-              "deepfool_examples": 100, "compression_train_examples": 2000, "audit_restarts": 1,
-              "pixel_probs": (0.4, 1.0), "autoattack_square_queries": 300}
+              "deepfool_examples": 50, "compression_train_examples": 1000, "audit_restarts": 1,
+              "pixel_probs": (0.4, 1.0), "autoattack_examples": 50, "autoattack_square_queries": 100,
+              "autoattack_steps": 20}
 RESNET = {"model": "resnet18", "model_width": 0.25}
 
 # The paper's numbers (blog post / arXiv 1804.07090), for the page.
@@ -50,6 +53,8 @@ PAPER_PGD = {  # ResNet-50 / CIFAR-10, Linf eps (/255) x steps -> accuracy %
     "SRN": {8: (47.8, 37.6), 10: (44.4, 31.4), 16: (39.8, 21.3), 20: (37.5, 18.4)},
     "LR": {8: (79.1, 78.5), 10: (78.6, 78.1), 16: (77.9, 77.0), 20: (77.1, 76.6)},
 }
+RESNET_VANILLA, RESNET_LR = "ResNet-18/4 vanilla", "ResNet-18/4 LR (layer3 + penultimate)"
+LABELS = ("vanilla", "SNIP", "SRN", "LR", "2-LR", "PGD-AT", RESNET_VANILLA, RESNET_LR)  # table order
 PAPER_PIXELS = {"vanilla": (69.7, 26.1, 12.6, 11.3), "LR": (75.1, 34.2, 15.8, 13.0)}
 
 
@@ -63,10 +68,11 @@ def runs(quick: bool, seeds: tuple[int, ...] = SEEDS) -> list[Run]:
   out += [Run("snip_s0", {"method": "snip"}, label="SNIP", **common),
           Run("srn_s0", {"method": "srn"}, label="SRN", **common),
           Run("pgd_at_s0", {"method": "pgd_at", "pgd_at.steps": 5}, label="PGD-AT", **common)]
-  out += [Run("resnet_vanilla_s0", {**RESNET, "method": "vanilla"}, RESNET_EVAL, label="ResNet-18/4 vanilla",
+  resnet_eval = {k: v for k, v in RESNET_EVAL.items() if not quick or k != "deepfool_examples"}
+  out += [Run("resnet_vanilla_s0", {**RESNET, "method": "vanilla"}, resnet_eval, label=RESNET_VANILLA,
               **common),
-          Run("resnet_lr_s0", {**RESNET, "lowrank.layers": "layer3,penultimate"}, RESNET_EVAL,
-              label="ResNet-18/4 LR (layer3 + penultimate)", **common)]
+          Run("resnet_lr_s0", {**RESNET, "lowrank.layers": "layer3,penultimate"}, resnet_eval,
+              label=RESNET_LR, **common)]
   if quick:
     keep = {"reference", "vanilla_s0", "baseline_s0", "lr2_s0", "resnet_vanilla_s0", "resnet_lr_s0"}
     out = [r for r in out if r.name in keep]
@@ -111,7 +117,7 @@ def _eps(groups) -> list[str]:
 
 
 def section_pgd(groups, rel, figures_dir) -> list[str]:
-  order = [l for l in ("vanilla", "SNIP", "SRN", "LR", "2-LR", "PGD-AT") if l in groups]
+  order = [l for l in LABELS if l in groups]
   any_r = groups[order[0]][0]
   ec = any_r["eval"]["config"]
   steps = sorted(next(iter(any_r["eval"]["pgd_grid"]["pgd"].values())), key=int)
@@ -126,7 +132,10 @@ def section_pgd(groups, rel, figures_dir) -> list[str]:
        "measures. **worst case**: per example over PGD-7/20, FGSM, PGD-40, PGD-20 x2 restarts, Gaussian noise, "
        "transfer from an independently trained vanilla CNN and, at 8/255, AutoAttack (standard; only there, so the worst "
        "case at 10/255 can read higher than at 8/255: each eps is its own column of attacks). Mean ± std over "
-       "seeds where a row has three.", ""]
+       "seeds where a row has three."
+       + (f" ResNet-18/4 rows ({_setting(groups[RESNET_VANILLA][0])}; LR rank 10 on layer3, the input of the last "
+          "block, and on the penultimate layer): the same attacks without AutoAttack, DeepFool on 200 examples."
+          if RESNET_VANILLA in groups else ""), ""]
   e255 = lambda e: round(float(e) * 255)
   header = ["model (seeds)", "clean"] + [f"PGD-{s} @{e255(e)}" for e in eps for s in steps] + \
            [f"paper-like PGD-{s} @{e255(e)}" for e in eps for s in steps] + \
@@ -166,12 +175,15 @@ def section_pgd(groups, rel, figures_dir) -> list[str]:
         + (f" 2-LR: worst case {worst['2-LR']:.3f}." if "2-LR" in worst else "")
         + (f" SNIP {worst['SNIP']:.3f}, SRN {worst['SRN']:.3f}." if "SNIP" in worst and "SRN" in worst else "")
         + (f" PGD adversarial training, the defence users compare against: {worst['PGD-AT']:.3f}." if "PGD-AT" in worst
-           else ""), ""]
+           else "")
+        + (f" ResNet-18/4 (no AutoAttack; worst case over the other attacks): LR {worst[RESNET_LR]:.3f} vs vanilla "
+           f"{worst[RESNET_VANILLA]:.3f}; paper-like PGD-{steps[0]} {paper[RESNET_LR]:.3f} vs {paper[RESNET_VANILLA]:.3f}."
+           if RESNET_LR in worst and RESNET_VANILLA in worst else ""), ""]
   return L
 
 
 def section_deepfool(groups, rel, figures_dir) -> list[str]:
-  labs = [l for l in ("vanilla", "LR", "2-LR", "SNIP", "SRN", "PGD-AT") if l in groups]
+  labs = [l for l in LABELS if l in groups]
   L = ["## Claim 2: LR needs an order of magnitude more DeepFool perturbation", "",
        "Paper: rho_adv (the perturbation that misclassifies 99% of the test set, relative to the input) an order of "
        "magnitude larger for LR than for vanilla.", "",
@@ -195,7 +207,7 @@ def section_deepfool(groups, rel, figures_dir) -> list[str]:
 
 
 def section_pixels(groups, rel, figures_dir) -> list[str]:
-  labs = [l for l in ("vanilla", "LR", "2-LR", "SNIP", "SRN", "PGD-AT") if l in groups]
+  labs = [l for l in LABELS if l in groups]
   probs = list(groups["vanilla"][0]["eval"]["random_pixels"]["accuracy"])
   sigma = groups["vanilla"][0]["eval"]["random_pixels"]["sigma"]
   L = ["## Claim 3: accuracy drops more slowly under random pixel perturbation", "",
@@ -220,7 +232,7 @@ def section_pixels(groups, rel, figures_dir) -> list[str]:
 
 
 def section_stability(groups) -> list[str]:
-  labs = [l for l in ("vanilla", "LR", "2-LR", "SNIP", "SRN", "PGD-AT") if l in groups]
+  labs = [l for l in LABELS if l in groups]
   L = ["## Claim 4: the LR representation is more noise-stable; its layer cushion is higher", "",
        "Paper: the ratio ||f(x+d)-f(x)||^2/||f(x)||^2 over ||d||^2/||x||^2 is smaller for LR, for white-box (own) "
        "and black-box (from the vanilla model) adversarial perturbations; the layer cushion (Arora et al. 2018) is "
@@ -252,7 +264,7 @@ def section_stability(groups) -> list[str]:
 
 
 def section_compression(groups, rel, figures_dir) -> list[str]:
-  pairs = [(l, v) for l, v in (("2-LR", "vanilla"), ("ResNet-18/4 LR (layer3 + penultimate)", "ResNet-18/4 vanilla"))
+  pairs = [(l, v) for l, v in (("2-LR", "vanilla"), (RESNET_LR, RESNET_VANILLA))
            if l in groups and v in groups]
   L = ["## Claim 5: LR representations compress 400x losing 6% accuracy (vanilla: > 27%)", "",
        "Ours: the layer's activations replaced by their projection on the top-k principal directions of 10,000 "
@@ -396,8 +408,13 @@ def plot_spectra(groups, path):
 def section(results: dict, figures_dir: str, rel) -> list[str]:
   """The claims' sections of docs/RESULTS.md (called by experiments/results_page.py)."""
   groups = _by_label(results)
+  secs = [r["seconds"] for r in results.values()]
+  train, ev = sum(s["train"] for s in secs), sum(s["eval"] for s in secs)
   L = ["# The paper's claims, re-measured", "", "Regenerate: `make experiments` (raw JSON: `docs/results/paper/`). "
-       "Verdicts follow the rule stated under each table, applied to the numbers above it.", ""]
+       "Verdicts follow the rule stated under each table, applied to the numbers above it.", "",
+       f"Compute: the {len(results)} rows below took {(train + ev) / 3600:.1f} h on 2 CPU cores ({train / 3600:.1f} h "
+       f"training, {ev / 3600:.1f} h evaluation; the `seconds` field of each JSON). Models already trained by "
+       "`make ablations` (same name and config) are not trained again and count no training time here.", ""]
   for fn in (section_pgd, section_deepfool, section_pixels):
     L += fn(groups, rel, figures_dir)
   L += section_stability(groups)
@@ -413,6 +430,7 @@ def main():
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument("--quick", action="store_true")
   ap.add_argument("--seeds", default="0,1,2", help="seeds of the CNN vanilla/LR/2-LR rows (e.g. 0 for a 1-seed pass)")
+  ap.add_argument("--only", default="", help="comma-separated run names, run in this order (e.g. pgd_at_s0,resnet_lr_s0)")
   a = ap.parse_args()
   quick = a.quick or os.environ.get("QUICK") == "1"
   root = os.path.join(ROOT, "runs", "experiments_quick" if quick else "ablations")
@@ -421,7 +439,16 @@ def main():
   if quick:
     base.num_epochs = 1
     base.dataset.train_size = 6400
-  experiment.run_experiment(runs(quick, tuple(int(x) for x in a.seeds.split(","))), root, results_dir, base_config=base,
+  todo = runs(quick, tuple(int(x) for x in a.seeds.split(",")))
+  if a.only:
+    by_name = {r.name: r for r in todo}
+    unknown = [n for n in a.only.split(",") if n not in by_name]
+    if unknown:
+      ap.error(f"--only: unknown run(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    picked = [by_name[n] for n in a.only.split(",")]
+    deps = {d for r in picked for d in (r.transfer_from, r.reference) if d}
+    todo = [by_name[d] for d in sorted(deps) if d not in a.only.split(",")] + picked
+  experiment.run_experiment(todo, root, results_dir, base_config=base,
                             eval_overrides=QUICK_EVAL if quick else EVAL)
   page = os.path.join(root, "RESULTS.md") if quick else os.path.join(ROOT, "docs", "RESULTS.md")
   ablations = None if quick else os.path.join(ROOT, "docs", "results", "ablations")

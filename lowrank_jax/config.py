@@ -76,7 +76,7 @@ def validate_eval_config(ec) -> None:
   _check(ec.loss in ("ce", "margin", "dlr"), f"config.eval.loss={ec.loss!r} is not one of ce, margin, dlr")
   for field in ("num_examples", "batch_size", "audit_restarts", "deepfool_examples", "deepfool_max_iter",
                 "deepfool_candidates", "probe_strong_steps", "probe_strong_restarts", "probe_square_queries",
-                "probe_examples", "autoattack_square_queries"):
+                "probe_examples", "autoattack_square_queries", "autoattack_steps"):
     _check(ec[field] >= 1, f"config.eval.{field}={ec[field]} must be >= 1")
   _check(ec.autoattack_examples >= 0, f"config.eval.autoattack_examples={ec.autoattack_examples} must be >= 0")
   for field in ("eps", "probe_eps", "autoattack_eps"):

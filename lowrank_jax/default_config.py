@@ -94,6 +94,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.autoattack_eps = ()  # empty: every eval eps
   c.eval.autoattack_examples = 0  # 0: all num_examples
   c.eval.autoattack_square_queries = 5000  # the reference's; lower only for smoke runs
+  c.eval.autoattack_steps = 100  # APGD / FAB iterations: the reference's; lower only for smoke runs
   c.eval.deepfool_examples = 500
   c.eval.deepfool_max_iter = 100
   c.eval.deepfool_candidates = 10

@@ -70,6 +70,7 @@ class ConfigTest(parameterized.TestCase):
       ({"eval.autoattack_version": "fast"}, "config.eval.autoattack_version='fast'"),
       ({"eval.probe_temperatures": (0.0,)}, "config.eval.probe_temperatures=(0.0,)"),
       ({"eval.loss": "hinge"}, "config.eval.loss='hinge'"),
+      ({"eval.autoattack_steps": 0}, "config.eval.autoattack_steps=0 must be >= 1"),
   )
   def test_eval_errors(self, overrides, message):
     config_lib.validate_eval_config(_cfg().eval)

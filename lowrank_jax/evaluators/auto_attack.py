@@ -16,11 +16,12 @@ def evaluate(ctx: Context) -> dict:
   eps_list = [float(e) for e in (tuple(ec.autoattack_eps) or tuple(ec.eps))]
   x, y = ctx.x[:n], ctx.y[:n]
   out = {"version": ec.autoattack_version, "examples": n, "square_queries": int(ec.autoattack_square_queries),
+         "steps": int(ec.autoattack_steps),
          "sanity_checks": autoattack.sanity_checks(ctx.model.logits, x[:ctx.bs], y[:ctx.bs]), "by_eps": {}}
   for e in eps_list:
     t0 = time.perf_counter()
     settings = autoattack.AttackSettings(restarts=5 if ec.autoattack_version == "plus" else 1,
-                                         queries=int(ec.autoattack_square_queries))
+                                         queries=int(ec.autoattack_square_queries), steps=int(ec.autoattack_steps))
     r = autoattack.autoattack(ctx.model.logits, x, y, ctx.subkey("autoattack"), eps=e, norm=ec.norm,
                               version=ec.autoattack_version, settings=settings, batch_size=ctx.bs,
                               num_classes=ctx.model.num_classes, mesh=ctx.mesh,
