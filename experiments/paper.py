@@ -471,7 +471,7 @@ AA_CHECK = {**EVAL, "eps": (EPS[0],), "paper_like_grid": False, "compression": F
 
 def autoattack_check(root: str, results_dir: str, names: list[str], base_eval, quick: bool) -> None:
   """results_dir/autoattack_check/<name>.json for each run whose main evaluation had no AutoAttack."""
-  from lowrank_jax import evaluation, loading, runfiles  # pylint: disable=g-import-not-at-top
+  from lowrank_jax import evaluation, loading  # pylint: disable=g-import-not-at-top
   from lowrank_jax import data as data_lib  # pylint: disable=g-import-not-at-top
   overrides = {**AA_CHECK, **({k: QUICK_EVAL[k] for k in ("num_examples", "batch_size", "autoattack_examples",
                                                            "autoattack_square_queries", "autoattack_steps")}
@@ -489,8 +489,7 @@ def autoattack_check(root: str, results_dir: str, names: list[str], base_eval, q
     ev = evaluation.evaluate(model, ec, tx[:n].astype(np.float32) / 255, ty[:n],
                              source=loading.load_model(os.path.join(root, "reference")), progress=False)
     keep = {k: ev[k] for k in ("clean_accuracy", "num_examples", "autoattack", "robust_accuracy", "audit") if k in ev}
-    runfiles.write_json(out, experiment.round_floats(experiment._jsonable(  # pylint: disable=protected-access
-        {"run": name, "eval": keep, "seconds": round(time.perf_counter() - t0, 1)})))
+    experiment.write_result(out, {"run": name, "eval": keep, "seconds": round(time.perf_counter() - t0, 1)})
 
 
 def main():

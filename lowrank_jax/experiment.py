@@ -105,11 +105,16 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
                                      reference=_dir(root, r.reference), progress=False)
     result = {"run": dataclasses.asdict(r), "config": config.to_dict(), "train": last, "eval": ev,
               "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s, 1)}}
-    runfiles.write_json(out, round_floats(_jsonable(result)))
+    write_result(out, result)
     results[r.name] = runfiles.read_json(out)
     log(f"[{i + 1}/{len(runs)}] {r.name}: done in {time.perf_counter() - t0:.0f} s; "
         f"{summary_line(results[r.name])}")
   return results
+
+
+def write_result(path: str, result: dict) -> None:
+  """One result as JSON: numpy scalars as Python numbers, floats to 5 significant digits."""
+  runfiles.write_json(path, round_floats(_jsonable(result)))
 
 
 def _dir(root: str, name: str | None) -> str | None:
