@@ -160,7 +160,7 @@ def write(path: str, ablations_dir: str | None = None, paper_dir: str | None = N
     L += ablation_section(results, notes, rel(fig))
   if paper_dir and load_dir(paper_dir):
     from experiments import paper  # pylint: disable=g-import-not-at-top
-    L += paper.section(load_dir(paper_dir), figures_dir, rel, checks=load_dir(os.path.join(paper_dir, "autoattack_check")))
+    L += paper.section(load_dir(paper_dir), figures_dir, rel, raw=os.path.relpath(paper_dir, ROOT) + "/")
   runfiles.write_text_atomic(path, "\n".join(L) + "\n")
 
 

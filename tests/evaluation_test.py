@@ -57,7 +57,9 @@ class EvaluationTest(absltest.TestCase):
 
   def test_report_and_numbers(self):
     ref = os.path.join(self.tmp.name, "vanilla")
-    r = evaluation.evaluate_workdir(self.lr, _eval_config(), transfer_from=self.van, reference=ref, progress=False)
+    ec = _eval_config()
+    ec.autoattack_examples = 30  # of 40: the worst case is also reported on AutoAttack's 30
+    r = evaluation.evaluate_workdir(self.lr, ec, transfer_from=self.van, reference=ref, progress=False)
     out = os.path.join(self.lr, "eval")
     for f in ("eval.json", "report.md", "robust_accuracy.png", "deepfool.png", "random_pixels.png",
               "noise_stability.png", "spectrum.png"):
@@ -67,6 +69,9 @@ class EvaluationTest(absltest.TestCase):
     self.assertEqual(r["robust_accuracy"]["0.3"]["attacks"][:2], ["pgd-3", "fgsm"])
     self.assertIn("autoattack", r["robust_accuracy"]["0.3"]["attacks"])
     self.assertEqual(r["autoattack"]["by_eps"]["0.3"]["robust_accuracy"], 0.0)  # eps 0.3 breaks a tiny CNN
+    self.assertEqual(r["autoattack"]["examples"], 30)
+    self.assertEqual(r["robust_accuracy"]["0.3"]["accuracy_autoattack_examples"], 0.0)  # AutoAttack broke all 30
+    self.assertNotIn("accuracy_autoattack_examples", r["robust_accuracy"]["0.05"])  # no AutoAttack there
     self.assertEqual(set(r["masking"]["by_eps"]["0.1"]["paper_like"]), {"pgd-3"})
     self.assertEqual(len(r["deepfool"]["norms"]), 20)
     self.assertEqual(set(r["noise_stability"]), {"deepfool", "gaussian", "transfer", "reference", "reference_gaussian"})
