@@ -394,7 +394,7 @@ def section_compression(groups, rel, figures_dir) -> list[str]:
 
 
 def plot_robust_all(groups, order, path):
-  fig, ax = plt.subplots(figsize=(6.5, 4.5))
+  fig, ax = plt.subplots(figsize=(9.5, 4.5))
   eps = _eps(groups)
   for lab in order:
     ev = [r["eval"] for r in groups[lab]]
@@ -406,8 +406,8 @@ def plot_robust_all(groups, order, path):
     paper = [_mean([e["clean_accuracy"] for e in ev])] + [_mean([e["pgd_grid"]["paper_like"][x][first]
                                                                  for e in ev]) for x in eps]
     ax.plot(xs, paper, ls="--", color=line.get_color(), label=f"{lab}: paper-like PGD-{first}")
-  ax.set(xlabel="eps x 255 (Linf)", ylabel="accuracy", ylim=(0, 1), title="Robust accuracy, Fashion-MNIST CNN")
-  ax.legend(fontsize=6, ncol=2)
+  ax.set(xlabel="eps x 255 (Linf)", ylabel="accuracy", ylim=(0, 1), title="Robust accuracy, Fashion-MNIST")
+  ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
