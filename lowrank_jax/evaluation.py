@@ -62,9 +62,9 @@ def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: Loade
   out["robust_accuracy"] = ctx.worst.to_json()
   if "autoattack" in out:  # AutoAttack may cover only the first n examples: the worst case on those n as well
     n = out["autoattack"]["examples"]
-    for e, correct in ctx.worst.correct.items():
+    for e in ctx.worst.correct:
       if f"{e:g}" in out["autoattack"]["by_eps"]:
-        out["robust_accuracy"][f"{e:g}"]["accuracy_autoattack_examples"] = float(correct[:n].mean())
+        out["robust_accuracy"][f"{e:g}"]["accuracy_autoattack_examples"] = ctx.worst.accuracy(e, first=n)
   out["audit"] = audit(out, ec, model.num_classes)
   return out
 

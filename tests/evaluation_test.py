@@ -37,6 +37,8 @@ class WorstCaseTest(absltest.TestCase):
     wc.record(0.2, "a", np.ones(6, bool))
     self.assertAlmostEqual(wc.accuracy(0.2), 5 / 6)  # a clean error stays an error
     self.assertEqual(wc.to_json()["0.1"]["attacks"], ["a", "b"])
+    self.assertAlmostEqual(wc.accuracy(0.1, first=4), 1 / 4)  # of the first 4 only the third survives both
+    self.assertAlmostEqual(wc.accuracy(0.1, first=2), 0.0)
 
 
 @absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")

@@ -43,8 +43,9 @@ class WorstCase:
     self.attacks.setdefault(eps, []).append(attack)
     return float(correct.mean())
 
-  def accuracy(self, eps: float) -> float:
-    return float(self.correct[float(eps)].mean())
+  def accuracy(self, eps: float, first: int | None = None) -> float:
+    """Worst-case accuracy at eps, over all examples or the `first` ones (where a subset attack also ran)."""
+    return float(self.correct[float(eps)][:first].mean())
 
   def to_json(self) -> dict:
     return {f"{e:g}": {"accuracy": self.accuracy(e), "attacks": self.attacks[e]} for e in sorted(self.correct)}
