@@ -13,7 +13,10 @@ import numpy as np
 
 
 def block(x):
-  """Waits for jax arrays (and torch tensors, which are synchronous on CPU)."""
+  """Waits for jax arrays and torch tensors (synchronous on CPU; on a GPU, torch.cuda.synchronize)."""
+  if getattr(x, "is_cuda", False):
+    import torch  # pylint: disable=g-import-not-at-top
+    torch.cuda.synchronize()
   return jax.block_until_ready(x)
 
 

@@ -1,4 +1,4 @@
-"""A CIFAR-style ResNet-18 in PyTorch, the same architecture as lowrank_jax.models.ResNet (for bench/training.py)."""
+"""CIFAR-style ResNet-18 and the default CNN in PyTorch, the same architectures as lowrank_jax.models (bench/training.py)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,20 @@ class ResNet18(nn.Module):
   def forward(self, x):
     x = self.layers(torch.relu(self.bn1(self.conv1(x))))
     return self.fc(x.mean(dim=(2, 3)))
+
+
+class CNN(nn.Module):
+  """The default CNN (lowrank_jax.models.CNN): conv32-pool-conv64-pool-fc128-fc10, input normalised inside."""
+
+  def __init__(self, in_channels: int = 1, num_classes: int = 10, hidden: int = 128):
+    super().__init__()
+    self.conv1 = nn.Conv2d(in_channels, 32, 3, padding=1)
+    self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+    self.fc1 = nn.Linear(7 * 7 * 64, hidden)
+    self.fc2 = nn.Linear(hidden, num_classes)
+
+  def forward(self, x):
+    x = (x - 0.286) / 0.353
+    x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+    x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+    return self.fc2(torch.relu(self.fc1(x.flatten(1))))

@@ -8,7 +8,8 @@
    with a dense W (Nystrom) and a factored W = U V^T. Blocks of steps of every
    variant are interleaved, so load on the shared CPU hits all alike.
 2. ResNet-18 (CIFAR-style, full width, 28x28x1, batch 128, Adam, BatchNorm in train
-   mode): our jitted step against the same architecture in PyTorch (CPU build).
+   mode) and the default CNN: our jitted step against the same architecture in
+   PyTorch (CPU build).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _stepper(config, steps: int):
   info = data.DATASETS["fashion_mnist"]
   setup, state = training.create_train_state(config, info, (0.286,), (0.353,), num_train=60000)
   s = training.Steps(setup, state)
-  batch = s.shard(*_batch())
+  batch = s.shard(*_batch(int(config.batch_size)))
   holder = {"state": state}
 
   def run():
@@ -74,13 +75,14 @@ def lr_overhead(steps: int = 20, rounds: int = 5) -> list[dict]:
   return rows
 
 
-def resnet_vs_torch(rounds: int = 3, batch: int = 128) -> dict:
+def step_vs_torch(model: str = "resnet18", rounds: int = 3, batch: int = 128) -> dict:
+  """Our jitted vanilla training step (Adam) against the same architecture's step in PyTorch."""
   import torch  # pylint: disable=g-import-not-at-top
-  from bench.torch_resnet import ResNet18  # pylint: disable=g-import-not-at-top
+  from bench import torch_resnet  # pylint: disable=g-import-not-at-top
 
-  cfg = apply_overrides(default.get_config(), {"model": "resnet18", "method": "vanilla", "batch_size": batch})
+  cfg = apply_overrides(default.get_config(), {"model": model, "method": "vanilla", "batch_size": batch})
   ours = _stepper(cfg, 1)
-  net = ResNet18(1, 10)
+  net = torch_resnet.ResNet18(1, 10) if model == "resnet18" else torch_resnet.CNN(1, 10)
   opt = torch.optim.Adam(net.parameters(), 1e-3)
   x, y = _batch(batch)
   tx = torch.tensor(np.transpose(x, (0, 3, 1, 2)).astype(np.float32) / 255)
@@ -95,9 +97,9 @@ def resnet_vs_torch(rounds: int = 3, batch: int = 128) -> dict:
     return 0
 
   times = common.interleaved({"jax": ours, "torch": theirs}, rounds=rounds)
-  out = {"ours_s": times["jax"], "torch_s": times["torch"], "torch_over_ours": times["torch"] / times["jax"],
-         "batch": batch}
-  print(f"ResNet-18 step, batch {batch}: ours {times['jax']:.3f} s, torch {times['torch']:.3f} s, "
+  out = {"model": model, "ours_s": times["jax"], "torch_s": times["torch"],
+         "torch_over_ours": times["torch"] / times["jax"], "batch": batch}
+  print(f"{model} step, batch {batch}: ours {times['jax']:.4f} s, torch {times['torch']:.4f} s, "
         f"torch/ours {out['torch_over_ours']:.2f}x (target >= 1)", flush=True)
   return out
 
@@ -110,7 +112,8 @@ def main():
   a = ap.parse_args()
   lr_overhead(a.steps, a.rounds)
   if not a.no_torch:
-    resnet_vs_torch()
+    step_vs_torch("resnet18")
+    step_vs_torch("cnn", rounds=10)
 
 
 if __name__ == "__main__":

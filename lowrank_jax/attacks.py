@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lowrank_jax import distributed
+from lowrank_jax import conv, distributed
 
 LogitsFn = Callable[[jax.Array], jax.Array]
 LossFn = Callable[..., jax.Array]  # (logits (n,K), labels (n,)[, targets (n,)]) -> (n,), to maximise
@@ -421,7 +421,7 @@ class DeepFoolResult(NamedTuple):
   iterations: np.ndarray  # (n,) iterations used
 
 
-@functools.partial(jax.jit, static_argnames=("norm",))
+@functools.partial(conv.jit, static_argnames=("norm",))
 def _deepfool_step(logits_fn, x0, r_tot, candidates, overshoot, *, norm: Norm):
   """One DeepFool iteration for a batch: linearise f_k - f_orig at the current point and step.
 
@@ -450,7 +450,7 @@ def _deepfool_step(logits_fn, x0, r_tot, candidates, overshoot, *, norm: Norm):
   return r_tot, flipped
 
 
-_apply = jax.jit(lambda f, z: f(z))  # module level: one compilation per logits_fn type and shape
+_apply = conv.jit(lambda f, z: f(z))  # module level: one compilation per logits_fn type and shape
 
 
 def pow2(n: int) -> int:

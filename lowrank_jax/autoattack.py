@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_jax import attacks, distributed
+from lowrank_jax import attacks, conv, distributed
 from lowrank_jax.attacks import NORMS, LogitsFn, Norm, _expand, clip_to_ball, example_keys
 
 # ----------------------------------------------------------------------------- Square
@@ -365,7 +365,7 @@ def attack_fn(name: str, norm: Norm, settings: AttackSettings, num_classes: int)
       "square": functools.partial(square, norm=norm, queries=s.queries),
   }
   f = fns[name]
-  return jax.jit(lambda logits_fn, x, y, key, eps, indices: f(logits_fn, x, y, key, eps=eps, indices=indices))
+  return conv.jit(lambda logits_fn, x, y, key, eps, indices: f(logits_fn, x, y, key, eps=eps, indices=indices))
 
 
 @dataclasses.dataclass
@@ -401,7 +401,7 @@ def _buckets(idx: np.ndarray, batch_size: int):
     yield chunk, np.concatenate([chunk, np.full(bucket_size(len(chunk), batch_size) - len(chunk), chunk[0])])
 
 
-_predict = jax.jit(lambda f, z: jnp.argmax(f(z), -1))
+_predict = conv.jit(lambda f, z: jnp.argmax(f(z), -1))
 
 
 def predict(logits_fn: LogitsFn, x: np.ndarray, batch_size: int) -> np.ndarray:

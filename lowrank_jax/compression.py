@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lowrank_jax import conv
+
 
 def principal_directions(train_feats: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
   """(mean (m,), V (m, k)): the top-k eigenvectors of the features' covariance (float64)."""
@@ -41,7 +43,7 @@ def project(acts: jax.Array, mean: jax.Array, V: jax.Array) -> jax.Array:
 def _accuracy_with(model, layer: str, fn, x: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
   setup = model.setup.model
   params, stats = model.state["params"]["model"], model.state["batch_stats"]
-  predict = jax.jit(lambda p, s, z: jnp.argmax(setup.apply(p, s, z, train=False, intervene={layer: fn})[0], -1))
+  predict = conv.jit(lambda p, s, z: jnp.argmax(setup.apply(p, s, z, train=False, intervene={layer: fn})[0], -1))
   return float(np.mean(np.concatenate([np.asarray(predict(params, stats, x[i:i + batch]))
                                        for i in range(0, len(x), batch)]) == y))
 
@@ -81,7 +83,7 @@ def linear_head(train_feats: np.ndarray, train_y: np.ndarray, test_feats: np.nda
   tx = optax.adam(learning_rate)
   opt = tx.init(params)
 
-  @jax.jit
+  @conv.jit
   def step(params, opt, xb, yb):
     loss = lambda p: optax.softmax_cross_entropy_with_integer_labels(xb @ p["w"] + p["b"], yb).mean()
     g = jax.grad(loss)(params)

@@ -12,6 +12,9 @@ pass (compressed representations; what is sown is the original).
     MODELS: "cnn", "resnet18", "resnet50", "vgg19"
     FunctionalModel.from_module(model).apply(params, batch_stats, x, train=...)
 
+Convolutions are `conv.Conv`: `nnx.Conv` with the same values and parameters,
+whose gradients take the forms XLA:CPU runs fast (see conv.py).
+
 Max pooling is `max_pool_2x2` (a reshape and a max): the same function as
 `nnx.max_pool(x, (2, 2), (2, 2))`, whose reduce-window gradient (select and
 scatter) made the CNN's training step 1.7x slower on XLA:CPU.
@@ -25,6 +28,8 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from lowrank_jax.conv import Conv
 
 PENULTIMATE = "penultimate"
 
@@ -65,8 +70,8 @@ class CNN(nnx.Module):
     c = input_shape[-1]
     h, w = input_shape[0] // 4, input_shape[1] // 4
     self.normalize = _Normalize(mean, std)
-    self.conv1 = nnx.Conv(c, 32, (3, 3), rngs=rngs)
-    self.conv2 = nnx.Conv(32, 64, (3, 3), rngs=rngs)
+    self.conv1 = Conv(c, 32, (3, 3), rngs=rngs)
+    self.conv2 = Conv(32, 64, (3, 3), rngs=rngs)
     self.fc1 = nnx.Linear(h * w * 64, hidden, rngs=rngs)
     self.fc2 = nnx.Linear(hidden, num_classes, rngs=rngs)
 
@@ -81,7 +86,7 @@ class CNN(nnx.Module):
 
 
 def _conv_bn(cin: int, cout: int, k: int, stride: int, rngs: nnx.Rngs):
-  conv = nnx.Conv(cin, cout, (k, k), strides=(stride, stride), padding="SAME", use_bias=False, rngs=rngs)
+  conv = Conv(cin, cout, (k, k), strides=(stride, stride), padding="SAME", use_bias=False, rngs=rngs)
   return conv, nnx.BatchNorm(cout, momentum=0.9, rngs=rngs)
 
 

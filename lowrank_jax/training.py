@@ -40,7 +40,7 @@ from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import config as config_lib
 from lowrank_jax import data as data_lib
 from lowrank_jax import methods as methods_lib
-from lowrank_jax import distributed, models, optim, runfiles, spectra
+from lowrank_jax import conv, distributed, models, optim, runfiles, spectra
 
 State = dict[str, Any]
 
@@ -203,11 +203,11 @@ class Steps:
 
   def __init__(self, setup: TrainSetup, state: State):
     self.setup = setup
-    self.train = jax.jit(functools.partial(train_step, setup), donate_argnums=0,
-                         out_shardings=(state_shardings(state, setup.mesh), setup.replicated))
-    self.eval = jax.jit(functools.partial(eval_step, setup))
-    self.features = jax.jit(functools.partial(features_step, setup))
-    self.all_finite = jax.jit(all_finite)
+    self.train = conv.jit(functools.partial(train_step, setup), donate_argnums=0,
+                          out_shardings=(state_shardings(state, setup.mesh), setup.replicated))
+    self.eval = conv.jit(functools.partial(eval_step, setup))
+    self.features = conv.jit(functools.partial(features_step, setup))
+    self.all_finite = conv.jit(all_finite)
 
   def shard(self, *arrays: np.ndarray):
     """Host-local slices of a global batch -> global arrays sharded over 'batch'."""

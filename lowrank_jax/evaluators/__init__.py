@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_jax import distributed
+from lowrank_jax import conv, distributed
 
 
 class WorstCase:
@@ -105,4 +105,4 @@ class Context:
     return jax.random.fold_in(self.key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
-_predict = jax.jit(lambda f, z: jnp.argmax(f(z), -1))
+_predict = conv.jit(lambda f, z: jnp.argmax(f(z), -1))

@@ -16,10 +16,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from lowrank_jax import compression
+from lowrank_jax import compression, conv
 from lowrank_jax.evaluators import Context
 
-_apply = jax.jit(lambda fm, p, s, x: fm.apply(p, s, x, train=False)[1], static_argnums=0)
+_apply = conv.jit(lambda fm, p, s, x: fm.apply(p, s, x, train=False)[1], static_argnums=0)
 
 
 def features(ctx: Context, x: np.ndarray, layer: str) -> np.ndarray:

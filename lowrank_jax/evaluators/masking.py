@@ -22,7 +22,7 @@ import functools
 import jax
 import numpy as np
 
-from lowrank_jax import attacks, autoattack
+from lowrank_jax import attacks, autoattack, conv
 from lowrank_jax.evaluators import Context
 from lowrank_jax.evaluators.pgd_grid import paper_like, run_pgd
 
@@ -37,8 +37,8 @@ def _scaled_ce(temperature: float):
   return functools.partial(scaled_ce, temperature=temperature)  # one object per T: jit compiles once
 
 
-_grad_ce = jax.jit(lambda f, x, y: jax.grad(lambda z: attacks.ce_loss(f(z), y).sum())(x))
-_square = jax.jit(autoattack.square, static_argnames=("norm", "queries", "p_init", "rescale_schedule"))
+_grad_ce = conv.jit(lambda f, x, y: jax.grad(lambda z: attacks.ce_loss(f(z), y).sum())(x))
+_square = conv.jit(autoattack.square, static_argnames=("norm", "queries", "p_init", "rescale_schedule"))
 
 
 def evaluate(ctx: Context) -> dict:

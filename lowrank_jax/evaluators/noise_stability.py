@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_jax import attacks, robustness
+from lowrank_jax import attacks, conv, robustness
 from lowrank_jax.evaluators import Context
 
-_call = jax.jit(lambda fn, x: fn(x))
-_gaussian = jax.jit(lambda key, x, q: jnp.clip(robustness.gaussian_perturbation(key, x, q), 0.0, 1.0))
+_call = conv.jit(lambda fn, x: fn(x))
+_gaussian = conv.jit(lambda key, x, q: jnp.clip(robustness.gaussian_perturbation(key, x, q), 0.0, 1.0))
 
 
 def _measure(ctx: Context, x: np.ndarray, x_adv: np.ndarray, correct: np.ndarray) -> dict:

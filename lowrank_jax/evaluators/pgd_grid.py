@@ -6,14 +6,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_jax import attacks
+from lowrank_jax import attacks, conv
 from lowrank_jax.evaluators import Context
 
-_pgd = jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
-_fgsm = jax.jit(attacks.fgsm, static_argnames=("norm", "loss", "targeted"))
+_pgd = conv.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
+_fgsm = conv.jit(attacks.fgsm, static_argnames=("norm", "loss", "targeted"))
 
 
-@jax.jit
+@conv.jit
 def _gaussian(key, x, eps):
   """N(0, eps^2) noise projected to the Linf eps-ball and to [0, 1]."""
   return jnp.clip(x + jnp.clip(eps * jax.random.normal(key, x.shape), -eps, eps), 0.0, 1.0)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import jax
 
-from lowrank_jax import attacks, robustness
+from lowrank_jax import attacks, conv, robustness
 from lowrank_jax.evaluators import Context
 
 
-@jax.jit
+@conv.jit
 def _perturb(keys, x, p, sigma):
   """Each example with its own key (results independent of batching)."""
   return jax.vmap(lambda k, xi: robustness.perturb_random_pixels(k, xi[None], p, sigma)[0])(keys, x)

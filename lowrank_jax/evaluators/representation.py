@@ -5,10 +5,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from lowrank_jax import robustness, spectra
+from lowrank_jax import conv, robustness, spectra
 from lowrank_jax.evaluators import Context
 
-_call = jax.jit(lambda fn, x: fn(x))
+_call = conv.jit(lambda fn, x: fn(x))
 
 
 def evaluate(ctx: Context) -> dict:

@@ -1,0 +1,42 @@
+"""bench/gpu.sh runs on a CPU at small sizes and writes the JSON the GPU section of BENCHMARKS.md is made from."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from absl.testing import absltest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from bench import report  # pylint: disable=g-import-not-at-top
+
+
+class GpuBenchTest(absltest.TestCase):
+
+  def test_small_run_on_cpu_writes_every_part(self):
+    with tempfile.TemporaryDirectory() as tmp:
+      out = os.path.join(tmp, "gpu.json")
+      env = {**os.environ, "PYTHON": sys.executable, "XLA_FLAGS": ""}
+      proc = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu.sh"), "--small", out], env=env,
+                            capture_output=True, text=True, timeout=600)
+      self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+      with open(out) as f:
+        r = json.load(f)
+    self.assertTrue(r["small"])
+    variants = {(row["model"], row["variant"]) for row in r["training"]}
+    self.assertIn(("resnet18", "LR layer3 (factored) + penultimate"), variants)
+    self.assertIn(("cnn", "LR penultimate"), variants)
+    for row in r["training"]:
+      self.assertGreater(row["ms_per_step"], 0)
+      if row["variant"] == "vanilla":
+        self.assertEqual(row["over_vanilla"], 1.0)
+    self.assertEqual(r["nystrom"]["m"], 256)
+    page = "\n".join(report.gpu_section(r))  # the page's GPU section reads this JSON
+    self.assertIn("| resnet18 | 8 | LR layer3 (factored) + penultimate |", page)
+    self.assertIn("Nyström rank thresholding at m = 256", page)
+
+
+if __name__ == "__main__":
+  absltest.main()
