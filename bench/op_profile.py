@@ -1,6 +1,7 @@
 """Which XLA ops hold a jitted call back: per-op times from a jax.profiler trace (used where a target is missed).
 
-  python bench/op_profile.py         # PGD-20 on the default CNN (random weights) at batch 256
+  python bench/op_profile.py [--resnet] [--autoattack]   # PGD-20 on the default CNN (random weights) at
+                                                         # batch 256; the ResNet-18 step; AutoAttack on 500 images
 
 `top_ops(fn)` traces a few calls of `fn` (compiled beforehand), reads the XSpace
 with `jax.profiler.ProfileData`, and sums the events of the host plane's XLA
@@ -85,6 +86,29 @@ def pgd_profile(logits_fn, x, y, eps: float = 0.1, steps: int = 20) -> list[dict
   return rows
 
 
+def resnet_step_profile(batch: int = 128) -> list[dict]:
+  """The top ops of the full-width ResNet-18 training step (vanilla, Adam) as the library compiles it."""
+  from bench import training  # pylint: disable=g-import-not-at-top
+  from configs import default  # pylint: disable=g-import-not-at-top
+  from lowrank_jax.experiment import apply_overrides  # pylint: disable=g-import-not-at-top
+  step = training._stepper(apply_overrides(default.get_config(), {"model": "resnet18", "method": "vanilla",
+                                                                  "batch_size": batch}), 1)
+  rows = top_ops(step)
+  for row in rows:
+    print(f"ResNet-18 step profile: {row['op']:<26} {row['seconds_per_call']:.3f} s/call {row['share']:5.1%}",
+          flush=True)
+  return rows
+
+
+def autoattack_profile(logits_fn, x, y, eps: float = 0.1) -> list[dict]:
+  """The top XLA ops of one AutoAttack (standard) call; host time between the attacks' calls is not in it."""
+  from lowrank_jax import autoattack  # pylint: disable=g-import-not-at-top
+  rows = top_ops(lambda: autoattack.autoattack(logits_fn, x, y, jax.random.PRNGKey(0), eps=eps).robust, calls=1)
+  for row in rows:
+    print(f"AutoAttack profile: {row['op']:<26} {row['seconds_per_call']:.3f} s/call {row['share']:5.1%}", flush=True)
+  return rows
+
+
 def main():
   from flax import nnx  # pylint: disable=g-import-not-at-top
   from lowrank_jax import models  # pylint: disable=g-import-not-at-top
@@ -92,7 +116,17 @@ def main():
   m = models.create_model("cnn", 10, (28, 28, 1), (0.286,), (0.353,), rngs=nnx.Rngs(0))
   fm, params, stats = models.FunctionalModel.from_module(m)
   fn = jax.tree_util.Partial(lambda p, z: fm.apply(p, stats, z, train=False)[0], params)
-  pgd_profile(fn, rng.uniform(0, 1, (256, 28, 28, 1)).astype(np.float32), rng.integers(0, 10, 256).astype(np.int32))
+  x, y = rng.uniform(0, 1, (256, 28, 28, 1)).astype(np.float32), rng.integers(0, 10, 256).astype(np.int32)
+  pgd_profile(fn, x, y)
+  if "--resnet" in sys.argv:
+    resnet_step_profile()
+  if "--autoattack" in sys.argv:
+    from bench import attacks as attacks_bench  # pylint: disable=g-import-not-at-top
+    from lowrank_jax import data  # pylint: disable=g-import-not-at-top
+    model = attacks_bench.trained_cnn(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                   "runs", "vanilla"))
+    tx, ty = data.load_dataset(model.config.dataset).splits["test"]
+    autoattack_profile(model.logits, tx[:500].astype(np.float32) / 255, ty[:500].astype(np.int32))
 
 
 if __name__ == "__main__":
