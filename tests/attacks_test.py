@@ -20,8 +20,13 @@ def _linear_binary(w, c):
   return lambda x: jnp.stack([jnp.zeros(x.shape[0]), x.reshape(x.shape[0], -1) @ w + c], -1)
 
 
+def _affine_logits(A, c, x):
+  return x.reshape(x.shape[0], -1) @ A.T + c
+
+
 def _affine(A, c):
-  return lambda x: x.reshape(x.shape[0], -1) @ A.T + c
+  """Logits A x + c as a Partial with A, c as leaves: one compilation per shape, whatever A and c are."""
+  return jax.tree_util.Partial(_affine_logits, jnp.asarray(A), jnp.asarray(c))
 
 
 _W = jnp.asarray(np.random.default_rng(0).normal(size=D), jnp.float32)
@@ -62,7 +67,7 @@ class PropertyTest(absltest.TestCase):
     x = rng.uniform(size=(7, D)).astype(np.float32)
     if edge:
       x = np.round(x)
-    fn = jax.tree_util.Partial(_affine(jnp.asarray(A), jnp.asarray(c)))
+    fn = _affine(A, c)
     res = attacks.deepfool(fn, x, norm=norm, max_iter=3)
     flipped = np.argmax(fn(res.x_adv), -1) != np.argmax(fn(x), -1)
     np.testing.assert_array_equal(res.success, flipped)
@@ -76,7 +81,7 @@ class PropertyTest(absltest.TestCase):
   def test_apgd_square_fab_stay_in_box_and_ball(self, seed, eps, norm, edge):
     rng = np.random.default_rng(seed)
     A, c = rng.normal(size=(5, 36)).astype(np.float32), rng.normal(size=5).astype(np.float32)
-    fn = jax.tree_util.Partial(_affine(jnp.asarray(A), jnp.asarray(c)))
+    fn = _affine(A, c)
     x = rng.uniform(size=(4, 6, 6, 1)).astype(np.float32)
     if edge:
       x = np.round(x)
@@ -204,8 +209,7 @@ class ClosedFormTest(parameterized.TestCase):
     A = rng.normal(size=(K, D)).astype(np.float32)
     c = rng.normal(size=K).astype(np.float32) * 0.1
     x = rng.uniform(0.45, 0.55, size=(6, D)).astype(np.float32)
-    res = attacks.deepfool(jax.tree_util.Partial(_affine(jnp.asarray(A), jnp.asarray(c))), x, overshoot=0.02,
-                           norm=norm)
+    res = attacks.deepfool(_affine(A, c), x, overshoot=0.02, norm=norm)
     np.testing.assert_array_equal(res.iterations, 1)
     self.assertTrue(res.success.all())
     for i in range(len(x)):
@@ -231,7 +235,7 @@ class ClosedFormTest(parameterized.TestCase):
     A = jnp.asarray([[1.0] + [0.0] * (D - 1), [0.0] * D], jnp.float32)
     x = np.full((1, D), 0.5, np.float32)
     c = jnp.asarray([-0.5 + 1e-7, 0.0])
-    res = attacks.deepfool(jax.tree_util.Partial(_affine(A, c)), x, overshoot=0.0)
+    res = attacks.deepfool(_affine(A, c), x, overshoot=0.0)
     self.assertTrue(res.success[0])
     self.assertEqual(res.iterations[0], 1)
 
