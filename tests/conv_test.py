@@ -98,11 +98,18 @@ class ConvTest(parameterized.TestCase):
                     jax.grad(f(lax.conv_general_dilated), (0, 1))(x, w)):
       np.testing.assert_array_equal(a, b)
 
-  def test_jit_options_only_on_cpu_and_lower_works(self):
-    f = conv.jit(lambda x: x * 2)
-    self.assertEqual(float(f(jnp.float32(3))), 6.0)
-    text = f.lower(jnp.float32(3)).as_text()
-    self.assertIn("multiply", text)
+  def test_jit_sends_convolutions_to_eigen_on_cpu(self):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 28, 28, 64)).astype(np.float32)  # YNNPACK takes convolutions of this size by default
+    w = rng.standard_normal((3, 3, 64, 64)).astype(np.float32)
+    kernel_grad = jax.grad(lambda w, x: (lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_DN) ** 2
+                                         ).sum())
+    default = jax.jit(kernel_grad).lower(w, x).compile().as_text()
+    ours = conv.jit(kernel_grad).lower(w, x).compile().as_text()
+    self.assertIn("__ynn_fusion", default)  # jaxlib's default: the convolution is a YNNPACK fusion
+    self.assertNotIn("__ynn_fusion", ours)  # with conv.COMPILER_OPTIONS: left to XLA's own (Eigen) convolution
+    want = np.asarray(jax.jit(kernel_grad)(w, x))
+    np.testing.assert_allclose(conv.jit(kernel_grad)(w, x), want, atol=1e-5 * np.abs(want).max())
 
 
 @absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")
