@@ -11,11 +11,14 @@ RUN_EVAL ?= --config.eval.autoattack_eps='(0.05,)' --config.eval.autoattack_exam
 
 .PHONY: run test bench ablations experiments data venv clean
 
+# the pinned set, then this package itself (editable: scripts anywhere import the checkout, and
+# lowrank-train / lowrank-eval land in .venv/bin)
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 data:
@@ -36,7 +39,7 @@ run: venv data
 	$(PY) -m lowrank_jax.summary $(RUNS)/vanilla $(RUNS)/lowrank
 
 test: venv data
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --dist worksteal tests
 
 # Why LR is less robust here: docs/results/ablations/*.json -> docs/RESULTS.md (resumable; QUICK=1: a smoke run;
 # ARGS='--factors "which term,W handling" --favourable_seeds 0': a subset)

@@ -9,21 +9,55 @@
     lr.conv.Conv, lr.conv.jit                                 # fast convolution gradients on XLA:CPU
 """
 
-from lowrank_jax import attacks, autoattack, compression, conv, robustness  # noqa: F401  (public modules)
-from lowrank_jax.checkpoint import CheckpointError
-from lowrank_jax.config import ConfigError, validate_config
-from lowrank_jax.data import DataError, load_dataset
-from lowrank_jax.default_config import get_config
-from lowrank_jax.loading import LoadedModel, load_model
-from lowrank_jax.models import FunctionalModel, create_model
-from lowrank_jax.regularizer import (factored_projection_loss, init_lowrank_params, lowrank_penalty, norm_loss,
-                                     projection_loss)
-from lowrank_jax.spectra import effective_rank, numerical_rank
-from lowrank_jax.svd import exact_svd, nystrom_svd, randomized_svd, rank_threshold
-from lowrank_jax.training import TrainingDivergedError, train_and_evaluate
+import importlib
+from typing import TYPE_CHECKING
+
+# Imported on first use (PEP 562): `lowrank-train --help` and a command line's one-line errors do not wait
+# for jax and orbax to import; `import lowrank_jax as lr; lr.load_model(...)` works as usual.
+_MODULES = ("attacks", "autoattack", "compression", "conv", "robustness")
+_NAMES = {
+    "InputError": "attacks", "CheckpointError": "checkpoint", "ConfigError": "config", "validate_config": "config",
+    "DataError": "data", "load_dataset": "data", "get_config": "default_config", "LoadedModel": "loading",
+    "load_model": "loading", "FunctionalModel": "models", "create_model": "models", "WorkdirError": "runfiles",
+    "factored_projection_loss": "regularizer", "init_lowrank_params": "regularizer",
+    "lowrank_penalty": "regularizer", "norm_loss": "regularizer", "projection_loss": "regularizer",
+    "effective_rank": "spectra", "numerical_rank": "spectra", "exact_svd": "svd", "nystrom_svd": "svd",
+    "randomized_svd": "svd", "rank_threshold": "svd", "TrainingDivergedError": "training",
+    "train_and_evaluate": "training",
+}
+
+
+def __getattr__(name: str):
+  if name in _MODULES:
+    return importlib.import_module(f"lowrank_jax.{name}")
+  if name in _NAMES:
+    return getattr(importlib.import_module(f"lowrank_jax.{_NAMES[name]}"), name)
+  raise AttributeError(f"module 'lowrank_jax' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+  return sorted(__all__)
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+  from lowrank_jax import attacks, autoattack, compression, conv, robustness  # noqa: F401
+  from lowrank_jax.attacks import InputError  # noqa: F401
+  from lowrank_jax.checkpoint import CheckpointError  # noqa: F401
+  from lowrank_jax.config import ConfigError, validate_config  # noqa: F401
+  from lowrank_jax.data import DataError, load_dataset  # noqa: F401
+  from lowrank_jax.default_config import get_config  # noqa: F401
+  from lowrank_jax.loading import LoadedModel, load_model  # noqa: F401
+  from lowrank_jax.models import FunctionalModel, create_model  # noqa: F401
+  from lowrank_jax.regularizer import (factored_projection_loss, init_lowrank_params, lowrank_penalty,  # noqa: F401
+                                       norm_loss, projection_loss)
+  from lowrank_jax.runfiles import WorkdirError  # noqa: F401
+  from lowrank_jax.spectra import effective_rank, numerical_rank  # noqa: F401
+  from lowrank_jax.svd import exact_svd, nystrom_svd, randomized_svd, rank_threshold  # noqa: F401
+  from lowrank_jax.training import TrainingDivergedError, train_and_evaluate  # noqa: F401
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "FunctionalModel", "LoadedModel", "TrainingDivergedError",
+    "CheckpointError", "ConfigError", "DataError", "FunctionalModel", "InputError", "LoadedModel",
+    "TrainingDivergedError", "WorkdirError",
     "attacks", "autoattack", "compression", "conv", "create_model", "effective_rank", "exact_svd",
     "factored_projection_loss", "get_config", "init_lowrank_params", "load_dataset", "load_model",
     "lowrank_penalty", "norm_loss", "numerical_rank", "nystrom_svd", "projection_loss", "randomized_svd",

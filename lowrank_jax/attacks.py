@@ -10,7 +10,9 @@
 
 PGD and APGD are one loop (`_ascent`, a `lax.fori_loop` over steps) with two step
 rules; restarts and target classes are combined per example by `keep_best`.
-Every returned input lies in [0, 1] and in the eps-ball of `norm` around x.
+Every returned input lies in [0, 1] and in the eps-ball of `norm` around x. Inputs are
+checked first (`check_inputs`): x a float batch (n, ...) in [0, 1], y integer labels (n,);
+otherwise one InputError line (values are checked when concrete, shapes and dtypes under jit too).
 Randomness is per example: example i of a call with `indices` draws from
 fold_in(key, indices[i]), so results do not depend on batch size or order
 (default indices: 0..n-1). Square and FAB live in `lowrank_jax.autoattack`.
@@ -49,6 +51,40 @@ LossFn = Callable[..., jax.Array]  # (logits (n,K), labels (n,)[, targets (n,)])
 Norm = Literal["linf", "l2"]
 PGD_STATIC = ("steps", "norm", "restarts", "random_start", "loss", "targeted", "keep", "unroll")
 APGD_STATIC = ("steps", "norm", "restarts", "loss", "rho")
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+class InputError(ValueError):
+  """Inputs an attack cannot take (raw 0..255 pixels, wrong rank, labels out of range); one line."""
+
+
+def check_inputs(x, y=None, *, num_classes: int | None = None, images: bool = False, where: str = "attack") -> None:
+  """Raises InputError unless x is a float batch (n, ...) in [0, 1] (`images`: NHWC, rank 4) and y holds
+  integer labels (n,) (in [0, num_classes) when given). Values are checked only for concrete arrays: under
+  jit only shapes and dtypes are."""
+  shape, dtype = tuple(np.shape(x)), jnp.result_type(x)
+  if images and len(shape) != 4:
+    raise InputError(f"{where}: x must be images of shape (n, H, W, C) (NHWC, rank 4); got shape {shape}")
+  if len(shape) < 2:
+    raise InputError(f"{where}: x must be a batch (n, ...) with the examples on axis 0; got shape {shape}")
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise InputError(f"{where}: x must be float pixels in [0, 1]; got dtype {dtype} (uint8 images: divide by 255)")
+  if not isinstance(x, jax.core.Tracer) and np.size(x):
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if not (lo >= 0.0 and hi <= 1.0):
+      raise InputError(f"{where}: x must be pixels in [0, 1]; got values in [{lo:g}, {hi:g}] "
+                       f"(0..255 images: divide by 255)")
+  if y is None:
+    return
+  if tuple(np.shape(y)) != shape[:1] or not jnp.issubdtype(jnp.result_type(y), jnp.integer):
+    raise InputError(f"{where}: y must be integer labels of shape ({shape[0]},), one per example of x; "
+                     f"got {jnp.result_type(y)} of shape {tuple(np.shape(y))}")
+  if num_classes is not None and not isinstance(y, jax.core.Tracer) and np.size(y):
+    lo, hi = int(np.min(y)), int(np.max(y))
+    if lo < 0 or hi >= num_classes:
+      raise InputError(f"{where}: labels must be in [0, {num_classes - 1}]; got values in [{lo}, {hi}]")
 
 
 # ----------------------------------------------------------------------------- norms
@@ -301,6 +337,7 @@ def fgsm(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, *, eps, norm: Norm = "
   Linf: Goodfellow et al.'s FGSM; L2: the fast gradient method with the step
   eps * g / ||g||_2 (per example), so the L2 budget is honoured. `targeted`: y are targets.
   """
+  check_inputs(x, y, where="fgsm")
   fn = LOSSES.get(loss, loss) if isinstance(loss, str) else loss
   sign = -1.0 if targeted else 1.0
   g = jax.grad(lambda z: sign * fn(logits_fn(z), y).sum())(x)
@@ -346,6 +383,7 @@ def pgd(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps,
   Returns:
     Adversarial inputs, shape of x.
   """
+  check_inputs(x, y, where="pgd")
   fn = LOSSES.get(loss, loss) if isinstance(loss, str) else loss
   sign = -1.0 if targeted else 1.0
   succeeded = _success_fn(y, y if targeted else None)
@@ -390,6 +428,7 @@ def apgd_run(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *,
              norm: Norm = "linf", loss: str = "ce", restarts: int = 1, rho: float = 0.75,
              target_class: int | jax.Array | None = None, indices: jax.Array | None = None) -> Ascent:
   """`apgd`, returning the per-example Ascent (x, success, best loss) for combining runs."""
+  check_inputs(x, y, where="apgd")
   targeted = loss == "dlr_targeted"
   if targeted and target_class is None:
     raise ValueError("loss='dlr_targeted' needs target_class")
@@ -481,6 +520,7 @@ def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, ove
   Returns:
     DeepFoolResult(x_adv, norms, success, iterations); norms are in `norm`.
   """
+  check_inputs(x, where="deepfool")
   if not isinstance(logits_fn, jax.tree_util.Partial):
     logits_fn = jax.tree_util.Partial(logits_fn)
   x = jnp.asarray(x)

@@ -112,6 +112,7 @@ def square(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, e
   rescale it to `queries`). The margin loss z_y - max_{j != y} z_j is minimised;
   an example stops once misclassified. Inputs are NHWC in [0, 1].
   """
+  attacks.check_inputs(x, y, images=True, where="square")
   n, h, w, c = x.shape
   keys = example_keys(key, n, indices)
   draw = lambda i: jax.vmap(lambda k: jax.random.fold_in(k, i))(keys)
@@ -237,6 +238,7 @@ def fab(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps,
     (x_adv, norms): the smallest-norm misclassified point found (x where none),
     and its norm (inf where none). Success at budget eps is norms <= eps.
   """
+  attacks.check_inputs(x, y, where="fab")
   ops = NORMS[norm]
   n = x.shape[0]
   flat = x.reshape(n, -1)
@@ -428,11 +430,13 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
     mesh: a device mesh whose "data" axis shards each batch (sizes divisible by it: see bucket_size).
   """
   names = VERSIONS[version]
+  attacks.check_inputs(x, y, images="square" in names, where="autoattack")
   settings = settings or (AttackSettings(restarts=5) if version == "plus" else AttackSettings())
   x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
   n = len(x)
   indices = np.arange(n) if indices is None else np.asarray(indices)
   num_classes = num_classes or int(np.asarray(logits_fn(x[:1])).shape[-1])
+  attacks.check_inputs(x, y, num_classes=num_classes, where="autoattack")
   pred = predict(logits_fn, x, batch_size)
   robust = pred == y
   first = np.where(robust, -1, -2)

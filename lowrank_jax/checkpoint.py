@@ -2,29 +2,92 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import logging
 import os
-from typing import Any
+import re
+import shutil
+import sys
+from typing import Any, Iterator
 
 import jax
 import orbax.checkpoint as ocp
 
 
 class CheckpointError(RuntimeError):
-  """A checkpoint cannot be restored; the message names its path. Nothing is overwritten."""
+  """A checkpoint cannot be restored or saved; the message (one line) names its path. Nothing is overwritten."""
+
+
+def _first_line(e: BaseException) -> str:
+  text = re.sub(r"\s*\[tensorstore_spec.*", "", str(e).strip().split("\n")[0])  # drop the driver's JSON spec
+  return f"{type(e).__name__}: {text[:300]}"
+
+
+def _disk_full(e: BaseException) -> bool:
+  while e is not None:
+    if getattr(e, "errno", None) == 28 or "No space left" in str(e) or "RESOURCE_EXHAUSTED" in str(e):
+      return True
+    e = e.__cause__ or e.__context__
+  return False
+
+
+def _drop_closed_loop_callbacks() -> None:
+  """After a failed restore, tensorstore's reads still in flight call back into orbax's asyncio loop, closed by
+  then; Python reports each as an unraisable `RuntimeError: Event loop is closed` (a traceback on stderr after
+  the one-line error). This filters exactly those and passes everything else to the previous hook."""
+  previous = sys.unraisablehook
+  if getattr(previous, "drops_closed_loop_callbacks", False):
+    return
+
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+      previous(unraisable)
+
+  hook.drops_closed_loop_callbacks = True
+  sys.unraisablehook = hook
+
+
+@contextlib.contextmanager
+def _orbax_errors_raised_not_logged() -> Iterator[None]:
+  """While saving, drops orbax's own ERROR logs (each a long traceback from its writer thread): the failure
+  reaches save() as an exception, which reports it in one line."""
+  drop = lambda record: not (record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname)
+  logger = logging.getLogger("absl")
+  logger.addFilter(drop)
+  try:
+    yield
+  finally:
+    logger.removeFilter(drop)
 
 
 class Checkpointer:
   """Keeps the newest `keep` checkpoints of a pytree under `directory/<step>`."""
 
-  def __init__(self, directory: str, keep: int):
+  def __init__(self, directory: str, keep: int, read_only: bool = False):
+    """read_only (load_model, eval.py): never creates or cleans anything, so it can read a run in progress;
+    a missing directory is a FileNotFoundError. Otherwise the temporary folders of saves that did not finish
+    are removed here, synchronously (orbax would do it in a thread that can outlive an early exit)."""
     self.directory = os.path.abspath(directory)
+    _drop_closed_loop_callbacks()  # a failed read or write: see there
+    if read_only and not os.path.isdir(self.directory):
+      raise FileNotFoundError(f"{self.directory} not found")
+    if not read_only:
+      os.makedirs(self.directory, exist_ok=True)
+      self.remove_partial_saves()
     self._manager = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True),
+        # synchronous: a failed save (disk full, ...) is raised by save() itself, with nothing left half-written
+        # (not orbax's own read_only, which logs warnings: reading never writes with create and cleanup off)
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=False, cleanup_tmp_directories=False,
+                                             enable_async_checkpointing=False),
     )
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
+
+  def steps(self) -> list[int]:
+    return list(self._manager.all_steps())
 
   def path(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
@@ -35,10 +98,9 @@ class Checkpointer:
     try:
       restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # orbax raises many types for corrupt or mismatched files
-      first = str(e).strip().splitlines()[0] if str(e).strip() else ""
       raise CheckpointError(
           f"checkpoint {self.path(step)} is corrupt or incompatible with this config "
-          f"({type(e).__name__}: {first[:300]}); move it away or use another --workdir"
+          f"({_first_line(e)}); move it away or use another --workdir"
       ) from e
     shapes = jax.tree.map(lambda a: (a.shape, a.dtype), restored)
     if shapes != jax.tree.map(lambda a: (a.shape, a.dtype), target):
@@ -46,9 +108,24 @@ class Checkpointer:
     return restored
 
   def save(self, step: int, state: Any) -> None:
-    if self._manager.latest_step() == step:
+    """Saves `state` as `step`; on failure (disk full, ...) removes the partial save and raises one line."""
+    previous = self._manager.latest_step()
+    if previous == step:
       return
-    self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    try:
+      with _orbax_errors_raised_not_logged():
+        self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    except Exception as e:  # pylint: disable=broad-except (tensorstore and orbax raise many types)
+      self.remove_partial_saves()
+      why = "the disk is full (No space left on device)" if _disk_full(e) else _first_line(e)
+      kept = f"the previous checkpoint {self.path(previous)} is intact" if previous is not None else "none saved before"
+      raise CheckpointError(f"cannot save checkpoint {self.path(step)}: {why}; {kept}; rerun the same command "
+                            f"to resume once fixed") from None
+
+  def remove_partial_saves(self) -> None:
+    """Deletes orbax's temporary folders of saves that did not finish."""
+    for tmp in glob.glob(os.path.join(self.directory, "*.orbax-checkpoint-tmp*")):
+      shutil.rmtree(tmp, ignore_errors=True)
 
   def wait(self) -> None:
     self._manager.wait_until_finished()

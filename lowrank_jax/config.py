@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Mapping
 
 from lowrank_jax import data, methods, models, optim, regularizer, svd
@@ -131,3 +132,43 @@ def validate_lowrank_layers(config, dims: Mapping[str, int], model_name: str | N
       _check(r <= cols * lr.num_experts,
              f"config.lowrank.num_columns * num_experts={cols * lr.num_experts} must be >= rank={r} for {name!r}")
   return ranks
+
+
+# Fields a resumed run may change: how long it trains, where it reads data, how it logs, checkpoints and
+# evaluates, and how devices are laid out. Every other field changes the model, the data or the loss.
+RESUMABLE_FIELDS = ("num_epochs", "num_train_steps", "dataset.data_dir", "eval_batch_size", "log_every_steps",
+                    "checkpoint_every_steps", "keep_checkpoints", "rank_batch_size", "rank_energy", "lowrank.max_dim",
+                    "mesh.", "eval.")
+
+
+def _flat(tree: Mapping, prefix: str = "") -> dict:
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, Mapping):
+      out.update(_flat(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = tuple(v) if isinstance(v, list) else v
+  return out
+
+
+def changed_fields(saved, config) -> list[str]:
+  """The fields of `config` that differ from `saved` (both config dicts) and change the model, data or loss."""
+  from lowrank_jax import default_config  # pylint: disable=g-import-not-at-top
+
+  as_json = lambda c: _flat(json.loads(c.to_json_best_effort()))
+  old, new = as_json(default_config.with_defaults(saved)), as_json(config)
+  resumable = lambda k: any(k == f or (f.endswith(".") and k.startswith(f)) for f in RESUMABLE_FIELDS)
+  return sorted(k for k in old.keys() | new.keys() if not resumable(k) and old.get(k) != new.get(k))
+
+
+def check_resume(saved, config, workdir: str) -> None:
+  """A one-line ConfigError when `config` would continue the run in `workdir` (saved config `saved`) as
+  a different experiment."""
+  diff = changed_fields(saved, config)
+  if diff:
+    old = _flat(saved)
+    new = _flat(json.loads(config.to_json_best_effort()))
+    shown = ", ".join(f"config.{k}={old.get(k, '(default)')!r} -> {new.get(k)!r}" for k in diff[:4])
+    more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
+    raise ConfigError(f"{workdir} holds a run with a different config ({shown}{more}): use a new --workdir "
+                      f"(a resumed run may change only {', '.join(RESUMABLE_FIELDS)})")

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import tqdm
 
-from lowrank_jax import config as config_lib, data as data_lib, robustness, runfiles
+from lowrank_jax import attacks, config as config_lib, data as data_lib, distributed, robustness, runfiles
 from lowrank_jax.evaluators import (Context, WorstCase, auto_attack, compression, deepfool, masking,
                                     noise_stability, pgd_grid, random_pixels, representation)
 from lowrank_jax.loading import LoadedModel, load_model
@@ -45,6 +45,7 @@ def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: Loade
              reference: LoadedModel | None = None, progress: bool = True, train=None) -> dict:
   """All enabled measures on (x, y): x float32 in [0, 1] (n, H, W, C), y int (n,); train: (images, labels)."""
   config_lib.validate_eval_config(ec)
+  attacks.check_inputs(x, y, num_classes=model.num_classes, images=True, where="evaluate")
   names = enabled_evaluators(ec)
   bar = tqdm.tqdm(names, desc=f"eval {model.name}", unit="family", disable=not progress, file=sys.stderr)
   ctx = Context(model, ec, np.asarray(x, np.float32), np.asarray(y, np.int32), jax.random.PRNGKey(ec.seed),
@@ -112,17 +113,21 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
   from lowrank_jax import report  # pylint: disable=g-import-not-at-top (matplotlib is slow to import)
 
   config_lib.validate_eval_config(ec)
-  model = load_model(workdir)
-  source = load_model(transfer_from) if transfer_from else None
-  ref = load_model(reference) if reference else None
-  ds = data_lib.load_dataset(model.config.dataset)
-  tx, ty = ds.splits["test"]
-  n = min(int(ec.num_examples), len(tx))
-  results = evaluate(model, ec, tx[:n].astype(np.float32) / 255.0, ty[:n], source=source, reference=ref,
-                     progress=progress, train=ds.splits["train"])
-  results.update(workdir=workdir, transfer_from=transfer_from, reference=reference)
+  runfiles.load_run(workdir)  # a workdir with no run: one line before anything else
   out_dir = runfiles.path(workdir, runfiles.EVAL_DIR)
-  runfiles.write_json(runfiles.path(out_dir, runfiles.EVAL), results)
-  other = runfiles.path(transfer_from, runfiles.EVAL_DIR, runfiles.EVAL) if transfer_from else None
-  report.write_report(results, out_dir, compare=runfiles.read_json(other) if other and os.path.exists(other) else None)
+  with runfiles.locked(out_dir, "eval", enabled=distributed.is_main()):  # writable before minutes of compute
+    model = load_model(workdir)
+    source = load_model(transfer_from) if transfer_from else None
+    ref = load_model(reference) if reference else None
+    ds = data_lib.load_dataset(model.config.dataset)
+    tx, ty = ds.splits["test"]
+    n = min(int(ec.num_examples), len(tx))
+    results = evaluate(model, ec, tx[:n].astype(np.float32) / 255.0, ty[:n], source=source, reference=ref,
+                       progress=progress, train=ds.splits["train"])
+    results.update(workdir=workdir, transfer_from=transfer_from, reference=reference)
+    if distributed.is_main():
+      runfiles.write_json(runfiles.path(out_dir, runfiles.EVAL), results)
+      other = runfiles.path(transfer_from, runfiles.EVAL_DIR, runfiles.EVAL) if transfer_from else None
+      report.write_report(results, out_dir,
+                          compare=runfiles.read_json(other) if other and os.path.exists(other) else None)
   return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import jax
@@ -84,7 +85,10 @@ def load_model(workdir: str, model=None) -> LoadedModel:
     raise ValueError(f"{workdir} trained a user-defined model ({meta['user_model']}): pass a fresh instance as "
                      f"load_model({workdir!r}, model=...)")
   setup, state = training.create_train_state(config, info, meta["mean"], meta["std"], meta["num_train"], model=model)
-  ckpt = ckpt_lib.Checkpointer(runfiles.path(workdir, runfiles.CHECKPOINTS), config.keep_checkpoints)
+  directory = runfiles.path(workdir, runfiles.CHECKPOINTS)
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"{directory} holds no checkpoint: train into {workdir} first")
+  ckpt = ckpt_lib.Checkpointer(directory, config.keep_checkpoints, read_only=True)
   try:
     step = ckpt.latest_step()
     if step is None:

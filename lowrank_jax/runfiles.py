@@ -4,21 +4,33 @@
     WORKDIR/model.json       what load_model needs besides the config (input statistics, sizes)
     WORKDIR/metrics.jsonl    one record per epoch
     WORKDIR/checkpoints/     orbax checkpoints
+    WORKDIR/partial_epoch/   per checkpoint step, the epoch's metric sums so far (a resume logs whole epochs)
     WORKDIR/tensorboard/     TensorBoard event files: per-step (every log_every_steps) and per-epoch scalars
     WORKDIR/eval/eval.json   eval.py's results (+ report.md and PNGs beside it)
 
-Every write is atomic (a temporary file renamed over the target), so an
+    WORKDIR/.train.lock      held by the training process (WORKDIR/.eval.lock: by eval.py)
+
+Every write is atomic (a temporary file renamed over the target; on failure, a disk
+full say, the temporary file is removed and the target is untouched), so an
 interrupted run never leaves a half-written JSON behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from typing import Any, Iterable
+import socket
+import tempfile
+from typing import Any, Iterable, Iterator
 
-CONFIG, MODEL, METRICS, CHECKPOINTS, EVAL_DIR, EVAL, TENSORBOARD = (
-    "config.json", "model.json", "metrics.jsonl", "checkpoints", "eval", "eval.json", "tensorboard")
+CONFIG, MODEL, METRICS, CHECKPOINTS, EVAL_DIR, EVAL, TENSORBOARD, PARTIAL_EPOCH = (
+    "config.json", "model.json", "metrics.jsonl", "checkpoints", "eval", "eval.json", "tensorboard", "partial_epoch")
+
+
+class WorkdirError(RuntimeError):
+  """A workdir cannot be used (not writable, or in use by another process); str(e) is one line."""
 
 
 def run_name(workdir: str) -> str:
@@ -33,9 +45,60 @@ def path(workdir: str, *parts: str) -> str:
 def write_text_atomic(file: str, text: str) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(file)), exist_ok=True)
   tmp = f"{file}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, file)
+  try:
+    with open(tmp, "w") as f:
+      f.write(text)
+    os.replace(tmp, file)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise
+
+
+def check_writable(directory: str) -> None:
+  """Creates `directory` if needed and writes a probe file in it: a one-line WorkdirError if it cannot."""
+  try:
+    os.makedirs(directory, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".write_probe", dir=directory)
+    try:
+      os.write(fd, b"ok")
+    finally:
+      os.close(fd)
+      os.remove(probe)
+  except OSError as e:
+    raise WorkdirError(f"cannot write to {os.path.abspath(directory)}: {e.strerror or e}") from None
+
+
+@contextlib.contextmanager
+def locked(workdir: str, what: str = "train", enabled: bool = True) -> Iterator[None]:
+  """Holds the advisory lock WORKDIR/.<what>.lock, after checking the workdir is writable.
+
+  A second process asking for the same lock gets a one-line WorkdirError naming the holder's
+  pid and host. The lock is `fcntl.flock`: the kernel releases it when its holder exits, even
+  when killed, so no stale lock is ever left to delete by hand. `enabled=False` (processes
+  other than 0 of a multi-process run) only checks writability.
+  """
+  check_writable(workdir)
+  if not enabled:
+    yield
+    return
+  file = path(workdir, f".{what}.lock")
+  fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:
+    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+    os.close(fd)
+    raise WorkdirError(f"{os.path.abspath(workdir)} is in use by {holder} (lock {file}): wait for it to end "
+                       f"or use another --workdir") from None
+  try:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{what} pid {os.getpid()} on host {socket.gethostname()}".encode(), 0)
+    yield
+  finally:
+    with contextlib.suppress(OSError):
+      os.ftruncate(fd, 0)
+    os.close(fd)  # releases the lock
 
 
 def write_json(file: str, obj: Any, indent: int | None = None) -> None:
@@ -65,6 +128,27 @@ def save_run(workdir: str, config, meta: dict) -> None:
   """config.json and model.json of a training run."""
   write_text_atomic(path(workdir, CONFIG), config.to_json_best_effort(indent=2))
   write_json(path(workdir, MODEL), meta)
+
+
+def write_partial_epoch(workdir: str, step: int, sums: dict) -> None:
+  """Saves the epoch's metric sums at `step` (before the checkpoint of `step`)."""
+  write_json(path(workdir, PARTIAL_EPOCH, f"{step}.json"), {"step": step, **sums})
+
+
+def prune_partial_epochs(workdir: str, keep: Iterable[int]) -> None:
+  """Drops the sums of steps that have no checkpoint any more."""
+  folder, keep = path(workdir, PARTIAL_EPOCH), {int(k) for k in keep}
+  for name in os.listdir(folder) if os.path.isdir(folder) else ():
+    stem = name.removesuffix(".json")
+    if name.endswith(".json") and stem.isdigit() and int(stem) not in keep:
+      with contextlib.suppress(OSError):
+        os.remove(path(folder, name))
+
+
+def read_partial_epoch(workdir: str, step: int) -> dict | None:
+  """The sums write_partial_epoch saved at `step`, or None (a run saved before they existed)."""
+  file = path(workdir, PARTIAL_EPOCH, f"{step}.json")
+  return read_json(file) if os.path.exists(file) else None
 
 
 def load_run(workdir: str) -> tuple[dict, dict]:

@@ -281,6 +281,14 @@ class MetricAccumulator:
     self.sums, self.maxes, self.count = {}, {}, 0
     return out
 
+  def to_json(self) -> dict:
+    """The epoch so far (pending metrics flushed first), saved beside each checkpoint."""
+    assert not self.pending, "flush() first"
+    return {"sums": self.sums, "maxes": self.maxes, "count": self.count}
+
+  def load(self, saved: dict) -> None:
+    self.sums, self.maxes, self.count = dict(saved["sums"]), dict(saved["maxes"]), int(saved["count"])
+
 
 def _means(sums: dict[str, float], count: int) -> dict[str, float]:
   thresholded = sums.get("thresholded", 0.0)
@@ -296,23 +304,37 @@ def _means(sums: dict[str, float], count: int) -> dict[str, float]:
   return out
 
 
+_STOP = threading.Event()  # set by SIGTERM; the loop raises KeyboardInterrupt at the next step
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-  """SIGTERM raises KeyboardInterrupt (so the loop saves); a second SIGTERM kills at once."""
+  """SIGTERM asks the loop to stop and save (KeyboardInterrupt at the next step); a second SIGTERM kills at once.
+
+  The handler only sets a flag: an exception raised inside a signal handler can land in a garbage-collector
+  callback, where Python prints and drops it, and the run would go on.
+  """
+  _STOP.clear()
   if threading.current_thread() is not threading.main_thread():
     yield
     return
 
   def handler(signum, frame):
-    del frame
+    del signum, frame
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise KeyboardInterrupt(f"signal {signum}")
+    _STOP.set()
 
   old = signal.signal(signal.SIGTERM, handler)
   try:
     yield
   finally:
     signal.signal(signal.SIGTERM, old)
+
+
+def _check_stop() -> None:
+  if _STOP.is_set():
+    _STOP.clear()
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def _fmt(record: dict) -> str:
@@ -326,27 +348,44 @@ class Run:
                model: nnx.Module | None = None):
     config_lib.validate_config(config)
     self.config, self.workdir, self.log = config, workdir, log
+    self.ckpt = ckpt_lib.Checkpointer(runfiles.path(workdir, runfiles.CHECKPOINTS), config.keep_checkpoints)
+    self.tensorboard = None
+    try:
+      self._start(config, workdir, log, model)
+    except BaseException:
+      self.close()
+      raise
+
+  def _start(self, config, workdir, log, model) -> None:
+    self.last_saved = self.ckpt.latest_step()
+    saved_config = runfiles.path(workdir, runfiles.CONFIG)
+    if self.last_saved is not None and os.path.exists(saved_config):  # before any compute
+      config_lib.check_resume(runfiles.read_json(saved_config), config, workdir)
     self.dataset = data_lib.load_dataset(config.dataset)
     train_x, train_y = self.dataset.splits["train"]
     first = next(data_lib.train_batches(train_x, train_y, config.batch_size, config.seed, 0))
     self.setup, self.state = create_train_state(config, self.dataset.info, self.dataset.mean, self.dataset.std,
                                                 len(train_x), mask_batch=first, model=model)
     self.steps = Steps(self.setup, self.state)
-    if distributed.is_main():
+    self.metrics = MetricAccumulator()
+    if self.last_saved is not None:
+      self.state = self.ckpt.restore(self.last_saved, self.state)
+      partial = runfiles.read_partial_epoch(workdir, self.last_saved)
+      if partial is not None:
+        self.metrics.load(partial)
+      elif self.last_saved % self.setup.steps_per_epoch:
+        log(f"no partial-epoch metrics saved with step {self.last_saved}: this epoch's train_* means cover only "
+            f"the steps after it")
+      log(f"resumed from {self.ckpt.path(self.last_saved)}")
+    if distributed.is_main():  # only once the restore succeeded: a refused rerun leaves the run's files as they were
       meta = {"mean": self.dataset.mean, "std": self.dataset.std, "num_train": len(train_x)}
       if model is not None:
         meta["user_model"] = type(model).__name__
       runfiles.save_run(workdir, config, meta)
-    self.ckpt = ckpt_lib.Checkpointer(runfiles.path(workdir, runfiles.CHECKPOINTS), config.keep_checkpoints)
-    self.last_saved = self.ckpt.latest_step()
-    if self.last_saved is not None:
-      self.state = self.ckpt.restore(self.last_saved, self.state)
-      log(f"resumed from {self.ckpt.path(self.last_saved)}")
     self.jsonl = runfiles.path(workdir, runfiles.METRICS)
     self.records = [r for r in runfiles.read_jsonl(self.jsonl) if r["step"] <= self.step]
     if distributed.is_main():
       runfiles.write_jsonl(self.jsonl, self.records)
-    self.metrics = MetricAccumulator()
     self.tensorboard = runfiles.TensorBoard(workdir, enabled=distributed.is_main())
 
   @property
@@ -367,8 +406,12 @@ class Run:
     self.flush()
     if not bool(self.steps.all_finite(self.state["params"])):
       raise self._diverged(f"non-finite parameters at step {self.step}")
+    if distributed.is_main():  # the epoch so far, so that a resume logs the whole epoch's means
+      runfiles.write_partial_epoch(self.workdir, self.step, self.metrics.to_json())
     self.ckpt.save(self.step, self.state)
     self.last_saved = self.step
+    if distributed.is_main():
+      runfiles.prune_partial_epochs(self.workdir, keep=self.ckpt.steps())
 
   def train_epoch(self, epoch: int, bar: tqdm.tqdm) -> None:
     """Steps from the current one to the end of `epoch` (resuming mid-epoch where it stopped)."""
@@ -377,6 +420,7 @@ class Run:
     train_x, train_y = self.dataset.splits["train"]
     offset = self.step - epoch * s.steps_per_epoch
     for x, y in data_lib.train_batches(train_x, train_y, c.batch_size, c.seed, epoch, offset):
+      _check_stop()
       if self.step >= end:
         break
       self.state, m = self.steps.train(self.state, *self.steps.shard(x, y))
@@ -403,7 +447,8 @@ class Run:
     return record
 
   def close(self) -> None:
-    self.tensorboard.close()
+    if self.tensorboard is not None:
+      self.tensorboard.close()
     self.ckpt.close()
 
 
@@ -415,31 +460,49 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   named in config.lowrank.layers). Writes workdir/config.json, model.json,
   metrics.jsonl (one record per epoch), TensorBoard events and orbax checkpoints
   every config.checkpoint_every_steps steps, at every epoch end, on SIGINT/SIGTERM
-  and at the end.
+  and at the end. Holds WORKDIR/.train.lock while it runs (a second writer is refused).
+
+  Raises (each one line): runfiles.WorkdirError (not writable, in use), config.ConfigError
+  (a bad field, or a config that would continue the run in workdir as another experiment),
+  checkpoint.CheckpointError (corrupt, incompatible, or a failed save), TrainingDivergedError.
   """
   log = log or (lambda s: tqdm.tqdm.write(s, file=sys.stdout))
   if not distributed.is_main():
     log = lambda s: None
-  run = Run(config, workdir, log, model=model)
+  with runfiles.locked(workdir, "train", enabled=distributed.is_main()):  # a second writer is refused
+    return _train_and_evaluate(config, workdir, log, model)
+
+
+def _train_and_evaluate(config, workdir, log, model) -> dict:
+  with sigterm_as_interrupt():  # from the start: a SIGTERM during set-up stops at the first step
+    run = Run(config, workdir, log, model=model)
+    try:
+      return _loop(run, log)
+    finally:
+      run.close()
+
+
+def _loop(run: Run, log: Callable[[str], None]) -> dict:
+  """Epochs until total_steps: train, evaluate, log, checkpoint; saves on KeyboardInterrupt/SIGTERM."""
   s = run.setup
   log(f"{jax.device_count()} {jax.default_backend()} device(s) over {jax.process_count()} process(es); "
-      f"mesh {dict(s.mesh.shape)}; {s.total_steps} steps of batch {config.batch_size}; "
+      f"mesh {dict(s.mesh.shape)}; {s.total_steps} steps of batch {run.config.batch_size}; "
       f"method {s.method.name}; LR layers {s.ranks or 'none'}")
   last = run.records[-1] if run.records else {}
-  bar = tqdm.tqdm(total=s.total_steps, initial=run.step, desc=runfiles.run_name(workdir), unit="step",
+  bar = tqdm.tqdm(total=s.total_steps, initial=run.step, desc=runfiles.run_name(run.workdir), unit="step",
                   dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30, disable=not distributed.is_main())
   try:
-    with sigterm_as_interrupt():
-      while run.step < s.total_steps:
-        epoch = run.step // s.steps_per_epoch
-        run.train_epoch(epoch, bar)
-        last = run.evaluate_epoch(epoch)
-        run.records.append(last)
-        run.tensorboard.scalars(last["step"], last, "epoch/")
-        if distributed.is_main():  # before the checkpoint: a resume drops records past it
-          runfiles.write_jsonl(run.jsonl, run.records)
-        run.save()
-        log(_fmt(last))
+    while run.step < s.total_steps:
+      epoch = run.step // s.steps_per_epoch
+      run.train_epoch(epoch, bar)
+      _check_stop()
+      last = run.evaluate_epoch(epoch)
+      run.records.append(last)
+      run.tensorboard.scalars(last["step"], last, "epoch/")
+      if distributed.is_main():  # before the checkpoint: a resume drops records past it
+        runfiles.write_jsonl(run.jsonl, run.records)
+      run.save()
+      log(_fmt(last))
   except KeyboardInterrupt:
     bar.close()
     try:
@@ -451,7 +514,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     raise
   finally:
     bar.close()
-    run.close()
   if not last:  # resumed a finished run with no log: evaluate once
     last = {"step": run.step, "test_accuracy": run.steps.accuracy(run.state, *run.dataset.splits["test"]),
             **run.steps.spectra(run.state, run.dataset.splits["test"][0])}

@@ -26,15 +26,15 @@ class GpuBenchTest(absltest.TestCase):
         r = json.load(f)
     self.assertTrue(r["small"])
     variants = {(row["model"], row["variant"]) for row in r["training"]}
-    self.assertIn(("resnet18", "LR layer3 (factored) + penultimate"), variants)
-    self.assertIn(("cnn", "LR penultimate"), variants)
+    self.assertEqual(variants, {("cnn", "vanilla"), ("cnn", "LR penultimate"),
+                                ("cnn", "LR pool2 (factored) + penultimate")})
     for row in r["training"]:
       self.assertGreater(row["ms_per_step"], 0)
       if row["variant"] == "vanilla":
         self.assertEqual(row["over_vanilla"], 1.0)
     self.assertEqual(r["nystrom"]["m"], 256)
     page = "\n".join(report.gpu_section(r))  # the page's GPU section reads this JSON
-    self.assertIn("| resnet18 | 8 | LR layer3 (factored) + penultimate |", page)
+    self.assertIn("| cnn | 8 | LR pool2 (factored) + penultimate |", page)
     self.assertIn("Nyström rank thresholding at m = 256", page)
 
 

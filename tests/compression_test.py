@@ -2,16 +2,15 @@
 
 import os
 import sys
-import tempfile
 
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import compression, data, loading, training
+from lowrank_jax import compression, data, loading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from training_test import tiny_config  # pylint: disable=g-import-not-at-top
+from shared import shared_run  # pylint: disable=g-import-not-at-top
 
 
 class PcaTest(absltest.TestCase):
@@ -40,19 +39,17 @@ class PcaTest(absltest.TestCase):
 class ModelCompressionTest(absltest.TestCase):
 
   def test_counts_and_full_rank_reconstruction(self):
-    with tempfile.TemporaryDirectory() as d:
-      training.train_and_evaluate(tiny_config(**{"num_epochs": 1}), d, log=lambda s: None)
-      m = loading.load_model(d)
-      x = data.load_dataset(m.config.dataset).splits["test"][0][:64].astype(np.float32) / 255
-      self.assertEqual(compression.params_after(m, "penultimate", x), 128 * 10 + 10)  # fc2
-      self.assertEqual(compression.params_after(m, "pool2", x), 3136 * 128 + 128 + 128 * 10 + 10)  # fc1 + fc2
-      y = np.argmax(np.asarray(m.logits(x)), -1)
-      feats = np.asarray(m.setup.model.apply(m.state["params"]["model"], m.state["batch_stats"], x,
-                                             train=False)[1]["penultimate"])
-      out = compression.compress_representation(m, "penultimate", feats, x, y, rates=(1, 128))
-      self.assertEqual(out["uncompressed"], 1.0)  # labels are the model's own predictions
-      self.assertEqual(out["1"]["accuracy"], 1.0)  # k = m: the projection is the identity
-      self.assertEqual(out["128"]["k"], 1)
+    m = loading.load_model(shared_run("lowrank"))
+    x = data.load_dataset(m.config.dataset).splits["test"][0][:64].astype(np.float32) / 255
+    self.assertEqual(compression.params_after(m, "penultimate", x), 128 * 10 + 10)  # fc2
+    self.assertEqual(compression.params_after(m, "pool2", x), 3136 * 128 + 128 + 128 * 10 + 10)  # fc1 + fc2
+    y = np.argmax(np.asarray(m.logits(x)), -1)
+    feats = np.asarray(m.setup.model.apply(m.state["params"]["model"], m.state["batch_stats"], x,
+                                           train=False)[1]["penultimate"])
+    out = compression.compress_representation(m, "penultimate", feats, x, y, rates=(1, 128))
+    self.assertEqual(out["uncompressed"], 1.0)  # labels are the model's own predictions
+    self.assertEqual(out["1"]["accuracy"], 1.0)  # k = m: the projection is the identity
+    self.assertEqual(out["128"]["k"], 1)
 
 
 if __name__ == "__main__":

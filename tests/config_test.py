@@ -1,22 +1,17 @@
 """Config validation: each bad field gives one line naming it."""
 
+import json
+
 from absl.testing import absltest, parameterized
 
 from configs import default
-from lowrank_jax import config as config_lib
+from lowrank_jax import config as config_lib, experiment
 
 DIMS = {"conv1": 25088, "conv2": 12544, "pool2": 3136, "penultimate": 128}
 
 
 def _cfg(**overrides):
-  c = default.get_config()
-  for path, value in overrides.items():
-    node = c
-    *parents, leaf = path.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c
+  return experiment.apply_overrides(default.get_config(), overrides)
 
 
 class ConfigTest(parameterized.TestCase):
@@ -85,6 +80,22 @@ class ConfigTest(parameterized.TestCase):
   def test_factored_takes_layers_too_wide_for_a_dense_w(self):
     c = _cfg(**{"lowrank.layers": "conv1", "lowrank.parametrization": "factored"})
     self.assertEqual(config_lib.validate_lowrank_layers(c, DIMS), {"conv1": 10})
+
+
+class ResumeTest(absltest.TestCase):
+
+  def test_only_fields_that_change_the_model_data_or_loss_are_refused(self):
+    saved = json.loads(_cfg().to_json_best_effort())
+    allowed = _cfg(**{"num_epochs": 9, "eval.eps": (0.5,), "mesh.model": 2, "log_every_steps": 7,
+                      "dataset.data_dir": "/elsewhere", "keep_checkpoints": 5})
+    self.assertEqual(config_lib.changed_fields(saved, allowed), [])
+    changed = _cfg(**{"lowrank.rank": 4, "dataset.train_size": 100, "seed": 1, "num_epochs": 9})
+    self.assertEqual(config_lib.changed_fields(saved, changed), ["dataset.train_size", "lowrank.rank", "seed"])
+    del saved["lowrank"]["scale_free"]  # a run saved before the field existed: its default
+    self.assertEqual(config_lib.changed_fields(saved, _cfg()), [])
+    with self.assertRaisesRegex(config_lib.ConfigError, r"^runs/x holds a run with a different config "
+                                r"\(config.lowrank.rank=10 -> 4\): use a new --workdir"):
+      config_lib.check_resume(saved, _cfg(**{"lowrank.rank": 4}), "runs/x")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
 """conv: values and both gradients equal lax's and a float64 numpy reference; attacks unchanged on a trained CNN."""
 
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from absl.testing import absltest, parameterized
 from flax import nnx
 from jax import lax
 
-from lowrank_jax import attacks, conv, data, models
+from lowrank_jax import attacks, conv, data, loading, models
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shared import shared_run  # pylint: disable=g-import-not-at-top
 
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -119,21 +122,8 @@ class TrainedCNNTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    images, labels = data._load_fashion_mnist(data.FASHION_MNIST_DIR)["train"]
-    x, y = images[:3200].astype(np.float32) / 255, labels[:3200]
-    ours = models.create_model("cnn", 10, (28, 28, 1), (0.286,), (0.353,), rngs=nnx.Rngs(0))
-    fm, params, stats = models.FunctionalModel.from_module(ours)
-    tx = optax.adam(2e-3)
-    opt = tx.init(params)
-
-    @jax.jit
-    def step(p, opt, xb, yb):
-      g = jax.grad(lambda p: attacks.ce_loss(fm.apply(p, stats, xb, train=True)[0], yb).mean())(p)
-      u, opt = tx.update(g, opt)
-      return optax.apply_updates(p, u), opt
-
-    for i in range(50):
-      params, opt = step(params, opt, x[i * 64:(i + 1) * 64], y[i * 64:(i + 1) * 64])
+    m = loading.load_model(shared_run("lowrank"))  # the default CNN (conv.Conv), trained 32 steps
+    fm, params, stats = m.setup.model, m.state["params"]["model"], m.state["batch_stats"]
     test_x, test_y = data._load_fashion_mnist(data.FASHION_MNIST_DIR)["test"]
     cls.x, cls.y = test_x[:48].astype(np.float32) / 255, test_y[:48]
     original = models.CNN.__init__
@@ -147,7 +137,7 @@ class TrainedCNNTest(absltest.TestCase):
 
     models.CNN.__init__ = with_nnx_conv
     try:
-      theirs = models.create_model("cnn", 10, (28, 28, 1), (0.286,), (0.353,), rngs=nnx.Rngs(0))
+      theirs = models.create_model("cnn", 10, (28, 28, 1), m.mean, m.std, rngs=nnx.Rngs(0))
     finally:
       models.CNN.__init__ = original
     assert theirs.conv1.conv_general_dilated is lax.conv_general_dilated

@@ -13,7 +13,9 @@ from lowrank_jax import data, evaluation, loading, training
 from lowrank_jax.evaluators import WorstCase
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from training_test import ROOT, tiny_config  # pylint: disable=g-import-not-at-top
+from shared import copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _eval_config():
@@ -48,9 +50,8 @@ class EvaluationTest(absltest.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.tmp = tempfile.TemporaryDirectory()
-    cls.lr, cls.van = os.path.join(cls.tmp.name, "lr"), os.path.join(cls.tmp.name, "vanilla")
-    training.train_and_evaluate(tiny_config(**{"lowrank.warmup_steps": 32}), cls.lr, log=lambda s: None)
-    training.train_and_evaluate(tiny_config(**{"method": "vanilla"}), cls.van, log=lambda s: None)
+    cls.lr = copy_run("lowrank", os.path.join(cls.tmp.name, "lr"))  # evaluate_workdir writes lr/eval
+    cls.van = shared_run("vanilla")
 
   @classmethod
   def tearDownClass(cls):
@@ -58,7 +59,7 @@ class EvaluationTest(absltest.TestCase):
     super().tearDownClass()
 
   def test_report_and_numbers(self):
-    ref = os.path.join(self.tmp.name, "vanilla")
+    ref = self.van
     ec = _eval_config()
     ec.autoattack_examples = 30  # of 40: the worst case is also reported on AutoAttack's 30
     r = evaluation.evaluate_workdir(self.lr, ec, transfer_from=self.van, reference=ref, progress=False)

@@ -9,8 +9,8 @@ from flax import nnx
 from lowrank_jax import models
 
 
-def _build(name, shape, classes=10):
-  m = models.create_model(name, classes, shape, [0.5] * shape[-1], [0.25] * shape[-1], rngs=nnx.Rngs(0))
+def _build(name, shape, classes=10, **kwargs):
+  m = models.create_model(name, classes, shape, [0.5] * shape[-1], [0.25] * shape[-1], rngs=nnx.Rngs(0), **kwargs)
   return models.FunctionalModel.from_module(m)
 
 
@@ -33,7 +33,7 @@ class ModelsTest(parameterized.TestCase):
   @parameterized.parameters(("cnn", (28, 28, 1)), ("resnet18", (32, 32, 3)), ("resnet50", (28, 28, 1)),
                             ("vgg19", (28, 28, 1)), ("vgg19", (32, 32, 3)))
   def test_features_are_the_activations_feeding_the_head(self, name, shape):
-    fm, params, stats = _build(name, shape)
+    fm, params, stats = _build(name, shape, **({} if name == "cnn" else {"width": 0.25}))  # any width
     x = jax.random.uniform(jax.random.PRNGKey(0), (5, *shape))
     logits, feats, _ = fm.apply(params, stats, x, train=False)
     head = params[fm.head]
@@ -64,8 +64,8 @@ class ModelsTest(parameterized.TestCase):
     np.testing.assert_allclose(m(jnp.array([[0.0], [1.0]])), [[-2.0], [2.0]])
 
   def test_batchnorm_uses_batch_stats_in_train_and_running_stats_in_eval(self):
-    fm, params, stats = _build("resnet18", (32, 32, 3))
-    x = jax.random.uniform(jax.random.PRNGKey(1), (4, 32, 32, 3))
+    fm, params, stats = _build("resnet18", (8, 8, 3), width=0.25)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (4, 8, 8, 3))
     _, _, new_stats = fm.apply(params, stats, x, train=True)
     moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), stats, new_stats))
     self.assertGreater(max(moved), 0.0)

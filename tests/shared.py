@@ -1,0 +1,58 @@
+"""What several test files share: the tiny config, and tiny runs trained once per test session.
+
+`shared_run("lowrank" | "vanilla")` trains a run the first time any test (on any xdist worker) asks
+for it and returns its workdir; later calls reuse it. conftest.py gives the session one folder
+(LOWRANK_TEST_RUNS) and removes it at the end. Tests that change a run work on a copy (`copy_run`).
+"""
+
+import fcntl
+import os
+import shutil
+import tempfile
+
+from configs import default
+from lowrank_jax import experiment
+
+RUNS = {  # the tiny runs: 2 epochs of 16 steps of batch 32
+    "lowrank": {"lowrank.warmup_steps": 32},
+    "vanilla": {"method": "vanilla"},
+}
+
+# train.py flags that give shared_run("lowrank")'s config
+LOWRANK_FLAGS = ("--config.dataset.train_size=512", "--config.dataset.test_size=200", "--config.batch_size=32",
+                 "--config.eval_batch_size=100", "--config.rank_batch_size=100", "--config.num_epochs=2",
+                 "--config.log_every_steps=4", "--config.checkpoint_every_steps=8",
+                 "--config.lowrank.warmup_steps=32", "--config.lowrank.threshold_every=5")
+
+
+def tiny_config(**kw):
+  c = default.get_config()
+  c.dataset.train_size, c.dataset.test_size = 512, 200
+  c.batch_size, c.eval_batch_size, c.rank_batch_size = 32, 100, 100
+  c.num_epochs, c.log_every_steps, c.checkpoint_every_steps = 2, 4, 8
+  c.lowrank.warmup_steps = 16
+  c.lowrank.threshold_every = 5
+  return experiment.apply_overrides(c, kw)
+
+
+def shared_run(kind: str) -> str:
+  """The workdir of the session's tiny `kind` run, trained on first use (a file lock makes other workers
+  wait for it rather than train it twice). Read it; copy it (copy_run) to change it."""
+  from lowrank_jax import training  # pylint: disable=g-import-not-at-top
+
+  root = os.environ.get("LOWRANK_TEST_RUNS") or os.environ.setdefault(  # outside pytest: a folder left behind
+      "LOWRANK_TEST_RUNS", tempfile.mkdtemp(prefix="lowrank_jax_test_runs_"))
+  workdir = os.path.join(root, kind)
+  with open(os.path.join(root, f".{kind}.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.exists(os.path.join(root, f".{kind}.done")):
+      shutil.rmtree(workdir, ignore_errors=True)
+      training.train_and_evaluate(tiny_config(**RUNS[kind]), workdir, log=lambda s: None)
+      open(os.path.join(root, f".{kind}.done"), "w").close()
+  return workdir
+
+
+def copy_run(kind: str, to: str) -> str:
+  """A private copy of the shared `kind` run at `to` (without its eval/ folder)."""
+  shutil.copytree(shared_run(kind), to, ignore=shutil.ignore_patterns("eval", ".*.lock"), dirs_exist_ok=True)
+  return to

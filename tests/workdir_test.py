@@ -1,0 +1,219 @@
+"""Every fault of a command line or a workdir ends in one line on stderr and a non-zero exit, with nothing
+lost: --help, config-file errors, a second writer, read-only and full disks, a refused rerun, a missing
+checkpoint or manifest."""
+
+import contextlib
+import errno
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from unittest import mock
+
+from absl.testing import absltest
+
+from lowrank_jax import checkpoint, config as config_lib, data, loading, runfiles, training
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shared import LOWRANK_FLAGS, RUNS, copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN, EVAL = os.path.join(ROOT, "train.py"), os.path.join(ROOT, "eval.py")
+FMNIST_OK = os.path.isdir(data.FASHION_MNIST_DIR)
+TINY_FLAGS = LOWRANK_FLAGS
+
+def run(script, *args, timeout=300, cwd=ROOT):
+  return subprocess.run([sys.executable, script, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def error_line(test: absltest.TestCase, r: subprocess.CompletedProcess) -> str:
+  """Asserts a failure that printed exactly one line (starting 'error: ') on stderr besides the progress bar,
+  and returns it."""
+  lines = [l for l in r.stderr.replace("\r", "\n").splitlines() if l.strip() and not re.search(r"\d+/\d+ \[", l)]
+  test.assertNotEqual(r.returncode, 0, r.stderr[-3000:])
+  test.assertLen(lines, 1, r.stderr[-3000:])
+  test.assertTrue(lines[0].startswith("error: "), lines[0])
+  return lines[0]
+
+
+@contextlib.contextmanager
+def read_only(folder: str):
+  """`folder` read-only: a read-only bind mount as root (root ignores permission bits), else chmod."""
+  if os.geteuid() == 0:
+    if subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode:
+      raise absltest.SkipTest("cannot bind-mount here (no CAP_SYS_ADMIN)")
+    try:
+      subprocess.run(["mount", "-o", "remount,bind,ro", folder], check=True, capture_output=True)
+      yield
+    finally:
+      subprocess.run(["umount", folder], check=True)
+  else:
+    modes = {p: os.stat(p).st_mode for p in [folder, *glob.glob(os.path.join(folder, "**"), recursive=True)]}
+    for p in modes:
+      os.chmod(p, modes[p] & ~0o222)
+    try:
+      yield
+    finally:
+      for p, m in modes.items():
+        os.chmod(p, m)
+
+
+class CommandLineTest(absltest.TestCase):
+
+  def test_help_lists_every_flag_and_exits_0(self):
+    for script, extra in ((TRAIN, ()), (EVAL, ("--transfer_from", "--reference"))):
+      r = run(script, "--help")
+      self.assertEqual(r.returncode, 0, r.stderr)
+      flags = {l.split()[0] for l in r.stdout.splitlines() if l.startswith("  --")}
+      self.assertEqual(flags, {"--workdir", "--config", "--config.FIELD=VALUE", "--distributed",
+                               "--coordinator_address", "--num_processes", "--process_id", *extra})
+
+  def test_config_file_errors_are_one_line(self):
+    with tempfile.TemporaryDirectory() as d:
+      syntax = os.path.join(d, "syntax.py")
+      open(syntax, "w").write("import ml_collections\n\ndef get_config(:\n  pass\n")
+      raises = os.path.join(d, "raises.py")
+      open(raises, "w").write("def get_config():\n  return {}['model']\n")
+      missing = os.path.join(d, "missing.py")
+      cases = {
+          (f"--config={missing}",): f"error: --config: config file {missing} not found",
+          ("--config", syntax): f"error: {syntax}:3: syntax error in the config file: invalid syntax",
+          (f"--config={raises}",): f"error: {raises}:2: the config file raised KeyError: 'model'",
+          ("--config.lowrank.rnak=5",): "error: --config.lowrank.rnak: the config has no field 'rnak'; did you "
+                                        "mean 'rank'?",
+          ("--config.lowrank.rank=five",): "error: flag --config.lowrank.rank=five: invalid literal for int()",
+          ("--config.bogus.depth=1",): "error: --config.bogus.depth: the config has no field 'bogus'",
+      }
+      for args, message in cases.items():
+        line = error_line(self, run(TRAIN, f"--workdir={d}/w", *args))
+        self.assertTrue(line.startswith(message), (args, line))
+      self.assertIn("--workdir", error_line(self, run(TRAIN)))
+      self.assertFalse(os.path.exists(os.path.join(d, "w")))  # nothing written
+
+
+class CheckpointerTest(absltest.TestCase):
+
+  def test_disk_full_on_save_cleans_up_and_keeps_the_previous_checkpoint(self):
+    """A simulated ENOSPC in the middle of orbax's save: one line naming the checkpoint and the intact
+    previous one, no temporary folder left, the previous checkpoint restores."""
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+    with tempfile.TemporaryDirectory() as d:
+      ck = checkpoint.Checkpointer(d, keep=2)
+      ck.save(1, {"w": jnp.arange(4.0)})
+      real_save = ck._manager.save
+
+      def full(step, *a, **k):
+        os.makedirs(os.path.join(d, f"{step}.orbax-checkpoint-tmp-1234", "default"))
+        raise ValueError("RESOURCE_EXHAUSTED: Error writing file: No space left on device [OSError errno=28]")
+
+      ck._manager.save = full
+      with self.assertRaises(checkpoint.CheckpointError) as e:
+        ck.save(2, {"w": jnp.ones(4)})
+      self.assertEqual(str(e.exception), f"cannot save checkpoint {d}/2: the disk is full (No space left on "
+                       f"device); the previous checkpoint {d}/1 is intact; rerun the same command to resume once "
+                       f"fixed")
+      self.assertEqual(os.listdir(d), ["1"])
+      ck._manager.save = real_save
+      self.assertEqual(ck.restore(1, {"w": jnp.zeros(4)})["w"].tolist(), [0.0, 1.0, 2.0, 3.0])
+      ck.close()
+
+
+@absltest.skipUnless(FMNIST_OK, "Fashion-MNIST files missing (make test installs them)")
+class WorkdirTest(absltest.TestCase):
+
+  def test_second_writer_is_refused_naming_the_holder(self):
+    with tempfile.TemporaryDirectory() as d:
+      with runfiles.locked(d, "train"):
+        line = error_line(self, run(TRAIN, f"--workdir={d}", *TINY_FLAGS))
+        with self.assertRaises(runfiles.WorkdirError):  # flock is per open file: the same process is refused too
+          with runfiles.locked(d, "train"):
+            pass
+      self.assertIn(f"is in use by train pid {os.getpid()} on host {socket.gethostname()}", line)
+      self.assertEqual(sorted(os.listdir(d)), [".train.lock"])  # the refused run wrote nothing
+      with runfiles.locked(d, "train"):  # released with its holder
+        pass
+
+  def test_read_only_workdirs_fail_before_any_compute(self):
+    with tempfile.TemporaryDirectory() as d:
+      run_dir = copy_run("lowrank", os.path.join(d, "run"))
+      empty = os.path.join(d, "empty")
+      os.makedirs(empty)
+      with read_only(d):
+        line = error_line(self, run(TRAIN, f"--workdir={empty}/new", *TINY_FLAGS))
+        self.assertRegex(line, f"^error: cannot write to {empty}/new: (Read-only file system|Permission denied)$")
+        r = run(EVAL, f"--workdir={run_dir}")  # the default evaluation would take minutes
+        line = error_line(self, r)
+        self.assertRegex(line, f"^error: cannot write to {run_dir}/eval: (Read-only file system|Permission denied)$")
+      self.assertFalse(os.path.exists(os.path.join(run_dir, "eval")))
+
+  def test_disk_full_is_one_line_and_the_resume_works(self):
+    """Training into an 8 MiB tmpfs: the step-8 checkpoint (4.7 MB) fits, the step-16 one does not. One line,
+    no orbax temporary folder left, and once the disk is larger the same command resumes from step 8."""
+    if os.geteuid() != 0:
+      self.skipTest("mounting a tmpfs needs root (CheckpointerTest simulates ENOSPC everywhere)")
+    with tempfile.TemporaryDirectory() as d:
+      if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", d], capture_output=True).returncode:
+        self.skipTest("cannot mount a tmpfs here")
+      try:
+        w = os.path.join(d, "run")
+        line = error_line(self, run(TRAIN, f"--workdir={w}", *TINY_FLAGS))
+        self.assertEqual(line, f"error: cannot save checkpoint {w}/checkpoints/16: the disk is full (No space left "
+                         f"on device); the previous checkpoint {w}/checkpoints/8 is intact; rerun the same command "
+                         f"to resume once fixed")
+        self.assertEqual(os.listdir(os.path.join(w, "checkpoints")), ["8"])
+        self.assertEqual([f for f in glob.glob(f"{w}/**", recursive=True) if "tmp" in os.path.basename(f)], [])
+        subprocess.run(["mount", "-o", "remount,size=64m", d], check=True)
+        r = run(TRAIN, f"--workdir={w}", *TINY_FLAGS)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn(f"resumed from {w}/checkpoints/8", r.stdout)
+        self.assertEqual(sorted(os.listdir(os.path.join(w, "checkpoints"))), ["24", "32"])
+      finally:
+        subprocess.run(["umount", d], check=True)
+
+  def test_refused_rerun_leaves_the_run_as_it_was(self):
+    """A rerun that would change the model or the loss is refused in one line naming the fields; config.json
+    and every other file stay as they were, and the run still loads. Logging fields may change."""
+    with tempfile.TemporaryDirectory() as d:
+      w = copy_run("lowrank", os.path.join(d, "run"))
+      files = lambda: {f: open(f, "rb").read() for f in glob.glob(os.path.join(w, "**"), recursive=True)
+                       if os.path.isfile(f) and "tensorboard" not in f}
+      before = files()
+      for change, fields in (({"lowrank.layers": "pool2"}, "config.lowrank.layers='penultimate' -> 'pool2'"),
+                             ({"optimizer.learning_rate": 1e9, "seed": 3},
+                              "config.optimizer.learning_rate=0.001 -> 1000000000.0, config.seed=0 -> 3")):
+        with self.assertRaises(config_lib.ConfigError) as e:
+          training.train_and_evaluate(tiny_config(**RUNS["lowrank"], **change), w, log=lambda s: None)
+        self.assertIn(f"{w} holds a run with a different config ({fields}): use a new --workdir", str(e.exception))
+        self.assertEqual(files(), before)
+      line = error_line(self, run(TRAIN, f"--workdir={w}", *TINY_FLAGS, "--config.lowrank.rank=4"))
+      self.assertIn("config.lowrank.rank=10 -> 4", line)
+      self.assertEqual(files(), before)
+      loading.load_model(w)
+      record = training.train_and_evaluate(tiny_config(**RUNS["lowrank"], log_every_steps=3), w, log=lambda s: None)
+      self.assertEqual(record, json.loads(before[os.path.join(w, "metrics.jsonl")].splitlines()[-1]))
+      self.assertEqual(json.load(open(os.path.join(w, "config.json")))["log_every_steps"], 3)
+
+  def test_no_checkpoint_and_missing_manifest_are_one_line(self):
+    with tempfile.TemporaryDirectory() as d:
+      line = error_line(self, run(EVAL, f"--workdir={d}"))
+      self.assertEqual(line, f"error: {d}/config.json not found: {d} holds no run of train.py")
+      w = copy_run("lowrank", os.path.join(d, "run"))
+      shutil.rmtree(os.path.join(w, "checkpoints"))
+      line = error_line(self, run(EVAL, f"--workdir={w}"))
+      self.assertEqual(line, f"error: {w}/checkpoints holds no checkpoint: train into {w} first")
+      w = copy_run("lowrank", os.path.join(d, "run2"))
+      manifests = glob.glob(os.path.join(w, "checkpoints", "32", "**", "manifest.ocdbt"), recursive=True)
+      self.assertTrue(manifests)
+      for m in manifests:
+        os.remove(m)
+      line = error_line(self, run(EVAL, f"--workdir={w}"))
+      self.assertIn(f"error: checkpoint {w}/checkpoints/32 is corrupt or incompatible with this config", line)
+
+
+if __name__ == "__main__":
+  absltest.main()
