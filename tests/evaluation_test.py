@@ -23,6 +23,7 @@ def _eval_config():
   c.num_examples, c.batch_size, c.eps, c.steps = 40, 20, (0.05, 0.1, 0.3), (3,)
   c.audit_restarts, c.deepfool_examples, c.deepfool_max_iter, c.pixel_probs = 2, 20, 20, (0.4, 1.0)
   c.autoattack_eps = (0.3,)  # every example falls to APGD-CE: the later attacks have nothing left to do
+  c.autoattack_steps = 20
   c.masking_probes, c.probe_eps, c.probe_strong_steps, c.probe_strong_restarts = True, (0.1,), 4, 2
   c.probe_square_queries, c.probe_examples, c.paper_steps = 20, 10, (3,)
   return c
