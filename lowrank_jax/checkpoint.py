@@ -98,6 +98,8 @@ class Checkpointer:
     try:
       restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # orbax raises many types for corrupt or mismatched files
+      # the sibling reads that failed too are logged by asyncio when their tasks are collected: already said here
+      logging.getLogger("asyncio").addFilter(lambda r: r.getMessage() != "Task exception was never retrieved")
       raise CheckpointError(
           f"checkpoint {self.path(step)} is corrupt or incompatible with this config "
           f"({_first_line(e)}); move it away or use another --workdir"
