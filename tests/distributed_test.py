@@ -47,16 +47,15 @@ def _wait(*procs):
 class MultiProcessTest(absltest.TestCase):
 
   def test_two_processes_match_one_and_resume(self):
-    """2 processes x 1 device = 1 process x 2 devices (the batch split the same way, the gradients reduced
-    across processes by gloo); the 2-process run, rolled back to its step-6 checkpoint (saved by both
-    processes through Orbax), resumes to the same parameters."""
+    """2 processes x 2 devices = 1 process x 4 devices; the 2-process run, rolled back to its step-6
+    checkpoint (saved by both processes through Orbax), resumes to the same parameters."""
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-      _wait(_train(one, 2))
-      outs = _wait(*[_train(two, 1, (i, 2, port)) for port in [_free_port()] for i in range(2)])
+      _wait(_train(one, 4))
+      outs = _wait(*[_train(two, 2, (i, 2, port)) for port in [_free_port()] for i in range(2)])
       self.assertIn("over 2 process(es)", outs[0][0])
       self.assertNotIn("process(es)", outs[1][0])  # only process 0 logs
       shutil.rmtree(os.path.join(two, "checkpoints", "9"))
-      outs = _wait(*[_train(two, 1, (i, 2, port)) for port in [_free_port()] for i in range(2)])
+      outs = _wait(*[_train(two, 2, (i, 2, port)) for port in [_free_port()] for i in range(2)])
       self.assertIn("resumed from", outs[0][0])
       self.assertIn(os.path.join("checkpoints", "6"), outs[0][0])
       (s1, p1), (s2, p2) = _params(one), _params(two)
