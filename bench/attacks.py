@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common  # pylint: disable=g-import-not-at-top
-from lowrank_jax import attacks, autoattack, conv, data, loading  # pylint: disable=g-import-not-at-top
+from lowrank_jax import attacks, conv, data, loading
+from lowrank_jax.attacks import autoattack  # pylint: disable=g-import-not-at-top
 
 EPS, STEPS = 0.1, 20
 TARGETS = {"PGD-20 @256": 1.5, "DeepFool @256": 2.0, "AutoAttack": 1.0, "utilisation": 0.35}
@@ -180,7 +181,7 @@ def compile_times(pair: Pair, batch: int = 256) -> dict[str, float]:
   settings = autoattack.AttackSettings()
   fns = {"PGD-20": (conv.jit(lambda f, x, y: attacks.pgd(f, x, y, key, eps=EPS, steps=STEPS)), (f, x, y)),
          "FGSM": (conv.jit(lambda f, x, y: attacks.fgsm(f, x, y, eps=EPS)), (f, x, y)),
-         "DeepFool step": (attacks._deepfool_step, (f, x, jnp.zeros_like(x), jnp.zeros((batch, 10), jnp.int32),
+         "DeepFool step": (attacks.deepfool_step, (f, x, jnp.zeros_like(x), jnp.zeros((batch, 10), jnp.int32),
                                                     jnp.float32(0.02))),
          **{name: (autoattack.attack_fn(name, "linf", settings, 10), (f, x, y, key, eps, ids))
             for name in ("apgd-ce", "apgd-t", "fab-t", "square")}}
@@ -219,7 +220,7 @@ def main():
   model = trained_cnn(a.workdir)
   tx, ty = data.load_dataset(model.config.dataset).splits["test"]
   n = max(a.examples, a.aa_examples)
-  x, y = tx[:n].astype(np.float32) / 255, ty[:n].astype(np.int32)
+  x, y = data.to_unit(tx[:n]), ty[:n].astype(np.int32)
   pair = Pair(model, x[:a.examples], y[:a.examples])
   print(f"logits agree to {pair.logit_diff:.1e}")
   pgd_and_deepfool(pair, examples=a.examples)

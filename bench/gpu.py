@@ -77,7 +77,7 @@ def attacks_part(s: dict, workdir: str, data_dir: str = "") -> dict:
   model = loading.load_model(workdir)
   tx, ty = data.load_dataset(model.config.dataset).splits["test"]
   n = max(max(s["pgd_batches"]), s["aa_examples"])
-  x, y = tx[:n].astype(np.float32) / 255, ty[:n].astype(np.int32)
+  x, y = data.to_unit(tx[:n]), ty[:n].astype(np.int32)
   out = {"torch_device": device}
   pgd_rows = []
   for bs in s["pgd_batches"]:

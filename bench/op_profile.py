@@ -102,7 +102,7 @@ def resnet_step_profile(batch: int = 128) -> list[dict]:
 
 def autoattack_profile(logits_fn, x, y, eps: float = 0.1) -> list[dict]:
   """The top XLA ops of one AutoAttack (standard) call; host time between the attacks' calls is not in it."""
-  from lowrank_jax import autoattack  # pylint: disable=g-import-not-at-top
+  from lowrank_jax.attacks import autoattack  # pylint: disable=g-import-not-at-top
   rows = top_ops(lambda: autoattack.autoattack(logits_fn, x, y, jax.random.PRNGKey(0), eps=eps).robust, calls=1)
   for row in rows:
     print(f"AutoAttack profile: {row['op']:<26} {row['seconds_per_call']:.3f} s/call {row['share']:5.1%}", flush=True)
@@ -126,7 +126,7 @@ def main():
     model = attacks_bench.trained_cnn(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                    "runs", "vanilla"))
     tx, ty = data.load_dataset(model.config.dataset).splits["test"]
-    autoattack_profile(model.logits, tx[:500].astype(np.float32) / 255, ty[:500].astype(np.int32))
+    autoattack_profile(model.logits, data.to_unit(tx[:500]), ty[:500].astype(np.int32))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def collect(skip: set[str]) -> dict:
   if "attacks" not in skip and have_torch:
     model = attacks_bench.trained_cnn(os.path.join(ROOT, "runs", "vanilla"))
     tx, ty = data.load_dataset(model.config.dataset).splits["test"]
-    x, y = tx[:500].astype(np.float32) / 255, ty[:500].astype(np.int32)
+    x, y = data.to_unit(tx[:500]), ty[:500].astype(np.int32)
     pair = attacks_bench.Pair(model, x[:256], y[:256])
     out["logit_max_abs_diff"] = pair.logit_diff
     out["attacks"] = attacks_bench.pgd_and_deepfool(pair) + [attacks_bench.apgd_vs(pair)]

@@ -85,7 +85,7 @@ def step_vs_torch(model: str = "resnet18", rounds: int = 3, batch: int = 128) ->
   net = torch_resnet.ResNet18(1, 10) if model == "resnet18" else torch_resnet.CNN(1, 10)
   opt = torch.optim.Adam(net.parameters(), 1e-3)
   x, y = _batch(batch)
-  tx = torch.tensor(np.transpose(x, (0, 3, 1, 2)).astype(np.float32) / 255)
+  tx = torch.tensor(data.to_unit(np.transpose(x, (0, 3, 1, 2))))
   ty = torch.tensor(y.astype(np.int64))
   net.train()
 

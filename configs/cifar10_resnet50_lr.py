@@ -17,7 +17,7 @@ def get_config():
   c.dataset.data_dir = ""  # TFDS default (~/tensorflow_datasets) unless given
   c.num_epochs = 200
   c.batch_size = 128
-  c.eval_batch_size = 500
+  c.test_batch_size = 500
   c.optimizer.name = "sgd"
   c.optimizer.learning_rate = 0.1
   c.optimizer.schedule = "piecewise"

@@ -90,7 +90,7 @@ MAX_CLEAN_DROP = 0.05  # a level that costs more clean accuracy than this is not
 def favourable(results: dict, vanilla_norm: float) -> dict:
   """Per factor, the level with the highest worst-case robust accuracy at eps 0.05 (baseline on ties),
   among the levels whose clean accuracy is within MAX_CLEAN_DROP of the baseline's."""
-  base_summary = experiment.summarize(results["baseline_s0"])
+  base_summary = experiment.table_row(results["baseline_s0"])
   base = base_summary[KEY]
   combo, chosen = {}, {}
   for factor, levels in FACTORS.items():
@@ -99,7 +99,7 @@ def favourable(results: dict, vanilla_norm: float) -> dict:
       name = f"{slug(factor)}__{slug(level)}"
       if name not in results:
         continue
-      s = experiment.summarize(results[name])
+      s = experiment.table_row(results[name])
       if s["clean"] >= base_summary["clean"] - MAX_CLEAN_DROP and s[KEY] > best[0]:
         best = (s[KEY], level, ov)
     chosen[factor] = best[1]
@@ -130,7 +130,7 @@ def main():
   run = lambda runs: experiment.run_experiment(runs, root, results_dir, base_config=base, eval_overrides=ev)
   first = phase1(0.0, quick)
   results = run([r for r in first if r.name.startswith(("reference", "vanilla_s"))])
-  vanilla_norm = round(experiment.summarize(results[f"vanilla_s0"])["mean_norm"], 2)
+  vanilla_norm = round(experiment.table_row(results[f"vanilla_s0"])["mean_norm"], 2)
   runs = phase1(vanilla_norm, quick, factors)
   results = run(runs)
   if not quick:

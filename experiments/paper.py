@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lowrank_jax import default_config, experiment  # pylint: disable=g-import-not-at-top
 from lowrank_jax.experiment import Run  # pylint: disable=g-import-not-at-top
+from lowrank_jax.runfiles import eps_key  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPS = (8 / 255, 10 / 255, 16 / 255, 20 / 255)
@@ -105,10 +106,6 @@ def _mean(values) -> float:
   return float(np.mean(v)) if v else float("nan")
 
 
-def _eps_key(e) -> str:
-  return e if isinstance(e, str) else f"{e:g}"
-
-
 def _setting(r: dict) -> str:
   c, ec = r["config"], r["eval"]["config"]
   aa = r["eval"].get("autoattack", {}).get("examples")
@@ -127,7 +124,7 @@ def _examples(groups: dict, field: str = "num_examples") -> str:
 
 def _worst_aa(ev: dict, eps: str):
   """The per-example worst case at eps over the examples AutoAttack ran on (all attacks there), else None."""
-  return ev["robust_accuracy"].get(_eps_key(eps), {}).get("accuracy_autoattack_examples")
+  return ev["robust_accuracy"].get(eps_key(eps), {}).get("accuracy_autoattack_examples")
 
 
 def _eps(groups) -> list[str]:
@@ -168,11 +165,11 @@ def section_pgd(groups, rel, figures_dir) -> list[str]:
     rs = groups[lab]
     ev = [r["eval"] for r in rs]
     row = [f"{lab} ({len(rs)})", _ms([e["clean_accuracy"] for e in ev])]
-    row += [_ms([e["pgd_grid"]["pgd"][_eps_key(x)][s] for e in ev]) for x in eps for s in steps]
-    row += [_ms([e["pgd_grid"]["paper_like"][_eps_key(x)][s] for e in ev]) for x in eps for s in steps]
-    row += [_ms([e.get("autoattack", {}).get("by_eps", {}).get(_eps_key(eps[0]), {}).get("robust_accuracy")
+    row += [_ms([e["pgd_grid"]["pgd"][eps_key(x)][s] for e in ev]) for x in eps for s in steps]
+    row += [_ms([e["pgd_grid"]["paper_like"][eps_key(x)][s] for e in ev]) for x in eps for s in steps]
+    row += [_ms([e.get("autoattack", {}).get("by_eps", {}).get(eps_key(eps[0]), {}).get("robust_accuracy")
                  for e in ev]), _ms([_worst_aa(e, eps[0]) for e in ev])]
-    row += [_ms([e["robust_accuracy"][_eps_key(x)]["accuracy"] for e in ev]) for x in eps]
+    row += [_ms([e["robust_accuracy"][eps_key(x)]["accuracy"] for e in ev]) for x in eps]
     L.append("| " + " | ".join(row) + " |")
   L += ["", "The gradient-masking audit of every run (more steps, restarts and, where it ran on every example, "
         "AutoAttack not weaker; accuracy falls "
@@ -187,8 +184,8 @@ def section_pgd(groups, rel, figures_dir) -> list[str]:
   fig = os.path.join(figures_dir, "robust_accuracy_all.png")
   plot_robust_all(groups, order, fig)
   L += ["", f"![robust accuracy]({rel(fig)})", ""]
-  pgd = {lab: _mean([r["eval"]["pgd_grid"]["pgd"][_eps_key(eps[0])][steps[0]] for r in groups[lab]]) for lab in order}
-  paper = {lab: _mean([r["eval"]["pgd_grid"]["paper_like"][_eps_key(eps[0])][steps[0]] for r in groups[lab]])
+  pgd = {lab: _mean([r["eval"]["pgd_grid"]["pgd"][eps_key(eps[0])][steps[0]] for r in groups[lab]]) for lab in order}
+  paper = {lab: _mean([r["eval"]["pgd_grid"]["paper_like"][eps_key(eps[0])][steps[0]] for r in groups[lab]])
            for lab in order}
   worst = {lab: _mean([_worst_aa(r["eval"], eps[0]) for r in groups[lab]]) for lab in order}
   gain = worst["LR"] - worst["vanilla"]
@@ -399,7 +396,7 @@ def plot_robust_all(groups, order, path):
   for lab in order:
     ev = [r["eval"] for r in groups[lab]]
     xs = [0] + [float(e) * 255 for e in eps]
-    worst = [_mean([e["clean_accuracy"] for e in ev])] + [_mean([e["robust_accuracy"][_eps_key(x)]["accuracy"]
+    worst = [_mean([e["clean_accuracy"] for e in ev])] + [_mean([e["robust_accuracy"][eps_key(x)]["accuracy"]
                                                                  for e in ev]) for x in eps]
     line, = ax.plot(xs, worst, marker="o", label=f"{lab}: worst case")
     first = sorted(ev[0]["pgd_grid"]["paper_like"][eps[0]], key=int)[0]

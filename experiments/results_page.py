@@ -52,7 +52,7 @@ def group_rows(results: dict[str, dict]) -> list[tuple[str, list[dict]]]:
   groups: dict[str, list[dict]] = {}
   for name, r in results.items():
     label = r["run"].get("label") or name
-    groups.setdefault(label, []).append(experiment.summarize(r))
+    groups.setdefault(label, []).append(experiment.table_row(r))
   order = lambda lab: (0 if lab == "vanilla" else 1 if lab == "baseline" else 3 if lab.startswith("most fav") else
                        2.5 if lab.startswith("vanilla,") else 2)
   return sorted(groups.items(), key=lambda kv: order(kv[0]))

@@ -5,7 +5,7 @@
     lr.train_and_evaluate(config, "runs/lr" [, model=my_nnx_module])
     m = lr.load_model("runs/lr")                              # m.logits(x), m.features(x)
     lr.projection_loss(A, W, b), lr.norm_loss(A), lr.rank_threshold(W, r, key)   # the paper's pieces
-    lr.attacks.pgd / apgd / deepfool, lr.autoattack.autoattack / square / fab     # attacks on a logits_fn
+    lr.attacks.pgd / apgd / deepfool / square / fab, lr.attacks.autoattack.autoattack   # attacks on a logits_fn
     lr.conv.Conv, lr.conv.jit                                 # fast convolution gradients on XLA:CPU
 """
 
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 # Imported on first use (PEP 562): `lowrank-train --help` and a command line's one-line errors do not wait
 # for jax and orbax to import; `import lowrank_jax as lr; lr.load_model(...)` works as usual.
-_MODULES = ("attacks", "autoattack", "compression", "conv", "robustness")
+_MODULES = {"attacks": "attacks", "autoattack": "attacks.autoattack", "batching": "batching",
+            "compression": "compression", "conv": "conv", "robustness": "robustness"}
 _NAMES = {
     "InputError": "attacks", "CheckpointError": "checkpoint", "ConfigError": "config", "validate_config": "config",
     "DataError": "data", "load_dataset": "data", "get_config": "default_config", "LoadedModel": "loading",
@@ -29,7 +30,7 @@ _NAMES = {
 
 def __getattr__(name: str):
   if name in _MODULES:
-    return importlib.import_module(f"lowrank_jax.{name}")
+    return importlib.import_module(f"lowrank_jax.{_MODULES[name]}")
   if name in _NAMES:
     return getattr(importlib.import_module(f"lowrank_jax.{_NAMES[name]}"), name)
   raise AttributeError(f"module 'lowrank_jax' has no attribute {name!r}")
@@ -40,7 +41,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-  from lowrank_jax import attacks, autoattack, compression, conv, robustness  # noqa: F401
+  from lowrank_jax import attacks, batching, compression, conv, robustness  # noqa: F401
+  from lowrank_jax.attacks import autoattack  # noqa: F401
   from lowrank_jax.attacks import InputError  # noqa: F401
   from lowrank_jax.checkpoint import CheckpointError  # noqa: F401
   from lowrank_jax.config import ConfigError, validate_config  # noqa: F401
@@ -58,7 +60,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
 __all__ = [
     "CheckpointError", "ConfigError", "DataError", "FunctionalModel", "InputError", "LoadedModel",
     "TrainingDivergedError", "WorkdirError",
-    "attacks", "autoattack", "compression", "conv", "create_model", "effective_rank", "exact_svd",
+    "attacks", "autoattack", "batching", "compression", "conv", "create_model", "effective_rank", "exact_svd",
     "factored_projection_loss", "get_config", "init_lowrank_params", "load_dataset", "load_model",
     "lowrank_penalty", "norm_loss", "numerical_rank", "nystrom_svd", "projection_loss", "randomized_svd",
     "rank_threshold", "robustness", "train_and_evaluate", "validate_config",

@@ -92,11 +92,14 @@ class Checkpointer:
   def path(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
 
-  def restore(self, step: int, target: Any) -> Any:
-    """Restores `step` into the structure, shapes, dtypes and shardings of `target`."""
+  def restore(self, step: int, target: Any, partial: bool = False) -> Any:
+    """Restores `step` into the structure, shapes, dtypes and shardings of `target`; `partial`: target names
+    only part of the saved tree (e.g. the model's parameters without the optimizer state), the rest is not read."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    args = (ocp.args.PyTreeRestore(item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                                   partial_restore=True) if partial else ocp.args.StandardRestore(abstract))
     try:
-      restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+      restored = self._manager.restore(step, args=args)
     except Exception as e:  # orbax raises many types for corrupt or mismatched files
       # the sibling reads that failed too are logged by asyncio when their tasks are collected: already said here
       logging.getLogger("asyncio").addFilter(lambda r: r.getMessage() != "Task exception was never retrieved")

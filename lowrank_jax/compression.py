@@ -17,12 +17,14 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lowrank_jax import conv
+from lowrank_jax import batching, conv
 
 
 def principal_directions(train_feats: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,12 +42,23 @@ def project(acts: jax.Array, mean: jax.Array, V: jax.Array) -> jax.Array:
   return (mean + ((flat - mean) @ V) @ V.T).reshape(acts.shape).astype(acts.dtype)
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerFn:
+  """(params, batch_stats, x) -> the activations of `layer` (any sown layer). Compared by value: one
+  compilation per network, layer and shape."""
+
+  network: object  # models.FunctionalModel
+  layer: str
+
+  def __call__(self, params, stats, x):
+    return self.network.apply(params, stats, x, train=False)[1][self.layer]
+
+
 def _accuracy_with(model, layer: str, fn, x: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
-  setup = model.setup.model
-  params, stats = model.state["params"]["model"], model.state["batch_stats"]
-  predict = conv.jit(lambda p, s, z: jnp.argmax(setup.apply(p, s, z, train=False, intervene={layer: fn})[0], -1))
-  return float(np.mean(np.concatenate([np.asarray(predict(params, stats, x[i:i + batch]))
-                                       for i in range(0, len(x), batch)]) == y))
+  """Test accuracy with `layer`'s activations replaced by fn(activations)."""
+  net, params, stats = model.network, model.params, model.batch_stats
+  predict = conv.jit(lambda p, s, z: jnp.argmax(net.apply(p, s, z, train=False, intervene={layer: fn})[0], -1))
+  return float(np.mean(batching.map_batches(lambda z: predict(params, stats, z), (x,), batch) == y))
 
 
 def compress_representation(model, layer: str, train_feats: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -63,10 +76,9 @@ def compress_representation(model, layer: str, train_feats: np.ndarray, x: np.nd
 
 def params_after(model, layer: str, x: np.ndarray) -> int:
   """Parameters that influence the logits once `layer`'s activations are fixed (those after it)."""
-  setup = model.setup.model
-  params, stats = model.state["params"]["model"], model.state["batch_stats"]
-  fixed = setup.apply(params, stats, x, train=False)[1][layer]
-  grads = jax.grad(lambda p: jnp.sum(setup.apply(p, stats, x, train=False,
+  net, params, stats = model.network, model.params, model.batch_stats
+  fixed = net.apply(params, stats, x, train=False)[1][layer]
+  grads = jax.grad(lambda p: jnp.sum(net.apply(p, stats, x, train=False,
                                                  intervene={layer: lambda u: fixed})[0] ** 2))(params)
   return int(sum(np.size(g) for g in jax.tree.leaves(grads) if np.any(np.asarray(g) != 0)))
 

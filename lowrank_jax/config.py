@@ -31,7 +31,7 @@ def validate_config(config) -> None:
   for field in ("validation_size", "train_size", "test_size"):
     _check(config.dataset[field] >= 0, f"config.dataset.{field}={config.dataset[field]} must be >= 0")
   _check(config.batch_size >= 1, f"config.batch_size={config.batch_size} must be >= 1")
-  _check(config.eval_batch_size >= 1, f"config.eval_batch_size={config.eval_batch_size} must be >= 1")
+  _check(config.test_batch_size >= 1, f"config.test_batch_size={config.test_batch_size} must be >= 1")
   _check(config.num_epochs >= 1 or config.num_train_steps > 0,
          f"config.num_epochs={config.num_epochs} must be >= 1 (or set config.num_train_steps > 0)")
   opt = config.optimizer
@@ -59,7 +59,7 @@ def validate_config(config) -> None:
          f"config.lowrank.optimizer={lr.optimizer!r} is not one of {', '.join(optim.LOWRANK_OPTIMIZERS)}")
   _check(lr.learning_rate >= 0, f"config.lowrank.learning_rate={lr.learning_rate} must be >= 0 (0: the backbone's)")
   _check(0 <= lr.momentum < 1, f"config.lowrank.momentum={lr.momentum} must be in [0, 1)")
-  _check(lr.method in svd.METHODS, f"config.lowrank.method={lr.method!r} is not one of {', '.join(svd.METHODS)}")
+  _check(lr.svd in svd.METHODS, f"config.lowrank.svd={lr.svd!r} is not one of {', '.join(svd.METHODS)}")
   _check(lr.num_columns >= 0, f"config.lowrank.num_columns={lr.num_columns} must be >= 0 (0: default)")
   _check(lr.num_experts >= 1, f"config.lowrank.num_experts={lr.num_experts} must be >= 1")
   parse_layers(lr.layers, lr.rank)
@@ -71,7 +71,7 @@ def validate_config(config) -> None:
 
 def validate_eval_config(ec) -> None:
   """Checks config.eval (eval.py) before any compute."""
-  from lowrank_jax import autoattack  # pylint: disable=g-import-not-at-top
+  from lowrank_jax.attacks import autoattack  # pylint: disable=g-import-not-at-top
 
   _check(ec.norm in ("linf", "l2"), f"config.eval.norm={ec.norm!r} is not one of linf, l2")
   _check(ec.loss in ("ce", "margin", "dlr"), f"config.eval.loss={ec.loss!r} is not one of ce, margin, dlr")
@@ -126,7 +126,7 @@ def validate_lowrank_layers(config, dims: Mapping[str, int], model_name: str | N
            f"config.lowrank.layers: {name!r} has m={m} > config.lowrank.max_dim={lr.max_dim} (dense W would be "
            f"{m}x{m}, {4 * m * m / 2**30:.1f} GiB): raise max_dim or set config.lowrank.parametrization=factored")
     _check(1 <= r <= m - 1, f"config.lowrank.rank={r} for layer {name!r} must be in [1, {m - 1}] (m={m})")
-    if lr.method == "nystrom" and lr.parametrization == "dense":
+    if lr.svd == "nystrom" and lr.parametrization == "dense":
       cols = lr.num_columns or svd.default_num_columns(m, r)
       _check(cols <= m, f"config.lowrank.num_columns={cols} for layer {name!r} must be <= m={m}")
       _check(r <= cols * lr.num_experts,
@@ -136,7 +136,7 @@ def validate_lowrank_layers(config, dims: Mapping[str, int], model_name: str | N
 
 # Fields a resumed run may change: how long it trains, where it reads data, how it logs, checkpoints and
 # evaluates, and how devices are laid out. Every other field changes the model, the data or the loss.
-RESUMABLE_FIELDS = ("num_epochs", "num_train_steps", "dataset.data_dir", "eval_batch_size", "log_every_steps",
+RESUMABLE_FIELDS = ("num_epochs", "num_train_steps", "dataset.data_dir", "test_batch_size", "log_every_steps",
                     "checkpoint_every_steps", "keep_checkpoints", "rank_batch_size", "rank_energy", "lowrank.max_dim",
                     "mesh.", "eval.")
 

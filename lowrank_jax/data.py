@@ -3,6 +3,7 @@
     load_dataset(cfg)  -> Dataset   # cfg: config.dataset
     DATASETS                        # name -> DatasetInfo (classes, shape, tfds name)
     train_batches(images, labels, batch_size, seed, epoch, start)  # one epoch
+    to_unit(images)                 # uint8 -> float32 in [0, 1]
 
 Fashion-MNIST (the embedded default) is read with numpy from the IDX .gz files
 of Debian's `dataset-fashion-mnist`. CIFAR-10/100 and SVHN are read with
@@ -186,13 +187,6 @@ def train_batches(
     yield images[idx], labels[idx]
 
 
-def eval_batches(images: np.ndarray, labels: np.ndarray, batch_size: int):
-  """Yields (images, labels, mask) in order, the last batch padded to batch_size (mask=False)."""
-  for i in range(0, len(images), batch_size):
-    x, y = images[i : i + batch_size], labels[i : i + batch_size]
-    pad = batch_size - len(x)
-    mask = np.concatenate([np.ones(len(x), bool), np.zeros(pad, bool)])
-    if pad:
-      x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-      y = np.concatenate([y, np.zeros(pad, y.dtype)])
-    yield x, y, mask
+def to_unit(images):
+  """uint8 pixels (numpy or jax) -> float32 in [0, 1]: the one place pixel units are converted."""
+  return images.astype(np.float32) / 255.0

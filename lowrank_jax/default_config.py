@@ -28,7 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.num_epochs = 3
   c.num_train_steps = -1  # > 0 overrides num_epochs
   c.batch_size = 128
-  c.eval_batch_size = 1000
+  c.test_batch_size = 1000  # the per-epoch test accuracy during training (eval.py: eval.batch_size)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"  # adam | adamw | sgd
@@ -53,7 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.lowrank.momentum = 0.0  # sgd only
   c.lowrank.reset_moments_on_threshold = False
   c.lowrank.threshold_every = 10  # k: dense W is rank-thresholded every k steps
-  c.lowrank.method = "nystrom"  # nystrom | randomized | exact
+  c.lowrank.svd = "nystrom"  # the thresholding's SVD: nystrom | randomized | exact
   c.lowrank.num_columns = 0  # Nystrom columns per expert; 0: min(m, 4 rank)
   c.lowrank.num_experts = 4
   c.lowrank.max_dim = 16384  # refuse dense W wider than this (W is m x m; 16384: 1 GiB); factored: no limit
@@ -118,11 +118,15 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
+# fields renamed since runs were saved: old dotted name -> new (in the same section)
+RENAMED = {"eval_batch_size": "test_batch_size", "lowrank.method": "lowrank.svd"}
+
+
 def with_defaults(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
   """get_config() overwritten by every field of `saved` (a config dict, e.g. a run's config.json).
 
   Fields the saved config lacks keep their defaults (runs saved before they existed);
-  the retired `lowrank.enabled=False` becomes method "vanilla".
+  the retired `lowrank.enabled=False` becomes method "vanilla"; renamed fields (RENAMED) take their new names.
   """
   config = get_config()
 
@@ -132,6 +136,7 @@ def with_defaults(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
         if not v:
           config.method = "vanilla"
         continue
+      k = RENAMED.get(f"{prefix}{k}", f"{prefix}{k}")[len(prefix):]
       if isinstance(v, Mapping) and k in node and isinstance(node[k], ml_collections.ConfigDict):
         merge(node[k], v, f"{prefix}{k}.")
       else:

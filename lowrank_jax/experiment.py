@@ -2,7 +2,7 @@
 
     Run(name, overrides, eval_overrides, transfer_from, reference)
     run_experiment(runs, root, results_dir, base_config=..., eval_overrides=...) -> {name: result}
-    summarize(result) -> flat dict of the numbers a results table shows
+    table_row(result) -> flat dict of the numbers a results table shows
 
 Each run trains into ROOT/<name> (train_and_evaluate resumes from its newest
 checkpoint) and is then evaluated unless RESULTS_DIR/<name>.json exists; that
@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 import ml_collections
 import numpy as np
 
-from lowrank_jax import data, default_config, evaluation, runfiles, training
+from lowrank_jax import evaluation, runfiles, training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +131,7 @@ def _jsonable(obj: Any) -> Any:
   return obj
 
 
-def summarize(result: dict) -> dict[str, Any]:
+def table_row(result: dict) -> dict[str, Any]:
   """The numbers one row of a results table shows (missing measures are absent)."""
   ev, tr = result["eval"], result["train"]
   rep = ev["representation"]
@@ -168,20 +168,11 @@ def summarize(result: dict) -> dict[str, Any]:
         row[f"probe {k}@{e}"] = v
       for k, v in d["paper_like"].items():
         row[f"paper {k}@{e}"] = v
-  row["audit_flags"] = [a["check"] for a in audit_of(result) if not a["passed"]]
+  row["audit_flags"] = [a["check"] for a in ev.get("audit", []) if not a["passed"]]
   return row
 
 
-def audit_of(result: dict) -> list[dict]:
-  """The audit recomputed from the stored numbers with the current rules (and today's config defaults)."""
-  ec = default_config.get_config().eval
-  with ec.ignore_type():
-    ec.update(result["eval"]["config"])
-  num_classes = data.DATASETS[result["config"]["dataset"]["name"]].num_classes
-  return evaluation.audit(result["eval"], ec, num_classes)
-
-
 def summary_line(result: dict) -> str:
-  s = summarize(result)
+  s = table_row(result)
   keys = ["clean", "eff_rank", "mean_norm"] + [k for k in s if k.startswith(("worst@", "aa@"))] + ["rho_adv"]
   return ", ".join(f"{k} {s[k]:.4g}" for k in keys if k in s)

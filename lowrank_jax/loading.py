@@ -1,4 +1,4 @@
-"""`load_model(workdir)`: a trained run as `logits(x)` and `features(x)` functions."""
+"""`load_model(workdir)`: a trained run as `logits(x)` and `features(x)` functions (no optimizer, no method)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import data as data_lib
-from lowrank_jax import default_config, models, runfiles, training
+from lowrank_jax import default_config, models, network as network_lib, runfiles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,10 +29,12 @@ class LoadedModel:
   config: ml_collections.ConfigDict
   workdir: str
   step: int
-  setup: training.TrainSetup
-  state: Any
+  network: models.FunctionalModel
+  params: Any
+  batch_stats: Any
   mean: tuple[float, ...]  # per-channel input statistics the model normalises with
   std: tuple[float, ...]
+  mesh: jax.sharding.Mesh  # evaluated examples are sharded over its "data" axis
 
   @property
   def num_classes(self) -> int:
@@ -44,33 +47,34 @@ class LoadedModel:
   @property
   def head_kernel(self) -> np.ndarray:
     """(in, out) kernel of the Dense layer that reads the penultimate representation."""
-    return np.asarray(self.state["params"]["model"][self.setup.model.head]["kernel"])
+    return np.asarray(self.params[self.network.head]["kernel"])
 
 
 @dataclasses.dataclass(frozen=True)
 class _Logits:
   """(params, batch_stats, x) -> logits. Compared by value: runs of one architecture share compiled attacks."""
 
-  model: models.FunctionalModel
+  network: models.FunctionalModel
 
   def __call__(self, params, stats, x):
-    return self.model.apply(params, stats, x, train=False)[0]
+    return self.network.apply(params, stats, x, train=False)[0]
 
 
 @dataclasses.dataclass(frozen=True)
 class _Features:
   """(params, batch_stats, x) -> {layer: activations} of the monitored layers."""
 
-  model: models.FunctionalModel
+  network: models.FunctionalModel
   layers: tuple[str, ...]
 
   def __call__(self, params, stats, x):
-    feats = self.model.apply(params, stats, x, train=False)[1]
+    feats = self.network.apply(params, stats, x, train=False)[1]
     return {k: feats[k] for k in self.layers}
 
 
 def load_model(workdir: str, model=None) -> LoadedModel:
-  """Loads the newest checkpoint that train.py (or train_and_evaluate) wrote to `workdir`.
+  """Loads the model parameters of the newest checkpoint that train.py (or train_and_evaluate) wrote to
+  `workdir` (the optimizer state and the LR layers' W, b are not read).
 
   `model`: for a run of a user's NNX module, a fresh instance of the same module.
 
@@ -80,11 +84,14 @@ def load_model(workdir: str, model=None) -> LoadedModel:
   """
   config, meta = runfiles.load_run(workdir)
   config = default_config.with_defaults(config)
-  info = data_lib.DATASETS[config.dataset.name]
   if meta.get("user_model") and model is None:
     raise ValueError(f"{workdir} trained a user-defined model ({meta['user_model']}): pass a fresh instance as "
                      f"load_model({workdir!r}, model=...)")
-  setup, state = training.create_train_state(config, info, meta["mean"], meta["std"], meta["num_train"], model=model)
+  built = network_lib.build_model(config, data_lib.DATASETS[config.dataset.name], meta["mean"], meta["std"],
+                                  model=model)
+  mesh = network_lib.make_mesh(config)
+  target = jax.device_put({"params": {"model": built.params}, "batch_stats": built.batch_stats},
+                          NamedSharding(mesh, PartitionSpec()))
   directory = runfiles.path(workdir, runfiles.CHECKPOINTS)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"{directory} holds no checkpoint: train into {workdir} first")
@@ -93,11 +100,11 @@ def load_model(workdir: str, model=None) -> LoadedModel:
     step = ckpt.latest_step()
     if step is None:
       raise FileNotFoundError(f"{ckpt.directory} holds no checkpoint: train into {workdir} first")
-    state = ckpt.restore(step, state)
+    restored = ckpt.restore(step, target, partial=True)
   finally:
     ckpt.close()
-  params, stats = state["params"]["model"], state["batch_stats"]
+  params, stats = restored["params"]["model"], restored["batch_stats"]
   partial = jax.tree_util.Partial  # the function is static (by value); params and stats are leaves
-  return LoadedModel(partial(_Logits(setup.model), params, stats),
-                     partial(_Features(setup.model, setup.monitored), params, stats), config, workdir, step, setup,
-                     state, tuple(meta["mean"]), tuple(meta["std"]))
+  return LoadedModel(partial(_Logits(built.network), params, stats),
+                     partial(_Features(built.network, tuple(built.lowrank_layers)), params, stats), config, workdir,
+                     step, built.network, params, stats, tuple(meta["mean"]), tuple(meta["std"]), mesh)

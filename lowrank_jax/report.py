@@ -10,6 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
+from lowrank_jax import runfiles
+from lowrank_jax.runfiles import eps_key
+
 
 def _runs(results: dict, compare: dict | None) -> list[tuple[str, dict, str]]:
   runs = [(results.get("model", "run"), results, "-")]
@@ -20,7 +23,8 @@ def _runs(results: dict, compare: dict | None) -> list[tuple[str, dict, str]]:
 
 def _save(fig, path):
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  with runfiles.atomic_file(path) as tmp:
+    fig.savefig(tmp, dpi=110, format="png")
   plt.close(fig)
 
 
@@ -34,18 +38,18 @@ def plot_robust(runs, path):
     g = r["pgd_grid"]
     eps = _eps_sorted(g["pgd"])
     for steps in sorted({int(s) for d in g["pgd"].values() for s in d}):
-      ax.plot([0] + eps, [r["clean_accuracy"]] + [g["pgd"][f"{e:g}"][str(steps)] for e in eps], ls, marker="o",
+      ax.plot([0] + eps, [r["clean_accuracy"]] + [g["pgd"][eps_key(e)][str(steps)] for e in eps], ls, marker="o",
               ms=3, label=f"{name} PGD-{steps}")
     if "autoattack" in r:
       ae = _eps_sorted(r["autoattack"]["by_eps"])
-      ax.plot([0] + ae, [r["clean_accuracy"]] + [r["autoattack"]["by_eps"][f"{e:g}"]["robust_accuracy"] for e in ae],
+      ax.plot([0] + ae, [r["clean_accuracy"]] + [r["autoattack"]["by_eps"][eps_key(e)]["robust_accuracy"] for e in ae],
               ls, marker="s", ms=3, label=f"{name} AutoAttack")
     we = _eps_sorted(r["robust_accuracy"])
-    ax.plot([0] + we, [r["clean_accuracy"]] + [r["robust_accuracy"][f"{e:g}"]["accuracy"] for e in we], ls, lw=2.5,
+    ax.plot([0] + we, [r["clean_accuracy"]] + [r["robust_accuracy"][eps_key(e)]["accuracy"] for e in we], ls, lw=2.5,
             alpha=0.5, label=f"{name} worst case")
     if "transfer" in g:
       te = _eps_sorted(g["transfer"])
-      ax.plot([0] + te, [r["clean_accuracy"]] + [g["transfer"][f"{e:g}"] for e in te], ls, marker="x",
+      ax.plot([0] + te, [r["clean_accuracy"]] + [g["transfer"][eps_key(e)] for e in te], ls, marker="x",
               label=f"{name} transfer from {g['transfer']['from']}")
   ax.set(xlabel=f"eps ({runs[0][1]['config']['norm']}, pixels in [0, 1])", ylabel="accuracy", ylim=(0, 1),
          title="Robust accuracy")
@@ -136,17 +140,17 @@ def write_report(results: dict, out_dir: str, compare: dict | None = None) -> st
        f"{r['num_examples']} test examples; {c['norm']} attacks in pixel space [0, 1]; PGD loss {c['loss']}, "
        "step 2.5 eps/steps, random start." + (f" Dashed lines in plots: {compare['model']}." if compare else ""),
        "", f"Clean accuracy: **{r['clean_accuracy']:.4f}**", "", "## Accuracy under attack", ""]
-  rows = [[f"PGD-{s}"] + [f(g["pgd"][f"{e:g}"][str(s)]) for e in eps] for s in steps]
-  rows.append(["FGSM"] + [f(g["fgsm"][f"{e:g}"]) for e in eps])
+  rows = [[f"PGD-{s}"] + [f(g["pgd"][eps_key(e)][str(s)]) for e in eps] for s in steps]
+  rows.append(["FGSM"] + [f(g["fgsm"][eps_key(e)]) for e in eps])
   if "transfer" in g:
     rows.append([f"transfer PGD-{max(steps)} from {g['transfer']['from']}"]
-                + [f(g["transfer"].get(f"{e:g}", float("nan"))) for e in eps])
+                + [f(g["transfer"].get(eps_key(e), float("nan"))) for e in eps])
   if "autoattack" in r:
     aa = r["autoattack"]["by_eps"]
     rows.append([f"AutoAttack ({r['autoattack']['version']}, {r['autoattack']['examples']} examples)"]
-                + [f(aa[f"{e:g}"]["robust_accuracy"]) if f"{e:g}" in aa else "-" for e in eps])
+                + [f(aa[eps_key(e)]["robust_accuracy"]) if eps_key(e) in aa else "-" for e in eps])
   rows.append(["**worst case over all attacks**"]
-              + [f"**{r['robust_accuracy'][f'{e:g}']['accuracy']:.4f}**" for e in eps])
+              + [f"**{r['robust_accuracy'][eps_key(e)]['accuracy']:.4f}**" for e in eps])
   L += _table(["attack"] + [f"eps {e:g}" for e in eps], rows)
   L += ["", f"Audit attacks: PGD-{g['pgd_2x']['steps']} at eps {g['pgd_2x']['eps']:g}: {g['pgd_2x']['accuracy']:.4f}; "
         f"PGD-{g['pgd_restarts']['steps']} x{g['pgd_restarts']['restarts']} restarts: "
@@ -201,6 +205,5 @@ def write_report(results: dict, out_dir: str, compare: dict | None = None) -> st
   L += ["", "![spectrum](spectrum.png)", "", "Seconds per evaluator: "
         + ", ".join(f"{k} {v:.0f}" for k, v in r.get("seconds", {}).items()), ""]
   path = os.path.join(out_dir, "report.md")
-  with open(path, "w") as fh:
-    fh.write("\n".join(L))
+  runfiles.write_text_atomic(path, "\n".join(L))
   return path

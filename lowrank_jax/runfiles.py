@@ -33,6 +33,11 @@ class WorkdirError(RuntimeError):
   """A workdir cannot be used (not writable, or in use by another process); str(e) is one line."""
 
 
+def eps_key(eps: float) -> str:
+  """An eps as the key eval.json stores it under ("0.05"; 8/255 -> "0.0313725"): the one place eps becomes text."""
+  return f"{float(eps):g}"
+
+
 def run_name(workdir: str) -> str:
   """The run's display name: the workdir's last path component."""
   return os.path.basename(os.path.normpath(os.path.abspath(workdir)))
@@ -42,17 +47,23 @@ def path(workdir: str, *parts: str) -> str:
   return os.path.join(workdir, *parts)
 
 
-def write_text_atomic(file: str, text: str) -> None:
+@contextlib.contextmanager
+def atomic_file(file: str) -> Iterator[str]:
+  """Yields a temporary path to write `file` to; renamed over `file` on success, removed on failure."""
   os.makedirs(os.path.dirname(os.path.abspath(file)), exist_ok=True)
   tmp = f"{file}.tmp{os.getpid()}"
   try:
-    with open(tmp, "w") as f:
-      f.write(text)
+    yield tmp
     os.replace(tmp, file)
   except BaseException:
     with contextlib.suppress(OSError):
       os.remove(tmp)
     raise
+
+
+def write_text_atomic(file: str, text: str) -> None:
+  with atomic_file(file) as tmp, open(tmp, "w") as f:
+    f.write(text)
 
 
 def check_writable(directory: str) -> None:

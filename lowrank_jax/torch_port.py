@@ -18,7 +18,7 @@ def torch_cnn(model):
 
   if model.config.model != "cnn":
     raise ValueError(f"torch_cnn ports the 'cnn' architecture, not {model.config.model!r}")
-  p = model.state["params"]["model"]
+  p = model.params
   t = lambda a: torch.tensor(np.asarray(a, np.float32))
 
   class CNN(nn.Module):

@@ -1,19 +1,22 @@
-"""The one training loop: cross-entropy + a method's hooks (the LR penalty and thresholding, ...).
+"""The one training loop: cross-entropy + a method's hooks (`lowrank_jax.methods`); it knows no method.
 
     create_train_state(config, info, mean, std, num_train) -> (TrainSetup, state)
-    loss_fn(setup, params, batch_stats, x, labels, step)   # CE + method penalty
-    train_step(setup, state, images, labels)   # jitted: batch transform, gradient step,
-                                               # post-update projection (Sec. 3 thresholding)
-    train_epoch(...) / evaluate_epoch(...)     # one epoch of steps / its record
-    train_and_evaluate(config, workdir)        # the loop: logs, checkpoints, resume
+    loss_fn(setup, params, batch_stats, x, labels, step)   # CE + the method's penalty
+    train_step(setup, state, images, labels)   # jitted: batch transform, gradient step, post-update
+    Trainer(config, workdir, log)              # a run in a workdir: restore or init, train an epoch,
+                                               # evaluate it, write its record, checkpoint
+    train_and_evaluate(config, workdir)        # the loop over epochs
 
-The state is a pytree of plain dicts: {"step", "params": {"model", "lowrank"},
-"batch_stats", "opt_state"[, "mask"]}. Devices form a (data, model) mesh from
-config.mesh: batches are sharded over "data"; the state is replicated except the
-LR layers' W (or U, V) and their optimizer moments, which are sharded by rows
-over "model" when config.mesh.model > 1 (FSDP-style: a 16,384-d W does not sit
-whole on every device). The same code runs on one CPU or many accelerators and
-hosts (jit's sharding propagation inserts the collectives).
+The state is a pytree of plain dicts of the same structure for every method:
+{"step", "params": {"model", "lowrank"}, "batch_stats", "opt_state", "method"}
+("lowrank": the method's trainable parameters, e.g. the LR layers' W, b; "method":
+its non-trained state, e.g. SNIP's mask; both {} when it has none). Devices form a
+(data, model) mesh from config.mesh: batches are sharded over "data"; the state is
+replicated except the 2-D leaves of the method's parameters and their optimizer
+moments (the LR layers' W, or U and V), sharded by rows over "model" when
+config.mesh.model > 1 (FSDP-style: a 16,384-d W does not sit whole on every
+device). The same code runs on one CPU or many accelerators and hosts (jit's
+sharding propagation inserts the collectives).
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ import tqdm
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
+from lowrank_jax import batching, distributed, models, optim, runfiles, spectra
 from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import config as config_lib
+from lowrank_jax import conv
 from lowrank_jax import data as data_lib
 from lowrank_jax import methods as methods_lib
-from lowrank_jax import conv, distributed, models, optim, runfiles, spectra
+from lowrank_jax import network as network_lib
 
 State = dict[str, Any]
 
@@ -51,10 +56,10 @@ class TrainingDivergedError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class TrainSetup:
-  """Everything static about a run: the model's functions, optimizers, method, LR layers, mesh."""
+  """Everything static about a run: the network's functions, optimizers, method, LR layers, mesh."""
 
   config: ml_collections.ConfigDict
-  model: models.FunctionalModel
+  network: models.FunctionalModel
   optimizers: optim.Optimizers
   method: methods_lib.Method
   ranks: dict[str, int]  # LR layers in the loss (empty without the lowrank method)
@@ -73,85 +78,62 @@ class TrainSetup:
 
 
 def create_train_state(config: ml_collections.ConfigDict, info: data_lib.DatasetInfo,
-                       mean, std, num_train: int, mask_batch: tuple[np.ndarray, np.ndarray] | None = None,
+                       mean, std, num_train: int, init_batch: tuple[np.ndarray, np.ndarray] | None = None,
                        model: nnx.Module | None = None) -> tuple[TrainSetup, State]:
-  """Builds the model and method, validates the LR layers against it, and returns (setup, state).
+  """Validates the config, builds the network and method, and returns (setup, state).
 
   `model`: a user's NNX module (see models.FunctionalModel.from_module) instead of
-  config.model. A method with a parameter mask (SNIP) computes it from `mask_batch`
-  (uint8 images, labels); without one the mask is all ones, to be restored from a checkpoint.
+  config.model. A method with state made from data (SNIP's mask) makes it from
+  `init_batch` (uint8 images, labels); without one, a checkpoint's will be restored.
   """
   config_lib.validate_config(config)
-  mesh = make_mesh(config)
+  return _create_train_state(config, info, mean, std, num_train, init_batch, model)
+
+
+def _create_train_state(config, info, mean, std, num_train, init_batch, model) -> tuple[TrainSetup, State]:
+  mesh = network_lib.make_mesh(config)
   if config.batch_size % mesh.shape["data"]:
     raise config_lib.ConfigError(f"config.batch_size={config.batch_size} must be divisible by the mesh's "
                                  f"{mesh.shape['data']} data shards")
-  key = jax.random.PRNGKey(config.seed)
-  module = model if model is not None else models.create_model(
-      config.model, info.num_classes, info.input_shape, mean, std, rngs=nnx.Rngs(jax.random.fold_in(key, 0)),
-      **models.model_kwargs(config))
-  fm, params, batch_stats = models.FunctionalModel.from_module(module)
-  try:
-    dims = fm.feature_dims(params, batch_stats, info.input_shape)
-  except ValueError as e:
-    raise config_lib.ConfigError(f"{type(module).__name__}: {e}") from None
-  layer_ranks = config_lib.validate_lowrank_layers(config, dims, type(module).__name__ if model is not None else None)
-  ranks = layer_ranks if "lowrank" in methods_lib.method_names(config.method) else {}
+  built = network_lib.build_model(config, info, mean, std, model=model)
+  fm, stats = built.network, built.batch_stats
+  ranks = built.lowrank_layers if "lowrank" in methods_lib.method_names(config.method) else {}
   steps_per_epoch = num_train // config.batch_size
   if steps_per_epoch < 1:
     raise config_lib.ConfigError(f"config.batch_size={config.batch_size} exceeds the {num_train} training examples")
   total = config.num_train_steps if config.num_train_steps > 0 else config.num_epochs * steps_per_epoch
   optimizers = optim.make_optimizers(config, total)
-  method = methods_lib.make_method(config, ranks, dims, total, optimizers)
-  all_params = {"model": params, "lowrank": method.init_params(jax.random.fold_in(key, 1))}
-  state = {"step": jnp.zeros((), jnp.int32), "params": all_params, "batch_stats": batch_stats}
-  if method.make_mask is not None:
-    if mask_batch is None:
-      mask = jax.tree.map(jnp.ones_like, params)
-    else:
-      x, y = to_unit(jnp.asarray(mask_batch[0])), jnp.asarray(mask_batch[1])
-      ce = lambda p: optax.softmax_cross_entropy_with_integer_labels(
-          fm.apply(p, batch_stats, x, train=True)[0], y).mean()
-      mask = method.make_mask(ce, params)
-    state["mask"] = mask
-    all_params["model"] = jax.tree.map(jnp.multiply, params, mask)
-  state["opt_state"] = optimizers.init(all_params)
-  setup = TrainSetup(config, fm, optimizers, method, ranks, tuple(layer_ranks), steps_per_epoch, total, mesh)
+  method = methods_lib.make_method(config, ranks, built.dims, total, optimizers)
+  loss_of_params = None
+  if init_batch is not None:
+    x, y = data_lib.to_unit(jnp.asarray(init_batch[0])), jnp.asarray(init_batch[1])
+    loss_of_params = lambda p: optax.softmax_cross_entropy_with_integer_labels(
+        fm.apply(p, stats, x, train=True)[0], y).mean()
+  method_state, params = method.init_state(loss_of_params, built.params)
+  all_params = {"model": params, "lowrank": method.init_params(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))}
+  state = {"step": jnp.zeros((), jnp.int32), "params": all_params, "batch_stats": stats,
+           "opt_state": optimizers.init(all_params), "method": method_state}
+  setup = TrainSetup(config, fm, optimizers, method, ranks, tuple(built.lowrank_layers), steps_per_epoch, total, mesh)
   return setup, jax.device_put(state, state_shardings(state, mesh))
 
 
-def make_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
-  """The (data, model) device mesh of config.mesh (data = 0: every device not on the model axis)."""
-  n_dev, model = jax.device_count(), int(config.mesh.model)
-  data = int(config.mesh.data) or n_dev // max(model, 1)
-  if model < 1 or data * model != n_dev:
-    raise config_lib.ConfigError(f"config.mesh.data={config.mesh.data} x config.mesh.model={config.mesh.model} must "
-                                 f"multiply to the {n_dev} devices (data 0: {n_dev} // model)")
-  auto = jax.sharding.AxisType.Auto
-  return jax.make_mesh((data, model), ("data", "model"), axis_types=(auto, auto))
-
-
 def state_shardings(state: State, mesh: jax.sharding.Mesh):
-  """Replicated, except 2-D leaves named W, U or V (the LR layers' and their moments): rows over "model"."""
+  """Replicated, except 2-D leaves under a "lowrank" key (the method's parameters, e.g. W or U, V, and their
+  optimizer moments): rows over "model" when they divide evenly."""
   model = mesh.shape["model"]
 
   def rule(path, leaf):
-    name = getattr(path[-1], "key", None)
-    if model > 1 and name in ("W", "U", "V") and np.ndim(leaf) == 2 and np.shape(leaf)[0] % model == 0:
+    under = any(getattr(k, "key", None) == "lowrank" for k in path)
+    if model > 1 and under and np.ndim(leaf) == 2 and np.shape(leaf)[0] % model == 0:
       return NamedSharding(mesh, PartitionSpec("model", None))
     return NamedSharding(mesh, PartitionSpec())
 
   return jax.tree_util.tree_map_with_path(rule, state)
 
 
-def to_unit(images: jax.Array) -> jax.Array:
-  """uint8 pixels -> float32 in [0, 1]."""
-  return images.astype(jnp.float32) / 255.0
-
-
 def loss_fn(setup: TrainSetup, params, batch_stats, x, labels, step, *, train: bool):
   """Cross-entropy + the method's penalty (LR: ramp(step) * sum_l lambda_c L_c + lambda_n L_n)."""
-  logits, feats, new_stats = setup.model.apply(params["model"], batch_stats, x, train=train)
+  logits, feats, new_stats = setup.network.apply(params["model"], batch_stats, x, train=train)
   ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
   penalty, metrics = setup.method.penalty(params["lowrank"], feats, step)
   loss = ce + penalty
@@ -161,36 +143,33 @@ def loss_fn(setup: TrainSetup, params, batch_stats, x, labels, step, *, train: b
 
 def train_step(setup: TrainSetup, state: State, images: jax.Array, labels: jax.Array) -> tuple[State, dict]:
   """One step: the method's batch transform, a gradient step on all parameters, its post-update."""
-  step = state["step"]
+  step, method = state["step"], setup.method
   key = jax.random.fold_in(jax.random.PRNGKey(setup.config.seed + 1), step)
   params, stats = state["params"], state["batch_stats"]
-  logits_fn = lambda z: setup.model.apply(params["model"], stats, z, train=False)[0]
-  x = setup.method.transform_batch(logits_fn, to_unit(images), labels, jax.random.fold_in(key, 0))
+  logits_fn = lambda z: setup.network.apply(params["model"], stats, z, train=False)[0]
+  x = method.transform_batch(logits_fn, data_lib.to_unit(images), labels, jax.random.fold_in(key, 0))
   grads, (metrics, new_stats) = jax.grad(
       functools.partial(loss_fn, setup, train=True, step=step), has_aux=True)(params, stats, x, labels)
-  if "mask" in state:  # pruned weights get no update and stay 0
-    grads = {**grads, "model": jax.tree.map(jnp.multiply, grads["model"], state["mask"])}
+  grads = method.transform_grads(grads, state["method"])
   updates, opt_state = setup.optimizers.update(grads, state["opt_state"], params, step)
   params = optax.apply_updates(params, updates)
-  if "mask" in state:
-    params = {**params, "model": jax.tree.map(jnp.multiply, params["model"], state["mask"])}
-  params, opt_state, extra = setup.method.post_update(params, opt_state, step + 1, jax.random.fold_in(key, 1))
+  params, opt_state, extra = method.post_update(params, opt_state, step + 1, jax.random.fold_in(key, 1),
+                                                state["method"])
   metrics.update(extra)
-  new_state = {"step": step + 1, "params": params, "batch_stats": new_stats, "opt_state": opt_state}
-  if "mask" in state:
-    new_state["mask"] = state["mask"]
-  return new_state, metrics
+  return {**state, "step": step + 1, "params": params, "batch_stats": new_stats, "opt_state": opt_state}, metrics
 
 
 def eval_step(setup: TrainSetup, state: State, images, labels, mask) -> dict:
   """Sums of correct predictions and of examples (padding masked out)."""
-  logits, _, _ = setup.model.apply(state["params"]["model"], state["batch_stats"], to_unit(images), train=False)
+  logits, _, _ = setup.network.apply(state["params"]["model"], state["batch_stats"], data_lib.to_unit(images),
+                                     train=False)
   correct = (jnp.argmax(logits, -1) == labels) & mask
   return {"correct": correct.sum(), "count": mask.sum()}
 
 
 def features_step(setup: TrainSetup, state: State, images) -> dict[str, jax.Array]:
-  _, feats, _ = setup.model.apply(state["params"]["model"], state["batch_stats"], to_unit(images), train=False)
+  _, feats, _ = setup.network.apply(state["params"]["model"], state["batch_stats"], data_lib.to_unit(images),
+                                    train=False)
   return {k: feats[k] for k in setup.monitored}
 
 
@@ -220,42 +199,54 @@ class Steps:
     return out
 
   def accuracy(self, state: State, images: np.ndarray, labels: np.ndarray) -> float:
-    bs = self.setup.config.eval_batch_size
+    bs = self.setup.config.test_batch_size
     bs -= bs % jax.device_count()
     correct = count = 0
-    for x, y, m in data_lib.eval_batches(images, labels, bs):
-      r = self.eval(state, *self.shard(x, y, m))
+    for chunk, padded in batching.chunks(len(images), bs, fixed=True):  # one compiled shape; padding masked
+      r = self.eval(state, *self.shard(images[padded], labels[padded], np.arange(bs) < len(chunk)))
       correct, count = correct + r["correct"], count + r["count"]
     return float(correct) / max(int(count), 1)
 
   def spectra(self, state: State, images: np.ndarray) -> dict[str, float]:
-    """Effective rank of each monitored representation and of each dense W."""
+    """Effective rank of each monitored representation, and the method's own epoch metrics."""
     c = self.setup.config
     n = min(len(images), c.rank_batch_size)
     n -= n % jax.device_count()
     feats = distributed.gather(self.features(state, *self.shard(images[:n])))
     out = {f"{k}/effective_rank": spectra.effective_rank(v, c.rank_energy) for k, v in feats.items()}
-    for name, p in distributed.gather(state["params"]["lowrank"]).items():
-      W = p["W"] if "W" in p else p["U"] @ p["V"].T
-      out[f"{name}/W_effective_rank"] = spectra.effective_rank(W, c.rank_energy)
+    out.update(self.setup.method.epoch_metrics(distributed.gather(state["params"]["lowrank"]), c.rank_energy))
     return out
 
 
 class MetricAccumulator:
   """Sums a step's device metrics without syncing; host means on demand.
 
-  "<layer>/W_offrank" is averaged over the thresholding steps only (it is 0 on the others),
-  and its largest value is kept as "<layer>/W_offrank_max".
+  A `methods.Sparse` metric (measured only at some steps) is averaged over the steps where it is
+  present, and its largest value is kept as "<name>_max".
   """
 
   def __init__(self):
     self.pending: list[dict] = []
     self.sums: dict[str, float] = {}
+    self.counts: dict[str, int] = {}  # of the sparse metrics
     self.maxes: dict[str, float] = {}
     self.count = 0
 
   def add(self, metrics: dict) -> None:
     self.pending.append(metrics)
+
+  def _accumulate(self, host: list[dict], sums: dict, counts: dict) -> None:
+    for h in host:
+      for k, v in h.items():
+        if isinstance(v, methods_lib.Sparse):
+          sums.setdefault(k, 0.0)
+          counts.setdefault(k, 0)
+          if v.present:
+            sums[k] += float(v.value)
+            counts[k] = counts.get(k, 0) + 1
+            self.maxes[k + "_max"] = max(self.maxes.get(k + "_max", 0.0), float(v.value))
+        else:
+          sums[k] = sums.get(k, 0.0) + float(v)
 
   def flush(self) -> dict[str, float]:
     """Fetches pending metrics; returns their means (raises on NaN/inf)."""
@@ -263,13 +254,14 @@ class MetricAccumulator:
       return {}
     host = jax.device_get(self.pending)
     self.pending = []
-    for h in host:
-      for k, v in h.items():
-        self.sums[k] = self.sums.get(k, 0.0) + float(v)
-        if k.endswith("/W_offrank"):
-          self.maxes[k + "_max"] = max(self.maxes.get(k + "_max", 0.0), float(v))
+    sums, counts = {}, {}
+    self._accumulate(host, sums, counts)
+    for k, v in sums.items():
+      self.sums[k] = self.sums.get(k, 0.0) + v
+    for k, v in counts.items():
+      self.counts[k] = self.counts.get(k, 0) + v
     self.count += len(host)
-    means = _means({k: sum(float(h[k]) for h in host) for k in host[0]}, len(host))
+    means = _means(sums, counts, len(host))
     bad = {k: v for k, v in means.items() if not np.isfinite(v)}
     if bad:
       raise FloatingPointError(", ".join(f"{k}={v}" for k, v in bad.items()))
@@ -277,31 +269,24 @@ class MetricAccumulator:
 
   def epoch_means(self) -> dict[str, float]:
     """Means over everything flushed since the last call, then resets."""
-    out = {**_means(self.sums, self.count), **self.maxes}
-    self.sums, self.maxes, self.count = {}, {}, 0
+    out = {**_means(self.sums, self.counts, self.count), **self.maxes}
+    self.sums, self.counts, self.maxes, self.count = {}, {}, {}, 0
     return out
 
   def to_json(self) -> dict:
     """The epoch so far (pending metrics flushed first), saved beside each checkpoint."""
     assert not self.pending, "flush() first"
-    return {"sums": self.sums, "maxes": self.maxes, "count": self.count}
+    return {"sums": self.sums, "counts": self.counts, "maxes": self.maxes, "count": self.count}
 
   def load(self, saved: dict) -> None:
     self.sums, self.maxes, self.count = dict(saved["sums"]), dict(saved["maxes"]), int(saved["count"])
+    self.counts = dict(saved.get("counts", {}))
 
 
-def _means(sums: dict[str, float], count: int) -> dict[str, float]:
-  thresholded = sums.get("thresholded", 0.0)
-  out = {}
-  for k, v in sums.items():
-    if k == "thresholded":
-      continue
-    if k.endswith("/W_offrank"):
-      if thresholded:
-        out[k] = v / thresholded
-    else:
-      out[k] = v / max(count, 1)
-  return out
+def _means(sums: dict[str, float], counts: dict[str, int], count: int) -> dict[str, float]:
+  """Dense metrics over `count` steps; sparse ones (those in `counts`) over their own steps, absent if none."""
+  return {k: v / counts.get(k) if k in counts else v / max(count, 1) for k, v in sums.items()
+          if counts.get(k, 1) > 0}
 
 
 _STOP = threading.Event()  # set by SIGTERM; the loop raises KeyboardInterrupt at the next step
@@ -341,12 +326,13 @@ def _fmt(record: dict) -> str:
   return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
 
 
-class Run:
-  """A training run in a workdir: its setup, steps, checkpoints, metrics log."""
+class Trainer:
+  """A training run in a workdir, as the named steps of `train_and_evaluate`: set up (restore or init),
+  train an epoch, evaluate it, write its record, save a checkpoint. A context manager (closes its files)."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None],
                model: nnx.Module | None = None):
-    config_lib.validate_config(config)
+    """Restores the newest checkpoint in workdir, or initialises; the config must be validated already."""
     self.config, self.workdir, self.log = config, workdir, log
     self.ckpt = ckpt_lib.Checkpointer(runfiles.path(workdir, runfiles.CHECKPOINTS), config.keep_checkpoints)
     self.tensorboard = None
@@ -364,8 +350,8 @@ class Run:
     self.dataset = data_lib.load_dataset(config.dataset)
     train_x, train_y = self.dataset.splits["train"]
     first = next(data_lib.train_batches(train_x, train_y, config.batch_size, config.seed, 0))
-    self.setup, self.state = create_train_state(config, self.dataset.info, self.dataset.mean, self.dataset.std,
-                                                len(train_x), mask_batch=first, model=model)
+    self.setup, self.state = _create_train_state(config, self.dataset.info, self.dataset.mean, self.dataset.std,
+                                                 len(train_x), first, model)
     self.steps = Steps(self.setup, self.state)
     self.metrics = MetricAccumulator()
     if self.last_saved is not None:
@@ -388,9 +374,35 @@ class Run:
       runfiles.write_jsonl(self.jsonl, self.records)
     self.tensorboard = runfiles.TensorBoard(workdir, enabled=distributed.is_main())
 
+  def __enter__(self) -> "Trainer":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
   @property
   def step(self) -> int:
     return int(self.state["step"])
+
+  @property
+  def done(self) -> bool:
+    return self.step >= self.setup.total_steps
+
+  @property
+  def epoch(self) -> int:
+    """The epoch the next step belongs to."""
+    return self.step // self.setup.steps_per_epoch
+
+  def describe(self) -> str:
+    s = self.setup
+    return (f"{jax.device_count()} {jax.default_backend()} device(s) over {jax.process_count()} process(es); "
+            f"mesh {dict(s.mesh.shape)}; {s.total_steps} steps of batch {self.config.batch_size}; "
+            f"method {s.method.name}; LR layers {s.ranks or 'none'}")
+
+  def progress_bar(self) -> tqdm.tqdm:
+    return tqdm.tqdm(total=self.setup.total_steps, initial=self.step, desc=runfiles.run_name(self.workdir),
+                     unit="step", dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30,
+                     disable=not distributed.is_main())
 
   def _diverged(self, what: str) -> TrainingDivergedError:
     last = self.ckpt.path(self.last_saved) if self.last_saved is not None else "none"
@@ -403,6 +415,7 @@ class Run:
       raise self._diverged(f"non-finite loss by step {self.step} ({e})") from None
 
   def save(self) -> None:
+    """A checkpoint of the current step (with the epoch's metrics so far); refuses non-finite parameters."""
     self.flush()
     if not bool(self.steps.all_finite(self.state["params"])):
       raise self._diverged(f"non-finite parameters at step {self.step}")
@@ -412,6 +425,16 @@ class Run:
     self.last_saved = self.step
     if distributed.is_main():
       runfiles.prune_partial_epochs(self.workdir, keep=self.ckpt.steps())
+
+  def save_interrupted(self) -> None:
+    """On KeyboardInterrupt/SIGTERM: saves where the run stopped (unless it diverged) and says how to resume."""
+    try:
+      self.save()
+      self.ckpt.wait()
+      self.log(f"interrupted at step {self.step}; saved {self.ckpt.path(self.step)}; rerun the same command to "
+               f"resume")
+    except TrainingDivergedError as e:
+      self.log(str(e))
 
   def train_epoch(self, epoch: int, bar: tqdm.tqdm) -> None:
     """Steps from the current one to the end of `epoch` (resuming mid-epoch where it stopped)."""
@@ -434,9 +457,10 @@ class Run:
       if step % c.checkpoint_every_steps == 0 and step != end:  # epoch ends save in the loop
         self.save()
     self.flush()
+    _check_stop()
 
   def evaluate_epoch(self, epoch: int) -> dict:
-    """The epoch's record: train means, test (and validation) accuracy, effective ranks."""
+    """The epoch's record: train means, test (and validation) accuracy, effective ranks, the method's metrics."""
     train = {f"train_{k}": v for k, v in self.metrics.epoch_means().items()}
     test_x, test_y = self.dataset.splits["test"]
     record = {"epoch": epoch + 1, "step": self.step, **train,
@@ -445,6 +469,22 @@ class Run:
       record["val_accuracy"] = self.steps.accuracy(self.state, *self.dataset.splits["validation"])
     record.update(self.steps.spectra(self.state, test_x))
     return record
+
+  def write_record(self, record: dict) -> None:
+    """Appends the record to metrics.jsonl (before the checkpoint: a resume drops records past it) and
+    TensorBoard, and logs it."""
+    self.records.append(record)
+    self.tensorboard.scalars(record["step"], record, "epoch/")
+    if distributed.is_main():
+      runfiles.write_jsonl(self.jsonl, self.records)
+    self.log(_fmt(record))
+
+  def last_record(self) -> dict:
+    """The last epoch's record (a finished run resumed with no log: evaluated now)."""
+    if self.records:
+      return self.records[-1]
+    return {"step": self.step, "test_accuracy": self.steps.accuracy(self.state, *self.dataset.splits["test"]),
+            **self.steps.spectra(self.state, self.dataset.splits["test"][0])}
 
   def close(self) -> None:
     if self.tensorboard is not None:
@@ -466,55 +506,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   (a bad field, or a config that would continue the run in workdir as another experiment),
   checkpoint.CheckpointError (corrupt, incompatible, or a failed save), TrainingDivergedError.
   """
+  config_lib.validate_config(config)
   log = log or (lambda s: tqdm.tqdm.write(s, file=sys.stdout))
-  if not distributed.is_main():
-    log = lambda s: None
-  with runfiles.locked(workdir, "train", enabled=distributed.is_main()):  # a second writer is refused
-    return _train_and_evaluate(config, workdir, log, model)
-
-
-def _train_and_evaluate(config, workdir, log, model) -> dict:
-  with sigterm_as_interrupt():  # from the start: a SIGTERM during set-up stops at the first step
-    run = Run(config, workdir, log, model=model)
+  log = log if distributed.is_main() else (lambda s: None)
+  with runfiles.locked(workdir, "train", enabled=distributed.is_main()), \
+       sigterm_as_interrupt(), Trainer(config, workdir, log, model=model) as trainer:  # SIGTERM in set-up: saved
+    log(trainer.describe())
+    bar = trainer.progress_bar()
     try:
-      return _loop(run, log)
+      while not trainer.done:
+        epoch = trainer.epoch
+        trainer.train_epoch(epoch, bar)
+        record = trainer.evaluate_epoch(epoch)
+        trainer.write_record(record)
+        trainer.save()
+    except KeyboardInterrupt:
+      bar.close()
+      trainer.save_interrupted()
+      raise
     finally:
-      run.close()
-
-
-def _loop(run: Run, log: Callable[[str], None]) -> dict:
-  """Epochs until total_steps: train, evaluate, log, checkpoint; saves on KeyboardInterrupt/SIGTERM."""
-  s = run.setup
-  log(f"{jax.device_count()} {jax.default_backend()} device(s) over {jax.process_count()} process(es); "
-      f"mesh {dict(s.mesh.shape)}; {s.total_steps} steps of batch {run.config.batch_size}; "
-      f"method {s.method.name}; LR layers {s.ranks or 'none'}")
-  last = run.records[-1] if run.records else {}
-  bar = tqdm.tqdm(total=s.total_steps, initial=run.step, desc=runfiles.run_name(run.workdir), unit="step",
-                  dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30, disable=not distributed.is_main())
-  try:
-    while run.step < s.total_steps:
-      epoch = run.step // s.steps_per_epoch
-      run.train_epoch(epoch, bar)
-      _check_stop()
-      last = run.evaluate_epoch(epoch)
-      run.records.append(last)
-      run.tensorboard.scalars(last["step"], last, "epoch/")
-      if distributed.is_main():  # before the checkpoint: a resume drops records past it
-        runfiles.write_jsonl(run.jsonl, run.records)
-      run.save()
-      log(_fmt(last))
-  except KeyboardInterrupt:
-    bar.close()
-    try:
-      run.save()
-      run.ckpt.wait()
-      log(f"interrupted at step {run.step}; saved {run.ckpt.path(run.step)}; rerun the same command to resume")
-    except TrainingDivergedError as e:
-      log(str(e))
-    raise
-  finally:
-    bar.close()
-  if not last:  # resumed a finished run with no log: evaluate once
-    last = {"step": run.step, "test_accuracy": run.steps.accuracy(run.state, *run.dataset.splits["test"]),
-            **run.steps.spectra(run.state, run.dataset.splits["test"][0])}
-  return last
+      bar.close()
+    return trainer.last_record()

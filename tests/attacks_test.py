@@ -1,6 +1,5 @@
 """Attacks against closed forms on linear models, properties (hypothesis), and a trained model."""
 
-import functools
 import os
 
 import jax
@@ -10,7 +9,8 @@ import optax
 from absl.testing import absltest, parameterized
 from hypothesis import given, settings, strategies as st
 
-from lowrank_jax import attacks, autoattack, data
+from lowrank_jax import attacks, data
+from lowrank_jax.attacks import autoattack
 
 D = 12
 
@@ -34,8 +34,8 @@ _FN = jax.tree_util.Partial(_linear_binary(_W, 0.1))
 _fgsm = jax.jit(attacks.fgsm, static_argnames=("norm", "loss", "targeted"))
 _pgd = jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC + ("step_size",))
 _apgd = jax.jit(attacks.apgd, static_argnames=attacks.APGD_STATIC + ("target_class",))
-_square = jax.jit(autoattack.square, static_argnames=("norm", "queries"))
-_fab = jax.jit(autoattack.fab, static_argnames=("norm", "steps", "targeted", "target_class", "restarts"))
+_square = jax.jit(attacks.square, static_argnames=("norm", "queries"))
+_fab = jax.jit(attacks.fab, static_argnames=("norm", "steps", "targeted", "target_class", "restarts"))
 
 
 class InputCheckTest(absltest.TestCase):
@@ -52,8 +52,8 @@ class InputCheckTest(absltest.TestCase):
         "pgd": lambda x, y: attacks.pgd(fn, x, y, key, eps=0.1, steps=2),
         "apgd": lambda x, y: attacks.apgd(fn, x, y, key, eps=0.1, steps=2),
         "deepfool": lambda x, y: attacks.deepfool(fn, x, max_iter=2),
-        "square": lambda x, y: autoattack.square(fn, x, y, key, eps=0.1, queries=2),
-        "fab": lambda x, y: autoattack.fab(fn, x, y, key, eps=0.1, steps=2),
+        "square": lambda x, y: attacks.square(fn, x, y, key, eps=0.1, queries=2),
+        "fab": lambda x, y: attacks.fab(fn, x, y, key, eps=0.1, steps=2),
         "autoattack": lambda x, y: autoattack.autoattack(fn, x, y, key, eps=0.1,
                                                          settings=autoattack.AttackSettings(steps=2, queries=2)),
     }
@@ -219,7 +219,7 @@ class ClosedFormTest(parameterized.TestCase):
     w = rng.normal(size=(20, 15))
     w[:, 5] = 0.0
     b = np.sum(w * t, 1) + rng.normal(size=20) * 0.5
-    got = np.asarray(autoattack.hyperplane_box_projection(jnp.asarray(t), jnp.asarray(w), jnp.asarray(b), norm))
+    got = np.asarray(attacks.hyperplane_box_projection(jnp.asarray(t), jnp.asarray(w), jnp.asarray(b), norm))
     for i in range(20):
       c = w[i] @ t[i] - b[i]
       s = -np.sign(c)
@@ -283,7 +283,7 @@ class TrainedModelTest(absltest.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     images, labels = data._load_fashion_mnist(data.FASHION_MNIST_DIR)["train"]
-    x = images[:6000].reshape(6000, -1).astype(np.float32) / 255
+    x = data.to_unit(images[:6000].reshape(6000, -1))
     y = labels[:6000]
 
     def apply(p, z):
@@ -306,7 +306,7 @@ class TrainedModelTest(absltest.TestCase):
       j = (i * 100) % 6000
       p, opt = step(p, opt, x[j:j + 100], y[j:j + 100])
     test_x, test_y = data._load_fashion_mnist(data.FASHION_MNIST_DIR)["test"]
-    cls.x = test_x[:200].astype(np.float32) / 255
+    cls.x = data.to_unit(test_x[:200])
     cls.y = test_y[:200]
     cls.fn = jax.tree_util.Partial(apply, p)
 
@@ -363,7 +363,7 @@ class TrainedModelTest(absltest.TestCase):
     for bs in (1,):  # every example alone: the most different batching (7 was checked too when written)
       other = run(bs)
       np.testing.assert_array_equal(other.robust, whole.robust)
-      np.testing.assert_array_equal(other.first, whole.first)
+      np.testing.assert_array_equal(other.broken_by, whole.broken_by)
       np.testing.assert_allclose(other.x_adv, whole.x_adv, atol=1e-6)
 
   def test_deepfool_one_example_at_a_time_equals_the_batch(self):

@@ -44,7 +44,7 @@ class ModelCompressionTest(absltest.TestCase):
     self.assertEqual(compression.params_after(m, "penultimate", x), 128 * 10 + 10)  # fc2
     self.assertEqual(compression.params_after(m, "pool2", x), 3136 * 128 + 128 + 128 * 10 + 10)  # fc1 + fc2
     y = np.argmax(np.asarray(m.logits(x)), -1)
-    feats = np.asarray(m.setup.model.apply(m.state["params"]["model"], m.state["batch_stats"], x,
+    feats = np.asarray(m.network.apply(m.params, m.batch_stats, x,
                                            train=False)[1]["penultimate"])
     out = compression.compress_representation(m, "penultimate", feats, x, y, rates=(1, 128))
     self.assertEqual(out["uncompressed"], 1.0)  # labels are the model's own predictions

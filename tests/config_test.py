@@ -26,7 +26,7 @@ class ConfigTest(parameterized.TestCase):
       ({"lowrank.norm_weight": -0.5}, "config.lowrank.norm_weight=-0.5"),
       ({"dataset.name": "mnist2"}, "config.dataset.name='mnist2' is unknown"),
       ({"model": "alexnet"}, "config.model='alexnet' is unknown"),
-      ({"lowrank.method": "qr"}, "config.lowrank.method='qr'"),
+      ({"lowrank.svd": "qr"}, "config.lowrank.svd='qr'"),
       ({"batch_size": 0}, "config.batch_size=0"),
       ({"optimizer.name": "lamb"}, "config.optimizer.name='lamb'"),
       ({"lowrank.layers": "penultimate:x"}, "config.lowrank.layers='penultimate:x'"),
@@ -93,6 +93,10 @@ class ResumeTest(absltest.TestCase):
     self.assertEqual(config_lib.changed_fields(saved, changed), ["dataset.train_size", "lowrank.rank", "seed"])
     del saved["lowrank"]["scale_free"]  # a run saved before the field existed: its default
     self.assertEqual(config_lib.changed_fields(saved, _cfg()), [])
+    old_names = dict(saved, eval_batch_size=saved.pop("test_batch_size"))  # a run saved before the renames
+    old_names["lowrank"] = {**saved["lowrank"], "method": "exact"}
+    del old_names["lowrank"]["svd"]
+    self.assertEqual(config_lib.changed_fields(old_names, _cfg(**{"lowrank.svd": "exact"})), [])
     with self.assertRaisesRegex(config_lib.ConfigError, r"^runs/x holds a run with a different config "
                                 r"\(config.lowrank.rank=10 -> 4\): use a new --workdir"):
       config_lib.check_resume(saved, _cfg(**{"lowrank.rank": 4}), "runs/x")

@@ -123,7 +123,7 @@ class TrainedCNNTest(absltest.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     m = loading.load_model(shared_run("lowrank"))  # the default CNN (conv.Conv), trained 32 steps
-    fm, params, stats = m.setup.model, m.state["params"]["model"], m.state["batch_stats"]
+    fm, params, stats = m.network, m.params, m.batch_stats
     test_x, test_y = data._load_fashion_mnist(data.FASHION_MNIST_DIR)["test"]
     cls.x, cls.y = test_x[:48].astype(np.float32) / 255, test_y[:48]
     original = models.CNN.__init__

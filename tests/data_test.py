@@ -158,12 +158,11 @@ class BatchingTest(absltest.TestCase):
     resumed = np.concatenate([b[1] for b in data.train_batches(x, y, 16, seed=3, epoch=0, start=2)])
     np.testing.assert_array_equal(resumed, seen[32:])
 
-  def test_eval_batches_pad_and_mask(self):
-    x, y = np.arange(10)[:, None], np.arange(10)
-    batches = list(data.eval_batches(x, y, 4))
-    self.assertLen(batches, 3)
-    self.assertEqual(batches[-1][2].tolist(), [True, True, False, False])
-    np.testing.assert_array_equal(np.concatenate([b[1][b[2]] for b in batches]), y)
+  def test_to_unit_scales_uint8_to_float32(self):
+    x = np.array([0, 51, 255], np.uint8)
+    out = data.to_unit(x)
+    self.assertEqual(out.dtype, np.float32)
+    np.testing.assert_allclose(out, [0.0, 0.2, 1.0], rtol=1e-7)
 
 
 if __name__ == "__main__":

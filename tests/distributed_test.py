@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from training_test import ROOT, _params  # pylint: disable=g-import-not-at-top
 
 FLAGS = ["--config.dataset.train_size=512", "--config.dataset.test_size=200", "--config.batch_size=32",
-         "--config.eval_batch_size=100", "--config.rank_batch_size=100", "--config.checkpoint_every_steps=3",
+         "--config.test_batch_size=100", "--config.rank_batch_size=100", "--config.checkpoint_every_steps=3",
          "--config.lowrank.warmup_steps=4", "--config.lowrank.threshold_every=3", "--config.num_train_steps=9"]
 
 
@@ -88,11 +88,11 @@ steps = training.Steps(setup, state)
 metrics = []
 for i in range(4):  # thresholds after steps 2 and 4 (Nystrom on the sharded W)
   state, m = steps.train(state, *steps.shard(*_batch(seed=i)))
-  metrics.append([float(m[k]) for k in sorted(m)])
-logits = jax.tree_util.Partial(lambda p, s, z: setup.model.apply(p, s, z, train=False)[0],
+  metrics.append([float(v) for v in jax.tree.leaves([m[k] for k in sorted(m)])])  # Sparse: value, present
+logits = jax.tree_util.Partial(lambda p, s, z: setup.network.apply(p, s, z, train=False)[0],
                                state["params"]["model"], state["batch_stats"])
 x, y = _batch(64, seed=7)
-x = x.astype(np.float32) / 255
+x = data.to_unit(x)
 adv = distributed.gather(jax.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)(
     logits, *distributed.shard_rows(setup.mesh, x, y), jax.random.PRNGKey(0), eps=0.05, steps=5))
 specs = sorted({str(a.sharding.spec) for a in jax.tree.leaves(state["opt_state"]["lowrank"]) if a.ndim == 2})

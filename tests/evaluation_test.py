@@ -6,11 +6,12 @@ import subprocess
 import sys
 import tempfile
 
+import jax
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import data, evaluation, loading, training
-from lowrank_jax.evaluators import WorstCase
+from lowrank_jax import data, evaluation, evaluators, loading
+from lowrank_jax.evaluators import Attacked, WorstCase
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shared import copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
@@ -32,16 +33,32 @@ def _eval_config():
 class WorstCaseTest(absltest.TestCase):
 
   def test_per_example_worst_case_is_below_every_attack(self):
-    """Two attacks that break disjoint examples: each alone leaves 3/5 (or 4/5) correct, together 2/5."""
-    wc = WorstCase(np.array([True, True, True, True, True, False]))  # the last is wrong on clean data
-    self.assertAlmostEqual(wc.record(0.1, "a", np.array([False, True, True, False, True, True])), 3 / 6)
-    self.assertAlmostEqual(wc.record(0.1, "b", np.array([True, False, True, True, True, True])), 4 / 6)
+    """Two attacks that break disjoint examples: each alone leaves 3/6 (or 4/6) correct, together 2/6."""
+    clean = np.array([True, True, True, True, True, False])  # the last is wrong on clean data
+    a = Attacked(0.1, "a", np.array([False, True, True, False, True, True]))
+    b = Attacked(0.1, "b", np.array([True, False, True, True, True, True]))
+    wc = WorstCase(clean, [a, b, Attacked(0.2, "a", np.ones(6, bool))])
     self.assertAlmostEqual(wc.accuracy(0.1), 2 / 6)
-    wc.record(0.2, "a", np.ones(6, bool))
     self.assertAlmostEqual(wc.accuracy(0.2), 5 / 6)  # a clean error stays an error
     self.assertEqual(wc.to_json()["0.1"]["attacks"], ["a", "b"])
-    self.assertAlmostEqual(wc.accuracy(0.1, first=4), 1 / 4)  # of the first 4 only the third survives both
-    self.assertAlmostEqual(wc.accuracy(0.1, first=2), 0.0)
+    self.assertAlmostEqual(wc.accuracy(0.1, examples=4), 1 / 4)  # of the first 4 only the third survives both
+    self.assertAlmostEqual(wc.accuracy(0.1, examples=2), 0.0)
+    # an attack run on the first 3 examples only leaves the others as they were
+    part = WorstCase(clean, [Attacked(0.1, "subset", np.array([False, False, True]))])
+    np.testing.assert_array_equal(part.correct[0.1], [False, False, True, True, True, False])
+
+
+class OrderTest(absltest.TestCase):
+
+  def test_each_evaluator_runs_after_what_it_needs(self):
+    ec = tiny_config().eval
+    ec.autoattack, ec.masking_probes, ec.compression = True, True, False
+    names = evaluators.order(ec)
+    for name in names:
+      for need in evaluators.EVALUATORS[name].needs:
+        self.assertLess(names.index(need), names.index(name), (need, name))
+    self.assertNotIn("compression", names)
+    self.assertEqual(names[:3], ["pgd_grid", "autoattack", "masking"])  # the attacks' order in the worst case
 
 
 @absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")
@@ -90,13 +107,24 @@ class EvaluationTest(absltest.TestCase):
     self.assertIn("## AutoAttack", report)
     for a in r["audit"]:
       self.assertIn(f"| {a['check']} | {'pass' if a['passed'] else '**FLAG**'} |", report)
+    # independent evaluators: noise stability alone, given only what it declares it needs, reads as in the full run
+    model, source = loading.load_model(self.lr), loading.load_model(self.van)
+    tx, ty = data.load_dataset(model.config.dataset).splits["test"]
+    x, y = data.to_unit(tx[:40]), ty[:40].astype(np.int32)
+    inputs = evaluators.Inputs(model, ec, x, y, np.argmax(np.asarray(model.logits(x)), -1) == y,
+                               jax.random.PRNGKey(ec.seed), source=source)
+    ns = evaluators.EVALUATORS["noise_stability"]
+    alone = ns.run(inputs, {k: evaluators.EVALUATORS[k].run(inputs, {}) for k in ns.needs}).json
+    self.assertEqual(set(alone), {"deepfool", "gaussian", "transfer"})
+    for k in alone:
+      self.assertEqual(json.loads(json.dumps(alone[k])), r["noise_stability"][k], k)
 
   def test_load_model_matches_training_accuracy(self):
     m = loading.load_model(self.van)
     record = [json.loads(l) for l in open(os.path.join(self.van, "metrics.jsonl"))][-1]
     ds = data.load_dataset(m.config.dataset)
     x, y = ds.splits["test"]
-    acc = np.mean(np.argmax(np.asarray(m.logits(x.astype(np.float32) / 255)), -1) == y)
+    acc = np.mean(np.argmax(np.asarray(m.logits(data.to_unit(x))), -1) == y)
     self.assertAlmostEqual(acc, record["test_accuracy"], places=6)
     self.assertEqual(set(m.features(x[:2].astype(np.float32) / 255)), {"penultimate"})
     self.assertEqual(m.head_kernel.shape, (128, 10))

@@ -18,14 +18,14 @@ from training_test import _batch, tiny_config  # pylint: disable=g-import-not-at
 def _setup(**kw):
   cfg = tiny_config(**kw)
   return training.create_train_state(cfg, data.DATASETS["fashion_mnist"], (0.3,), (0.35,), num_train=512,
-                                     mask_batch=_batch(seed=9))
+                                     init_batch=_batch(seed=9))
 
 
 class SnipTest(absltest.TestCase):
 
   def test_mask_keeps_the_most_salient_fraction_and_pruned_weights_stay_zero(self):
     setup, state = _setup(**{"method": "snip", "snip.sparsity": 0.8})
-    mask = jax.device_get(state["mask"])
+    mask = jax.device_get(state["method"]["mask"])
     kernels = [m for p, m in jax.tree_util.tree_leaves_with_path(mask) if snip.is_prunable(p)]
     kept = sum(float(k.sum()) for k in kernels) / sum(k.size for k in kernels)
     self.assertAlmostEqual(kept, 0.2, delta=0.002)
@@ -35,7 +35,7 @@ class SnipTest(absltest.TestCase):
     params0 = training.create_train_state(tiny_config(), data.DATASETS["fashion_mnist"], (0.3,), (0.35,),
                                           num_train=512)[1]["params"]["model"]
     ce = lambda p: training.optax.softmax_cross_entropy_with_integer_labels(
-        setup.model.apply(p, state["batch_stats"], training.to_unit(jnp.asarray(x)), train=True)[0], y).mean()
+        setup.network.apply(p, state["batch_stats"], data.to_unit(jnp.asarray(x)), train=True)[0], y).mean()
     g = jax.grad(ce)(params0)
     sal = np.concatenate([np.abs(np.asarray(g[k]["kernel"]) * np.asarray(params0[k]["kernel"])).ravel()
                           for k in sorted(g)])
@@ -76,8 +76,8 @@ class PgdAtTest(absltest.TestCase):
     setup, state = _setup(**{"method": "pgd_at", "pgd_at.eps": 0.05, "pgd_at.steps": 3})
     x, y = _batch()
     params, stats = state["params"], state["batch_stats"]
-    logits_fn = lambda z: setup.model.apply(params["model"], stats, z, train=False)[0]
-    xs = training.to_unit(jnp.asarray(x))
+    logits_fn = lambda z: setup.network.apply(params["model"], stats, z, train=False)[0]
+    xs = data.to_unit(jnp.asarray(x))
     adv = setup.method.transform_batch(logits_fn, xs, jnp.asarray(y), jax.random.PRNGKey(0))
     d = np.abs(np.asarray(adv) - np.asarray(xs))
     self.assertLessEqual(d.max(), 0.05 + 1e-6)
@@ -96,10 +96,10 @@ class ComposeTest(absltest.TestCase):
     state, m = steps.train(state, *steps.shard(*_batch()))
     self.assertIn("penultimate/projection_loss", m)
 
-  def test_two_masks_are_refused(self):
-    m = methods.Method("a", make_mask=lambda *a: None)
-    with self.assertRaisesRegex(ValueError, "at most one method may mask"):
-      methods.compose([m, m])
+  def test_two_methods_keeping_the_same_state_are_refused(self):
+    m = methods.Method("a", init_state=lambda loss, params: ({"mask": 1}, params))
+    with self.assertRaisesRegex(ValueError, r"both keep state \['mask'\]"):
+      methods.compose([m, m]).init_state(None, {})
 
 
 if __name__ == "__main__":

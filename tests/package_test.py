@@ -43,11 +43,11 @@ def readme_commands() -> list[list[str]]:
 # cut (the text is not edited).
 SMALL_CONFIG = """
 import lowrank_jax as _lr
-from lowrank_jax import autoattack as _aa
+from lowrank_jax.attacks import autoattack as _aa
 _get_config = _lr.get_config
 def _small_config():
   c = _get_config()
-  c.dataset.train_size, c.dataset.test_size, c.eval_batch_size = 8192, 1000, 500
+  c.dataset.train_size, c.dataset.test_size, c.test_batch_size = 8192, 1000, 500
   return c
 _lr.get_config = _small_config
 _aa.AttackSettings.__init__.__defaults__ = (10, 1, 3, 100)  # steps, restarts, targets, Square queries
@@ -91,7 +91,7 @@ class PackageTest(absltest.TestCase):
             "print(len([getattr(lr, n) for n in lr.__all__]))")  # every public name resolves (lazily imported)
     r = subprocess.run([sys.executable, "-c", code], cwd=self.outside, env=self.env, capture_output=True, text=True,
                        check=True)
-    self.assertEqual(r.stdout.splitlines()[2], "30")
+    self.assertEqual(r.stdout.splitlines()[2], "31")
     self.assertTrue(r.stdout.splitlines()[0].startswith(self.site), r.stdout)
     self.assertEqual(r.stdout.splitlines()[1], "cnn")
     r = subprocess.run([os.path.join(self.site, "bin", "lowrank-train")], cwd=self.outside,  # no --workdir

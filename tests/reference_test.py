@@ -16,7 +16,8 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import attacks, autoattack, data, loading, training
+from lowrank_jax import attacks, data, loading, training
+from lowrank_jax.attacks import autoattack
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from training_test import tiny_config  # pylint: disable=g-import-not-at-top
@@ -41,7 +42,7 @@ class TorchattacksAgreementTest(absltest.TestCase):
     training.train_and_evaluate(cfg, cls.tmp.name, log=lambda s: None)
     cls.model = loading.load_model(cls.tmp.name)
     tx, ty = data.load_dataset(cls.model.config.dataset).splits["test"]
-    cls.x, cls.y = tx[:n].astype(np.float32) / 255, ty[:n].astype(np.int32)
+    cls.x, cls.y = data.to_unit(tx[:n]), ty[:n].astype(np.int32)
     cls.net = torch_port.torch_cnn(cls.model)
     cls.tx = torch.tensor(np.transpose(cls.x, (0, 3, 1, 2)))
     cls.ty = torch.tensor(cls.y.astype(np.int64))
@@ -73,7 +74,7 @@ class TorchattacksAgreementTest(absltest.TestCase):
         "APGD-CE": self._ours(apgd(f, self.x, self.y, key, eps=EPS, loss="ce").x),
         "APGD-T": self._ours(jax.jit(autoattack.apgd_targets, static_argnames=("norm", "steps", "num_targets"))(
             f, self.x, self.y, key, EPS, None, norm="linf", steps=100, num_targets=9)),
-        "Square": self._ours(jax.jit(autoattack.square, static_argnames=("norm", "queries"))(
+        "Square": self._ours(jax.jit(attacks.square, static_argnames=("norm", "queries"))(
             f, self.x, self.y, key, eps=EPS, queries=5000)),
         "AutoAttack": autoattack.autoattack(f, self.x, self.y, key, eps=EPS).robust_accuracy,
     }

@@ -20,7 +20,7 @@ RUNS = {  # the tiny runs: 2 epochs of 16 steps of batch 32
 
 # train.py flags that give shared_run("lowrank")'s config
 LOWRANK_FLAGS = ("--config.dataset.train_size=512", "--config.dataset.test_size=200", "--config.batch_size=32",
-                 "--config.eval_batch_size=100", "--config.rank_batch_size=100", "--config.num_epochs=2",
+                 "--config.test_batch_size=100", "--config.rank_batch_size=100", "--config.num_epochs=2",
                  "--config.log_every_steps=4", "--config.checkpoint_every_steps=8",
                  "--config.lowrank.warmup_steps=32", "--config.lowrank.threshold_every=5")
 
@@ -28,7 +28,7 @@ LOWRANK_FLAGS = ("--config.dataset.train_size=512", "--config.dataset.test_size=
 def tiny_config(**kw):
   c = default.get_config()
   c.dataset.train_size, c.dataset.test_size = 512, 200
-  c.batch_size, c.eval_batch_size, c.rank_batch_size = 32, 100, 100
+  c.batch_size, c.test_batch_size, c.rank_batch_size = 32, 100, 100
   c.num_epochs, c.log_every_steps, c.checkpoint_every_steps = 2, 4, 8
   c.lowrank.warmup_steps = 16
   c.lowrank.threshold_every = 5

@@ -12,10 +12,9 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from absl.testing import absltest
 
-from lowrank_jax import checkpoint, data, regularizer, spectra, training
+from lowrank_jax import checkpoint, data, methods, training
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shared import LOWRANK_FLAGS, copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
@@ -39,7 +38,7 @@ class StepTest(absltest.TestCase):
   def test_all_three_terms_reach_the_backbone(self):
     setup, state = _setup(tiny_config())
     x, y = _batch()
-    xs = jnp.asarray(x, jnp.float32) / 255
+    xs = data.to_unit(jnp.asarray(x))
 
     def term(name):
       def f(params):
@@ -61,8 +60,8 @@ class StepTest(absltest.TestCase):
     setup, state = _setup(tiny_config(**{"lowrank.projection_weight": 0.3, "lowrank.norm_weight": 2.0,
                                          "lowrank.warmup_steps": 16}))
     x, y = _batch()
-    xs = jnp.asarray(x) / 255.0
-    logits, feats, _ = setup.model.apply(state["params"]["model"], state["batch_stats"], xs, train=True)
+    xs = data.to_unit(jnp.asarray(x))
+    logits, feats, _ = setup.network.apply(state["params"]["model"], state["batch_stats"], xs, train=True)
     z = np.asarray(logits, np.float64)
     ce = np.mean(np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1) - z[np.arange(len(y)), y])
     A = np.asarray(feats["penultimate"], np.float64)
@@ -102,10 +101,11 @@ class StepTest(absltest.TestCase):
       batch = steps.shard(*_batch(seed=i))
       copy = jax.tree.map(jnp.copy, state)
       state, m = steps.train(state, *batch)
+      offrank = m["penultimate/W_offrank"]  # a Sparse metric: present at the thresholding steps only
+      self.assertEqual(bool(offrank.present), (i + 1) % 5 == 0)
       if (i + 1) % 5 == 0:
         pre, _ = plain.train(copy, *batch)
-        self.assertAlmostEqual(float(m["penultimate/W_offrank"]),
-                               distance(pre["params"]["lowrank"]["penultimate"]["W"]), places=4)
+        self.assertAlmostEqual(float(offrank.value), distance(pre["params"]["lowrank"]["penultimate"]["W"]), places=4)
       self.assertLess(distance(state["params"]["lowrank"]["penultimate"]["W"]), 0.10, i)
 
   def test_reset_moments_on_threshold(self):
@@ -132,7 +132,7 @@ class StepTest(absltest.TestCase):
     self.assertEqual(state["params"]["lowrank"], {})
     self.assertEqual(setup.monitored, ("penultimate",))
     x, y = _batch()
-    loss, (m, _) = training.loss_fn(setup, state["params"], state["batch_stats"], jnp.asarray(x) / 255.0, y, 100,
+    loss, (m, _) = training.loss_fn(setup, state["params"], state["batch_stats"], data.to_unit(jnp.asarray(x)), y, 100,
                                     train=True)
     self.assertEqual(float(loss), float(m["cross_entropy"]))
 
@@ -154,12 +154,12 @@ def _params(workdir):
 KILL_AFTER_SAVE = """
 import os, sys
 from lowrank_jax import cli, training
-save, at = training.Run.save, int(os.environ["KILL_AFTER_SAVE"])
+save, at = training.Trainer.save, int(os.environ["KILL_AFTER_SAVE"])
 def save_then_die(self):
   save(self)
   if self.step == at:
     os._exit(9)
-training.Run.save = save_then_die
+training.Trainer.save = save_then_die
 cli.train_main()
 """
 
@@ -172,7 +172,7 @@ def _run(workdir, *flags, wait=True, env=None, kill_after_save=None):
   cmd = [sys.executable, *script, f"--workdir={workdir}",
          f"--config={os.path.join(ROOT, 'configs/default.py')}",
          "--config.dataset.train_size=512", "--config.dataset.test_size=200", "--config.batch_size=32",
-         "--config.eval_batch_size=100", "--config.rank_batch_size=100", "--config.num_epochs=2",
+         "--config.test_batch_size=100", "--config.rank_batch_size=100", "--config.num_epochs=2",
          "--config.lowrank.warmup_steps=10", "--config.checkpoint_every_steps=8", *flags]
   if wait:
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
@@ -180,6 +180,29 @@ def _run(workdir, *flags, wait=True, env=None, kill_after_save=None):
 
 
 @absltest.skipUnless(FMNIST_OK, "Fashion-MNIST files missing (make test installs them)")
+class MetricAccumulatorTest(absltest.TestCase):
+
+  def test_sparse_metrics_average_over_their_own_steps(self):
+    """Dense metrics average over every step; a Sparse one over the steps where it is present (hand-computed),
+    with its maximum; a flush where it is absent leaves it out; the epoch survives a save and load."""
+    acc = training.MetricAccumulator()
+    steps = [(1.0, 0.0, False), (2.0, 0.3, True), (3.0, 0.0, False), (4.0, 0.1, True)]
+    for loss, off, present in steps[:1]:
+      acc.add({"loss": np.float32(loss), "W_offrank": methods.Sparse(np.float32(off), np.bool_(present))})
+    self.assertEqual(acc.flush(), {"loss": 1.0})  # no thresholding step in this flush
+    saved = json.loads(json.dumps(acc.to_json()))
+    acc = training.MetricAccumulator()
+    acc.load(saved)
+    for loss, off, present in steps[1:]:
+      acc.add({"loss": np.float32(loss), "W_offrank": methods.Sparse(np.float32(off), np.bool_(present))})
+    acc.flush()
+    means = acc.epoch_means()
+    self.assertAlmostEqual(means["loss"], 2.5)
+    self.assertAlmostEqual(means["W_offrank"], 0.2, places=6)
+    self.assertAlmostEqual(means["W_offrank_max"], 0.3, places=6)
+    self.assertEqual(acc.epoch_means(), {})  # reset
+
+
 class LoopTest(absltest.TestCase):
 
   def test_learns_and_logs(self):

@@ -8,7 +8,8 @@
   paper_like       PGD-7/20 as the paper likely ran it: fixed step eps/4, no random start,
                    eps in the model's normalised input space (pixel eps * std per channel)
 
-Every probe but the paper-like attack (a smaller budget in pixels) joins the worst case at its eps.
+Every probe but the paper-like attack (a smaller budget in pixels) joins the worst case at its eps; each is
+checked against the PGD baseline (within config.eval.probe_tolerance).
 
 References:
   Athalye, Carlini, Wagner. Obfuscated gradients give a false sense of security. ICML 2018.
@@ -22,9 +23,8 @@ import functools
 import jax
 import numpy as np
 
-from lowrank_jax import attacks, autoattack, conv
-from lowrank_jax.evaluators import Context
-from lowrank_jax.evaluators.pgd_grid import paper_like, run_pgd
+from lowrank_jax import attacks, conv
+from lowrank_jax.evaluators.base import Attacked, Inputs, Result, eps_key, paper_like, run_pgd
 
 
 def scaled_ce(logits: jax.Array, labels: jax.Array, temperature: float) -> jax.Array:
@@ -38,51 +38,53 @@ def _scaled_ce(temperature: float):
 
 
 _grad_ce = conv.jit(lambda f, x, y: jax.grad(lambda z: attacks.ce_loss(f(z), y).sum())(x))
-_square = conv.jit(autoattack.square, static_argnames=("norm", "queries", "p_init", "rescale_schedule"))
+_square = conv.jit(attacks.square, static_argnames=("norm", "queries", "p_init", "rescale_schedule"))
 
 
-def evaluate(ctx: Context) -> dict:
-  ec = ctx.ec
-  g = ctx.batched(lambda x, y: _grad_ce(ctx.model.logits, x, y), ctx.x, ctx.y)
+def evaluate(inputs: Inputs, needed: dict) -> Result:
+  del needed
+  ec, logits = inputs.ec, inputs.model.logits
+  g = inputs.batched(lambda x, y: _grad_ce(logits, x, y), inputs.x, inputs.y)
   zero = np.all(g.reshape(len(g), -1) == 0, axis=1)
-  out = {"zero_gradient_fraction": float(zero.mean()),
-         "zero_gradient_fraction_correct": float(zero[ctx.worst.clean].mean()) if ctx.worst.clean.any() else 0.0,
-         "by_eps": {}}
+  zero_correct = float(zero[inputs.clean].mean()) if inputs.clean.any() else 0.0
+  out = {"zero_gradient_fraction": float(zero.mean()), "zero_gradient_fraction_correct": zero_correct, "by_eps": {}}
+  checks = [{"check": "no zero CE input gradients", "passed": zero_correct == 0,
+             "detail": f"{zero_correct:.4f} of correctly classified examples"}]
+  attacked = []
   steps = max(int(s) for s in ec.steps)
   losses = [("ce", "ce"), ("margin", "margin")] + [(f"ce/T{t:g}", _scaled_ce(float(t))) for t in ec.probe_temperatures]
-  nsq = min(int(ec.probe_examples), len(ctx.x))
-  std = np.asarray(ctx.model.std, np.float32)  # for the record
+  nsq = min(int(ec.probe_examples), len(inputs.x))
+  base = f"pgd-{steps} ce"
+  tol = float(ec.get("probe_tolerance", 0.05))
   for e in [float(v) for v in ec.probe_eps]:
-    probes, ce_ok = {}, None
-    base = f"pgd-{steps} ce"
+    accuracy = {}
     for label, loss in losses:
-      ok = ctx.correct(run_pgd(ctx, ctx.model.logits, f"probe-{label}@{e:g}", eps=e, steps=steps, loss=loss))
-      probes[f"pgd-{steps} {label}"] = ctx.worst.record(e, f"pgd-{steps} {label}", ok)
-      ce_ok = ok if label == "ce" else ce_ok
+      adv = run_pgd(inputs, logits, f"probe-{label}@{eps_key(e)}", eps=e, steps=steps, loss=loss)
+      attacked.append(Attacked(e, f"pgd-{steps} {label}", inputs.correct(adv)))
+      accuracy[f"pgd-{steps} {label}"] = attacked[-1].accuracy
+    ce_first = float(attacked[-len(losses)].correct[:nsq].mean()) if nsq else 1.0  # PGD-CE on the first nsq
     s, r = int(ec.probe_strong_steps), int(ec.probe_strong_restarts)
-    adv = run_pgd(ctx, ctx.model.logits, f"probe-strong@{e:g}", eps=e, steps=s, restarts=r, loss="margin",
-                  first=nsq)
-    strong_ok = np.ones(len(ctx.x), bool)
-    strong_ok[:nsq] = ctx.correct(adv)
-    ctx.worst.record(e, f"pgd-{s}x{r}", strong_ok)
-    key = ctx.subkey(f"probe-square@{e:g}")
-    adv = ctx.batched(lambda x, y, i: _square(ctx.model.logits, x, y, key, eps=e, queries=int(ec.probe_square_queries),
-                                              indices=i), ctx.x[:nsq], ctx.y[:nsq], ctx.indices[:nsq])
-    square_ok = np.ones(len(ctx.x), bool)
-    square_ok[:nsq] = ctx.correct(adv)
-    ctx.worst.record(e, "square", square_ok)
-    res = {"baseline": base, "probes": {k: {"accuracy": v, "baseline": probes[base]} for k, v in probes.items()
-                                        if k != base}}
-    first_base = float(ce_ok[:nsq].mean()) if nsq else 1.0
-    res["probes"][f"pgd-{s}x{r} margin"] = {"accuracy": float(strong_ok[:nsq].mean()) if nsq else 1.0,
-                                           "baseline": first_base, "examples": nsq}
-    res["probes"][f"square-{int(ec.probe_square_queries)}"] = {
-        "accuracy": float(square_ok[:nsq].mean()) if nsq else 1.0, "baseline": first_base, "examples": nsq}
-    res["accuracy"] = {base: probes[base], **{k: v["accuracy"] for k, v in res["probes"].items()}}
-    res["paper_like"] = {f"pgd-{ps}": float(paper_like(ctx, e, ps).mean()) for ps in ec.paper_steps}
-    out["by_eps"][f"{e:g}"] = res
-    ctx.log(f"masking probes eps {e:g}: " + ", ".join(f"{k} {v:.3f}" for k, v in res["accuracy"].items())
-            + "; paper-like " + ", ".join(f"{k} {v:.3f}" for k, v in res["paper_like"].items()))
-  out["paper_like"] = {"eps_space": "normalised (pixel eps = eps * std)", "std": std.tolist(),
-                       "step_size": "eps / 4", "random_start": False}
-  return out
+    adv = run_pgd(inputs, logits, f"probe-strong@{eps_key(e)}", eps=e, steps=s, restarts=r, loss="margin",
+                  examples=nsq)
+    attacked.append(Attacked(e, f"pgd-{s}x{r}", inputs.correct(adv)))
+    key = inputs.subkey(f"probe-square@{eps_key(e)}")
+    adv = inputs.batched(lambda x, y, i: _square(logits, x, y, key, eps=e, queries=int(ec.probe_square_queries),
+                                                 indices=i), inputs.x[:nsq], inputs.y[:nsq], inputs.indices[:nsq])
+    attacked.append(Attacked(e, "square", inputs.correct(adv)))
+    probes = {k: {"accuracy": v, "baseline": accuracy[base]} for k, v in accuracy.items() if k != base}
+    probes[f"pgd-{s}x{r} margin"] = {"accuracy": attacked[-2].accuracy, "baseline": ce_first, "examples": nsq}
+    probes[f"square-{int(ec.probe_square_queries)}"] = {"accuracy": attacked[-1].accuracy, "baseline": ce_first,
+                                                       "examples": nsq}
+    res = {"baseline": base, "probes": probes,
+           "accuracy": {base: accuracy[base], **{k: v["accuracy"] for k, v in probes.items()}},
+           "paper_like": {f"pgd-{ps}": float(paper_like(inputs, e, ps).mean()) for ps in ec.paper_steps}}
+    out["by_eps"][eps_key(e)] = res
+    checks += [{"check": f"{name} within {tol:g} of {base} at eps {eps_key(e)}",
+                "passed": p["accuracy"] >= p["baseline"] - tol, "detail": f"{p['accuracy']:.3f} vs {p['baseline']:.3f}"}
+               for name, p in probes.items()]
+    inputs.log(f"masking probes eps {e:g}: " + ", ".join(f"{k} {v:.3f}" for k, v in res["accuracy"].items())
+               + "; paper-like " + ", ".join(f"{k} {v:.3f}" for k, v in res["paper_like"].items()))
+  out["paper_like"] = {"eps_space": "normalised (pixel eps = eps * std)",
+                       "std": np.asarray(inputs.model.std, np.float32).tolist(), "step_size": "eps / 4",
+                       "random_start": False}
+  return Result(out, tuple(attacked), tuple(checks))

@@ -2,11 +2,11 @@
 
 Perturbations d, each reported with the fitted gain (least-squares slope through
 the origin) over the correctly classified examples:
-  deepfool   the model's own minimal (DeepFool) perturbation: white box
+  deepfool   the model's own minimal (DeepFool) perturbation: white box (needs the deepfool evaluator)
   gaussian   Gaussian directions with input ratios on a log grid 1e-3..1e-1, the same
              for every model (same key): a common perturbation
   transfer   PGD at config.eval.audit_eps on the transfer source (--transfer_from): the
-             paper's black box
+             paper's black box (needs the pgd_grid evaluator)
   reference  DeepFool perturbations of a third model (--reference), and Gaussians with
              the same per-example norms: common to every model evaluated against it
 """
@@ -17,18 +17,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_jax import attacks, conv, robustness
-from lowrank_jax.evaluators import Context
+from lowrank_jax import attacks, batching, conv, robustness
+from lowrank_jax.evaluators.deepfool import run as run_deepfool
+from lowrank_jax.evaluators.base import Inputs, Result
 
-_call = conv.jit(lambda fn, x: fn(x))
 _gaussian = conv.jit(lambda key, x, q: jnp.clip(robustness.gaussian_perturbation(key, x, q), 0.0, 1.0))
 
 
-def _measure(ctx: Context, x: np.ndarray, x_adv: np.ndarray, correct: np.ndarray) -> dict:
-  feats = lambda z: jax.device_get(_call(ctx.model.features, jnp.asarray(z)))
-  st = robustness.noise_stability(lambda z: _batched_feats(ctx, feats, z), x, x_adv)
+def _measure(inputs: Inputs, x: np.ndarray, x_adv: np.ndarray, correct: np.ndarray) -> dict:
+  features = lambda z: batching.outputs(inputs.model.features, z, inputs.batch_size, inputs.mesh)
   out = {}
-  for layer, d in st.items():
+  for layer, d in robustness.noise_stability(features, x, x_adv).items():
     u, v = d["input_ratio"], d["feature_ratio"]
     gain = v / np.maximum(u, 1e-12)
     out[layer] = {"slope": robustness.stability_slope(u[correct], v[correct]),
@@ -37,40 +36,34 @@ def _measure(ctx: Context, x: np.ndarray, x_adv: np.ndarray, correct: np.ndarray
   return out
 
 
-def _batched_feats(ctx: Context, feats, z):
-  parts = [feats(z[i:i + ctx.bs]) for i in range(0, len(z), ctx.bs)]
-  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def _gaussians(ctx: Context, x: np.ndarray, ratios: np.ndarray, name: str) -> np.ndarray:
-  key = ctx.subkey(name)
+def _gaussians(inputs: Inputs, x: np.ndarray, ratios: np.ndarray, name: str) -> np.ndarray:
+  key = inputs.subkey(name)
   fn = lambda z, q, i: jax.vmap(lambda k, zi, qi: _gaussian(k, zi[None], qi[None])[0])(
       attacks.example_keys(key, len(i), i), z, q)
-  return ctx.batched(fn, x, ratios.astype(np.float32), np.arange(len(x)))
+  return inputs.batched(fn, x, ratios.astype(np.float32), np.arange(len(x)))
 
 
-def evaluate(ctx: Context) -> dict:
-  correct = ctx.worst.clean
-  out = {}
-  if "deepfool" in ctx.artifacts:
-    x_adv, n = ctx.artifacts["deepfool"]
-    out["deepfool"] = _measure(ctx, ctx.x[:n], x_adv, correct[:n])
+def evaluate(inputs: Inputs, needed: dict) -> Result:
+  correct, x = inputs.clean, inputs.x
+  x_adv = needed["deepfool"].outputs["x_adv"]
+  n = len(x_adv)
+  out = {"deepfool": _measure(inputs, x[:n], x_adv, correct[:n])}
   grid = np.geomspace(1e-3, 1e-1, 5)
-  ratios = grid[np.arange(len(ctx.x)) % len(grid)]
-  out["gaussian"] = _measure(ctx, ctx.x, _gaussians(ctx, ctx.x, ratios, "stability-gaussian"), correct)
-  if "pgd_transfer" in ctx.artifacts:
-    out["transfer"] = {"from": ctx.source.name, **_measure(ctx, ctx.x, ctx.artifacts["pgd_transfer"], correct)}
-  if ctx.reference is not None:
-    n = min(int(ctx.ec.deepfool_examples), len(ctx.x))
-    res = attacks.deepfool(ctx.reference.logits, ctx.x[:n], num_candidates=int(ctx.ec.deepfool_candidates),
-                           overshoot=float(ctx.ec.deepfool_overshoot), max_iter=int(ctx.ec.deepfool_max_iter), mesh=ctx.mesh)
-    out["reference"] = {"from": ctx.reference.name, **_measure(ctx, ctx.x[:n], res.x_adv, correct[:n])}
+  ratios = grid[np.arange(len(x)) % len(grid)]
+  out["gaussian"] = _measure(inputs, x, _gaussians(inputs, x, ratios, "stability-gaussian"), correct)
+  if "transfer_adv" in needed["pgd_grid"].outputs:
+    out["transfer"] = {"from": inputs.source.name,
+                       **_measure(inputs, x, needed["pgd_grid"].outputs["transfer_adv"], correct)}
+  if inputs.reference is not None:
+    res = run_deepfool(inputs, inputs.reference.logits)
+    n = len(res.x_adv)
+    out["reference"] = {"from": inputs.reference.name, **_measure(inputs, x[:n], res.x_adv, correct[:n])}
     flat = lambda a: a.reshape(len(a), -1).astype(np.float64)
-    q = np.sum((flat(res.x_adv) - flat(ctx.x[:n])) ** 2, 1) / np.maximum(np.sum(flat(ctx.x[:n]) ** 2, 1), 1e-12)
-    out["reference_gaussian"] = {"from": ctx.reference.name,
-                                 **_measure(ctx, ctx.x[:n], _gaussians(ctx, ctx.x[:n], q, "stability-ref"),
+    q = np.sum((flat(res.x_adv) - flat(x[:n])) ** 2, 1) / np.maximum(np.sum(flat(x[:n]) ** 2, 1), 1e-12)
+    out["reference_gaussian"] = {"from": inputs.reference.name,
+                                 **_measure(inputs, x[:n], _gaussians(inputs, x[:n], q, "stability-ref"),
                                             correct[:n])}
   for src, layers in out.items():
     summary = ", ".join(f"{k} {v['slope']:.3g}" for k, v in layers.items() if isinstance(v, dict))
-    ctx.log(f"noise stability ({src}): slope {summary}")
-  return out
+    inputs.log(f"noise stability ({src}): slope {summary}")
+  return Result(out)

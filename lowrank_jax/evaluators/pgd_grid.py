@@ -1,4 +1,8 @@
-"""PGD over eps x steps, FGSM, the audit's attacks (2x steps, restarts, a large eps), Gaussian noise, transfer."""
+"""PGD over eps x steps, FGSM, the audit's attacks (2x steps, restarts, a large eps), Gaussian noise, transfer;
+and the gradient-masking checks they decide (`robustness.gradient_masking_audit`).
+
+Outputs for other evaluators: "transfer_adv", the transfer attack's inputs at config.eval.audit_eps.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_jax import attacks, conv
-from lowrank_jax.evaluators import Context
+from lowrank_jax import attacks, conv, robustness
+from lowrank_jax.evaluators.base import Attacked, Inputs, Result, eps_key, paper_like, run_pgd
 
-_pgd = conv.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
 _fgsm = conv.jit(attacks.fgsm, static_argnames=("norm", "loss", "targeted"))
 
 
@@ -19,55 +22,56 @@ def _gaussian(key, x, eps):
   return jnp.clip(x + jnp.clip(eps * jax.random.normal(key, x.shape), -eps, eps), 0.0, 1.0)
 
 
-def run_pgd(ctx: Context, logits_fn, name: str, *, eps, steps: int, restarts: int = 1, loss=None,
-            first: int | None = None, **kw) -> np.ndarray:
-  """Adversarial inputs of PGD on ctx.x (or its `first` examples; per-example keys); `name` seeds it."""
-  key, loss = ctx.subkey(name), loss or ctx.ec.loss
-  fn = lambda x, y, i: _pgd(logits_fn, x, y, key, eps=eps, steps=steps, norm=ctx.ec.norm, restarts=restarts,
-                            loss=loss, indices=i, **kw)
-  n = len(ctx.x) if first is None else first
-  return ctx.batched(fn, ctx.x[:n], ctx.y[:n], ctx.indices[:n])
-
-
-def paper_like(ctx: Context, eps: float, steps: int) -> np.ndarray:
-  """PGD as the paper likely ran it: eps in the normalised input space (pixel eps = eps * std per channel),
-  a fixed step of eps / 4, no random start; returns per-example correctness."""
-  pixel_eps = eps * np.asarray(ctx.model.std, np.float32)
-  adv = run_pgd(ctx, ctx.model.logits, f"paper-{steps}@{eps:g}", eps=pixel_eps, steps=int(steps),
-                step_size=pixel_eps / 4, random_start=False)
-  return ctx.correct(adv)
-
-
-def evaluate(ctx: Context) -> dict:
-  ec = ctx.ec
+def evaluate(inputs: Inputs, needed: dict) -> Result:
+  del needed
+  ec, logits = inputs.ec, inputs.model.logits
   eps_list, steps_list = [float(e) for e in ec.eps], [int(s) for s in ec.steps]
   max_steps, audit_eps = max(steps_list), float(ec.audit_eps)
-  out = {"pgd": {}, "fgsm": {}}
+  out, attacked, outputs = {"pgd": {}, "fgsm": {}}, [], {}
+
+  def attack(eps: float, name: str, x_adv: np.ndarray) -> float:
+    attacked.append(Attacked(eps, name, inputs.correct(x_adv)))
+    return attacked[-1].accuracy
+
   for e in eps_list:
     for s in steps_list:
-      adv = run_pgd(ctx, ctx.model.logits, f"pgd-{s}@{e:g}", eps=e, steps=s)
-      out["pgd"].setdefault(f"{e:g}", {})[str(s)] = ctx.worst.record(e, f"pgd-{s}", ctx.correct(adv))
-      if e == audit_eps and s == max_steps:
-        ctx.artifacts["pgd_white_box"] = adv
-    adv = ctx.batched(lambda x, y: _fgsm(ctx.model.logits, x, y, eps=e, norm=ec.norm, loss=ec.loss), ctx.x, ctx.y)
-    out["fgsm"][f"{e:g}"] = ctx.worst.record(e, "fgsm", ctx.correct(adv))
-    ctx.log(f"pgd grid eps {e:g}: " + ", ".join(f"PGD-{s} {a:.3f}" for s, a in out["pgd"][f"{e:g}"].items()))
-  for name, e, s, r in (("pgd_2x", audit_eps, 2 * max_steps, 1), ("pgd_restarts", audit_eps, max_steps,
-                                                                   int(ec.audit_restarts)),
+      out["pgd"].setdefault(eps_key(e), {})[str(s)] = attack(
+          e, f"pgd-{s}", run_pgd(inputs, logits, f"pgd-{s}@{eps_key(e)}", eps=e, steps=s))
+    adv = inputs.batched(lambda x, y: _fgsm(logits, x, y, eps=e, norm=ec.norm, loss=ec.loss), inputs.x, inputs.y)
+    out["fgsm"][eps_key(e)] = attack(e, "fgsm", adv)
+    inputs.log(f"pgd grid eps {e:g}: " + ", ".join(f"PGD-{s} {a:.3f}" for s, a in out["pgd"][eps_key(e)].items()))
+  for name, e, s, r in (("pgd_2x", audit_eps, 2 * max_steps, 1),
+                        ("pgd_restarts", audit_eps, max_steps, int(ec.audit_restarts)),
                         ("pgd_chance", float(ec.chance_eps), max_steps, 1)):
-    adv = run_pgd(ctx, ctx.model.logits, name, eps=e, steps=s, restarts=r)
     label = f"pgd-{s}" + (f"x{r}" if r > 1 else "")
-    out[name] = {"eps": e, "steps": s, "restarts": r, "accuracy": ctx.worst.record(e, label, ctx.correct(adv))}
-  adv = np.asarray(_gaussian(ctx.subkey("gaussian"), ctx.x, audit_eps))
-  out["gaussian"] = {"eps": audit_eps, "accuracy": ctx.worst.record(audit_eps, "gaussian", ctx.correct(adv))}
-  if ctx.source is not None:
-    out["transfer"] = {"from": ctx.source.name}
+    acc = attack(e, label, run_pgd(inputs, logits, name, eps=e, steps=s, restarts=r))
+    out[name] = {"eps": e, "steps": s, "restarts": r, "accuracy": acc}
+  adv = np.asarray(_gaussian(inputs.subkey("gaussian"), inputs.x, audit_eps))
+  out["gaussian"] = {"eps": audit_eps, "accuracy": attack(audit_eps, "gaussian", adv)}
+  if inputs.source is not None:
+    out["transfer"] = {"from": inputs.source.name}
     for e in eps_list:
-      adv = run_pgd(ctx, ctx.source.logits, f"transfer@{e:g}", eps=e, steps=max_steps, keep="loss")
-      out["transfer"][f"{e:g}"] = ctx.worst.record(e, "transfer", ctx.correct(adv))
+      adv = run_pgd(inputs, inputs.source.logits, f"transfer@{eps_key(e)}", eps=e, steps=max_steps, keep="loss")
+      out["transfer"][eps_key(e)] = attack(e, "transfer", adv)
       if e == audit_eps:
-        ctx.artifacts["pgd_transfer"] = adv
+        outputs["transfer_adv"] = adv
   if ec.paper_like_grid:  # a smaller budget in pixels: reported apart, not in the worst case
-    out["paper_like"] = {f"{e:g}": {str(s): float(paper_like(ctx, e, s).mean()) for s in ec.paper_steps}
+    out["paper_like"] = {eps_key(e): {str(s): float(paper_like(inputs, e, s).mean()) for s in ec.paper_steps}
                          for e in eps_list}
-  return out
+  return Result(out, tuple(attacked), tuple(_checks(out, ec, inputs.model.num_classes)), outputs)
+
+
+def _checks(out: dict, ec, num_classes: int) -> list[dict]:
+  """The gradient-masking audit of these attacks: monotone in eps, more steps and restarts not weaker, chance
+  at a large eps, transfer and noise not stronger than white-box PGD."""
+  grid = {float(e): {int(s): a for s, a in d.items()} for e, d in out["pgd"].items()}
+  audit_eps, max_steps = float(eps_key(ec.audit_eps)), max(int(s) for s in ec.steps)
+  white = grid[audit_eps][max_steps]
+  weaker = {"Gaussian noise": (out["gaussian"]["accuracy"], white)}
+  if "transfer" in out:
+    weaker[f"transfer from {out['transfer']['from']}"] = (out["transfer"][eps_key(audit_eps)], white)
+  return robustness.gradient_masking_audit(
+      grid, more_steps=(audit_eps, out["pgd_2x"]["steps"], out["pgd_2x"]["accuracy"]),
+      restarts=(audit_eps, out["pgd_restarts"]["restarts"], out["pgd_restarts"]["accuracy"]),
+      chance=(float(eps_key(ec.chance_eps)), out["pgd_chance"]["accuracy"], 1.0 / num_classes), weaker=weaker,
+      tolerance=float(ec.tolerance))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 
 from lowrank_jax import attacks, conv, robustness
-from lowrank_jax.evaluators import Context
+from lowrank_jax.evaluators.base import Inputs, Result
 
 
 @conv.jit
@@ -14,11 +14,13 @@ def _perturb(keys, x, p, sigma):
   return jax.vmap(lambda k, xi: robustness.perturb_random_pixels(k, xi[None], p, sigma)[0])(keys, x)
 
 
-def evaluate(ctx: Context) -> dict:
-  sigma, key = float(ctx.ec.pixel_sigma), ctx.subkey("pixels")
+def evaluate(inputs: Inputs, needed: dict) -> Result:
+  del needed
+  sigma, key = float(inputs.ec.pixel_sigma), inputs.subkey("pixels")
   acc = {}
-  for j, p in enumerate(ctx.ec.pixel_probs):
+  for j, p in enumerate(inputs.ec.pixel_probs):
     k = jax.random.fold_in(key, j)
-    noisy = ctx.batched(lambda z, i: _perturb(attacks.example_keys(k, len(i), i), z, p, sigma), ctx.x, ctx.indices)
-    acc[f"{p:g}"] = float(ctx.correct(noisy).mean())
-  return {"sigma": sigma, "accuracy": acc}
+    noisy = inputs.batched(lambda z, i: _perturb(attacks.example_keys(k, len(i), i), z, p, sigma), inputs.x,
+                           inputs.indices)
+    acc[f"{p:g}"] = float(inputs.correct(noisy).mean())
+  return Result({"sigma": sigma, "accuracy": acc})

@@ -1,30 +1,37 @@
 """Training variants as hooks into the one train step (`training.train_step`).
 
-A `Method` is four small pure functions; each defaults to doing nothing:
+A `Method` is small pure functions; each defaults to doing nothing:
 
     init_params(key) -> extra trainable params   (params["lowrank"]: the LR layers' W, b)
+    init_state(loss_of_params, params) -> (method state, params)   its own non-trained state, made once
+                                     (SNIP's mask; loss_of_params is None when a checkpoint will be restored)
     penalty(extra_params, features, step) -> (loss term, metrics)   added to cross-entropy
-    post_update(params, opt_state, step, key) -> (params, opt_state, metrics)
-                                     a projection after the optimizer step (LR thresholding, SRN)
+    transform_grads(grads, state) -> grads       before the optimizer (SNIP: pruned weights get none)
+    post_update(params, opt_state, step, key, state) -> (params, opt_state, metrics)
+                                     a projection after the optimizer step (LR thresholding, SRN, SNIP)
     transform_batch(logits_fn, x, y, key) -> x    the inputs the step trains on (PGD-AT)
+    epoch_metrics(extra_params, energy) -> {name: float}   host-side numbers for the epoch's record
 
-plus an optional parameter mask (SNIP), computed once at initialisation from one
-training batch and kept in the train state (weights and gradients are multiplied by it).
+Metrics measured only at some steps (LR: W's off-rank distance, at thresholding steps) are
+`Sparse(value, present)`: the training loop averages them over the steps where they are present
+and records their largest value as "<name>_max".
 
     vanilla   cross-entropy only
     lowrank   the LR regularizer: penalty + rank thresholding (methods/lowrank.py)
     snip      a fixed pruning mask by connection sensitivity (methods/snip.py)
     srn       stable rank normalisation after every update (methods/srn.py)
-    pgd_at    PGD adversarial training (methods/pgd_at.py) `config.method` names one variant or several joined by "+"
-(e.g. "lowrank+pgd_at"); `compose` chains their hooks.
+    pgd_at    PGD adversarial training (methods/pgd_at.py)
 
-    make_method(config, dims, total_steps, optimizers) -> Method
+`config.method` names one variant or several joined by "+" (e.g. "lowrank+pgd_at"); `compose`
+chains their hooks.
+
+    make_method(config, ranks, dims, total_steps, optimizers) -> Method
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +39,21 @@ import jax.numpy as jnp
 Params = Any
 
 
+class Sparse(NamedTuple):
+  """A metric measured only at some steps: averaged over the steps where `present`, its maximum kept too."""
+
+  value: jax.Array
+  present: jax.Array  # bool or 0/1
+
+
 def _no_params(key):
   del key
   return {}
+
+
+def _no_state(loss_of_params, params):
+  del loss_of_params
+  return {}, params
 
 
 def _no_penalty(extra, features, step):
@@ -42,8 +61,13 @@ def _no_penalty(extra, features, step):
   return jnp.zeros((), jnp.float32), {}
 
 
-def _no_update(params, opt_state, step, key):
-  del step, key
+def _same_grads(grads, state):
+  del state
+  return grads
+
+
+def _no_update(params, opt_state, step, key, state):
+  del step, key, state
   return params, opt_state, {}
 
 
@@ -52,20 +76,27 @@ def _same_batch(logits_fn, x, y, key):
   return x
 
 
+def _no_metrics(extra, energy):
+  del extra, energy
+  return {}
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
   """One training variant's hooks (see the module docstring)."""
 
   name: str
   init_params: Callable[[jax.Array], Params] = _no_params
+  init_state: Callable[[Callable | None, Params], tuple[dict, Params]] = _no_state
   penalty: Callable[[Params, dict, jax.Array], tuple[jax.Array, dict]] = _no_penalty
-  post_update: Callable[[Params, Any, jax.Array, jax.Array], tuple[Params, Any, dict]] = _no_update
+  transform_grads: Callable[[Params, dict], Params] = _same_grads
+  post_update: Callable[[Params, Any, jax.Array, jax.Array, dict], tuple[Params, Any, dict]] = _no_update
   transform_batch: Callable[[Callable, jax.Array, jax.Array, jax.Array], jax.Array] = _same_batch
-  make_mask: Callable[..., Params] | None = None  # (model params, loss of params on one batch) -> 0/1 tree
+  epoch_metrics: Callable[[Params, float], dict[str, float]] = _no_metrics
 
 
 def compose(methods: list[Method]) -> Method:
-  """Chains hooks: params merged, penalties summed, updates and batch transforms applied in order."""
+  """Chains hooks: params and states merged, penalties summed, the others applied in order."""
   if len(methods) == 1:
     return methods[0]
 
@@ -75,6 +106,15 @@ def compose(methods: list[Method]) -> Method:
       out.update(m.init_params(jax.random.fold_in(key, i)))
     return out
 
+  def init_state(loss_of_params, params):
+    state = {}
+    for m in methods:
+      s, params = m.init_state(loss_of_params, params)
+      if clash := set(s) & set(state):
+        raise ValueError(f"methods {', '.join(x.name for x in methods)} both keep state {sorted(clash)}")
+      state.update(s)
+    return state, params
+
   def penalty(extra, features, step):
     total, metrics = jnp.zeros((), jnp.float32), {}
     for m in methods:
@@ -82,10 +122,15 @@ def compose(methods: list[Method]) -> Method:
       total, metrics = total + p, {**metrics, **mm}
     return total, metrics
 
-  def post_update(params, opt_state, step, key):
+  def transform_grads(grads, state):
+    for m in methods:
+      grads = m.transform_grads(grads, state)
+    return grads
+
+  def post_update(params, opt_state, step, key, state):
     metrics = {}
     for i, m in enumerate(methods):
-      params, opt_state, mm = m.post_update(params, opt_state, step, jax.random.fold_in(key, i))
+      params, opt_state, mm = m.post_update(params, opt_state, step, jax.random.fold_in(key, i), state)
       metrics.update(mm)
     return params, opt_state, metrics
 
@@ -94,11 +139,11 @@ def compose(methods: list[Method]) -> Method:
       x = m.transform_batch(logits_fn, x, y, jax.random.fold_in(key, i))
     return x
 
-  masks = [m.make_mask for m in methods if m.make_mask is not None]
-  if len(masks) > 1:
-    raise ValueError("at most one method may mask parameters")
-  return Method("+".join(m.name for m in methods), init_params, penalty, post_update, transform_batch,
-                masks[0] if masks else None)
+  def epoch_metrics(extra, energy):
+    return {k: v for m in methods for k, v in m.epoch_metrics(extra, energy).items()}
+
+  return Method("+".join(m.name for m in methods), init_params, init_state, penalty, transform_grads, post_update,
+                transform_batch, epoch_metrics)
 
 
 METHODS = ("vanilla", "lowrank", "snip", "srn", "pgd_at")

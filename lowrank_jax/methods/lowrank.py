@@ -2,8 +2,10 @@
 
     penalty:      ramp(step) * sum_l (projection_weight L_c + norm_weight L_n)
     post_update:  dense W: every k steps (and at the last step) W_l <- rank_threshold(W_l, r_l),
-                  logging ||W - [W]_r||_F / ||W||_F just before; optionally fresh moments for W, b.
+                  logging ||W - [W]_r||_F / ||W||_F just before (a Sparse metric "<layer>/W_offrank");
+                  optionally fresh moments for W, b.
                   factored W = U V^T: nothing to do (rank <= r by construction).
+    epoch_metrics: the effective rank of each layer's W (U V^T when factored).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from lowrank_jax import regularizer, svd
-from lowrank_jax.methods import Method
+from lowrank_jax import regularizer, spectra, svd
+from lowrank_jax.methods import Method, Sparse
 
 
 def penalty_scale(step: jax.Array, warmup_steps: int) -> jax.Array:
@@ -30,7 +32,7 @@ def threshold_layers(cfg: ml_collections.ConfigDict, ranks: dict[str, int], lowr
   """Each dense W_l <- rank_threshold(W_l, r_l) (b_l unchanged); also returns each W's off-rank distance."""
   out, offrank = {}, {}
   for i, (name, p) in enumerate(sorted(lowrank.items())):
-    W = svd.rank_threshold(p["W"], ranks[name], jax.random.fold_in(key, i), method=cfg.method,
+    W = svd.rank_threshold(p["W"], ranks[name], jax.random.fold_in(key, i), method=cfg.svd,
                            num_columns=cfg.num_columns or None, num_experts=cfg.num_experts)
     out[name] = {"W": W, "b": p["b"]}
     offrank[name] = regularizer.offrank_distance(p["W"], W)
@@ -52,7 +54,8 @@ def make(config: ml_collections.ConfigDict, ranks: dict[str, int], dims: dict[st
         norm_target=cfg.norm_target, scale_free=cfg.scale_free)
     return penalty_scale(step, cfg.warmup_steps) * total, metrics
 
-  def post_update(params, opt_state, step, key):
+  def post_update(params, opt_state, step, key, state):
+    del state
     if not dense:
       return params, opt_state, {}
     do = (step % cfg.threshold_every == 0) | (step == total_steps)
@@ -62,8 +65,11 @@ def make(config: ml_collections.ConfigDict, ranks: dict[str, int], dims: dict[st
     params = {**params, "lowrank": lowrank}
     if cfg.reset_moments_on_threshold:
       opt_state = jax.lax.cond(do, lambda s: optimizers.reset_lowrank(s, lowrank), lambda s: s, opt_state)
-    metrics = {f"{name}/W_offrank": v for name, v in offrank.items()}
-    metrics["thresholded"] = do.astype(jnp.float32)
-    return params, opt_state, metrics
+    return params, opt_state, {f"{name}/W_offrank": Sparse(v, do) for name, v in offrank.items()}
 
-  return Method("lowrank", init_params=init_params, penalty=penalty, post_update=post_update)
+  def epoch_metrics(extra, energy):
+    return {f"{name}/W_effective_rank": spectra.effective_rank(p["W"] if "W" in p else p["U"] @ p["V"].T, energy)
+            for name, p in extra.items()}
+
+  return Method("lowrank", init_params=init_params, penalty=penalty, post_update=post_update,
+                epoch_metrics=epoch_metrics)

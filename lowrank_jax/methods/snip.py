@@ -36,5 +36,19 @@ def snip_mask(loss_of_params: Callable, params, sparsity: float):
 
 
 def make(config: ml_collections.ConfigDict) -> Method:
-  return Method("snip", make_mask=lambda loss_of_params, params: snip_mask(loss_of_params, params,
-                                                                           config.snip.sparsity))
+  masked = lambda tree, mask: jax.tree.map(jnp.multiply, tree, mask)
+
+  def init_state(loss_of_params, params):
+    if loss_of_params is None:  # a checkpoint's mask will be restored over this
+      return {"mask": jax.tree.map(jnp.ones_like, params)}, params
+    mask = snip_mask(loss_of_params, params, config.snip.sparsity)
+    return {"mask": mask}, masked(params, mask)
+
+  def transform_grads(grads, state):
+    return {**grads, "model": masked(grads["model"], state["mask"])}
+
+  def post_update(params, opt_state, step, key, state):
+    del step, key
+    return {**params, "model": masked(params["model"], state["mask"])}, opt_state, {}
+
+  return Method("snip", init_state=init_state, transform_grads=transform_grads, post_update=post_update)

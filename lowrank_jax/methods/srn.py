@@ -18,11 +18,6 @@ from lowrank_jax.methods import Method
 from lowrank_jax.methods.snip import is_prunable
 
 
-def stable_rank(W: jax.Array) -> jax.Array:
-  """||W||_F^2 / ||W||_2^2."""
-  return jnp.sum(W**2) / jnp.linalg.norm(W, ord=2) ** 2
-
-
 def srn_matrix(W: jax.Array, rank_ratio: float) -> jax.Array:
   """Spectral norm 1 and stable rank <= rank_ratio * min(W.shape)."""
   U, S, Vt = jnp.linalg.svd(W, full_matrices=False)
@@ -45,8 +40,8 @@ def srn_kernel(kernel: jax.Array, rank_ratio: float) -> jax.Array:
 def make(config: ml_collections.ConfigDict) -> Method:
   ratio = config.srn.rank_ratio
 
-  def post_update(params, opt_state, step, key):
-    del step, key
+  def post_update(params, opt_state, step, key, state):
+    del step, key, state
     model = jax.tree_util.tree_map_with_path(lambda p, w: srn_kernel(w, ratio) if is_prunable(p) else w,
                                              params["model"])
     return {**params, "model": model}, opt_state, {}

@@ -1,0 +1,190 @@
+"""AutoAttack in JAX (Croce & Hein, ICML 2020): APGD-CE, APGD-T, FAB-T and Square, the per-example worst case.
+
+    autoattack(logits_fn, x, y, key, eps=, norm=, version=) -> AutoAttackResult
+    sanity_checks(logits_fn, x, y)      # AutoAttack's checks on the model itself
+    attack_fn(name, norm, settings, num_classes)   # one of its attacks, jitted (cached)
+
+Each attack is one jitted program over a batch with fixed shapes (per-example masks, `lax` loops);
+`autoattack` runs them in AutoAttack's order, each on the examples still robust, gathered into
+`batching` buckets so few shapes compile. Randomness is per example, from fold_in(key, global
+index), so a result does not depend on batch size, order or padding.
+
+Versions (as in the reference implementation):
+  standard: apgd-ce (100 steps), apgd-t (9 targets x 100), fab-t (9 targets x 100), square (5000 queries)
+  plus:     apgd-ce x5, apgd-dlr x5, fab x5, square, apgd-t, fab-t
+  rand:     apgd-ce, apgd-dlr (the reference adds 20 EOT samples per gradient; every
+            model here is deterministic, which `sanity_checks` verifies, so EOT is not run)
+
+References:
+  Croce, Hein. Reliable evaluation of adversarial robustness with an ensemble of diverse
+    parameter-free attacks. ICML 2020. github.com/fra31/auto-attack
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lowrank_jax import batching, conv
+from lowrank_jax.attacks.ascent import apgd, apgd_run, best_of
+from lowrank_jax.attacks.fab import fab, fab_targets
+from lowrank_jax.attacks.inputs import check_inputs, check_labels
+from lowrank_jax.attacks.losses import LogitsFn, ce_loss, dlr_loss
+from lowrank_jax.attacks.norms import NORMS, Norm
+from lowrank_jax.attacks.square import square
+
+VERSIONS: dict[str, tuple[str, ...]] = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
+    "rand": ("apgd-ce", "apgd-dlr"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSettings:
+  """AutoAttack's hyper-parameters (the reference's defaults)."""
+
+  steps: int = 100  # APGD and FAB iterations
+  restarts: int = 1  # APGD-CE/DLR and FAB restarts (plus: 5)
+  num_targets: int = 9  # APGD-T and FAB-T target classes
+  queries: int = 5000  # Square
+
+  @classmethod
+  def of(cls, version: str, **overrides) -> AttackSettings:
+    """The reference's settings of a version ("plus": 5 restarts), with overrides."""
+    return cls(**{"restarts": 5 if version == "plus" else 1, **overrides})
+
+
+def apgd_targets(logits_fn, x, y, key, eps, indices, *, norm, steps, num_targets):
+  """APGD-T: APGD on the targeted DLR loss for the classes ranked 2..num_targets+1, per example the best."""
+  run = lambda t: apgd_run(logits_fn, x, y, jax.random.fold_in(key, t), eps=eps, steps=steps, norm=norm,
+                           loss="dlr_targeted", target_class=t + 2, indices=indices)
+  return best_of(run, num_targets).x
+
+
+@functools.lru_cache(maxsize=None)
+def attack_fn(name: str, norm: Norm, settings: AttackSettings, num_classes: int) -> Callable:
+  """A jitted fn(logits_fn, x, y, key, eps, indices) -> x_adv for one of AutoAttack's attacks.
+
+  Cached: every call with the same arguments returns the same function, so a second
+  autoattack() on the same architecture and shapes (another checkpoint) compiles nothing.
+  """
+  s, targets = settings, min(settings.num_targets, num_classes - 1)
+  fns = {
+      "apgd-ce": functools.partial(apgd, norm=norm, steps=s.steps, loss="ce", restarts=s.restarts),
+      "apgd-dlr": functools.partial(apgd, norm=norm, steps=s.steps, loss="dlr", restarts=s.restarts),
+      "apgd-t": functools.partial(apgd_targets, norm=norm, steps=s.steps, num_targets=targets),
+      "fab": lambda *a, **kw: fab(*a, norm=norm, steps=s.steps, targeted=False, restarts=s.restarts, **kw)[0],
+      "fab-t": functools.partial(fab_targets, norm=norm, steps=s.steps, num_targets=targets),
+      "square": functools.partial(square, norm=norm, queries=s.queries),
+  }
+  f = fns[name]
+  return conv.jit(lambda logits_fn, x, y, key, eps, indices: f(logits_fn, x, y, key, eps=eps, indices=indices))
+
+
+@dataclasses.dataclass
+class AutoAttackResult:
+  """Per example: the worst case found and which attack found it first."""
+
+  x_adv: np.ndarray  # the first successful adversarial input, else x
+  robust: np.ndarray  # (n,) bool: correct on x and on every attack within eps
+  broken_by: np.ndarray  # (n,) int: index in `attacks` of the first attack that succeeded; -1 robust; -2 wrong on x
+  attacks: tuple[str, ...]
+  norms: np.ndarray  # (n,) ||x_adv - x|| in `norm`
+  clean_accuracy: float
+  robust_accuracy: float
+  after: dict[str, float]  # robust accuracy after each attack, cumulative, in order
+  checks: list[dict]  # {check, passed, detail}: Square not stronger than the white-box attacks before it
+
+
+def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array, *, eps: float,
+               norm: Norm = "linf", version: str = "standard", settings: AttackSettings | None = None,
+               batch_size: int = 256, indices: np.ndarray | None = None, num_classes: int | None = None,
+               progress: Callable[[str], None] | None = None, mesh=None) -> AutoAttackResult:
+  """AutoAttack: its attacks in order, each on the examples still robust; the per-example worst case.
+
+  Args:
+    logits_fn: x -> logits; a `jax.tree_util.Partial` keeps parameters out of the compiled code.
+    x, y: NHWC inputs in [0, 1] and labels (host arrays).
+    key: PRNG key; example i draws from fold_in(key, indices[i]).
+    eps: the budget in `norm`; a point counts as broken when misclassified within eps (+1e-5 relative).
+    version: "standard", "plus" or "rand" (see the module docstring).
+    settings: hyper-parameters (default: AttackSettings.of(version), the reference's).
+    indices: global indices of the examples (default 0..n-1).
+    progress: called with a line after each attack.
+    mesh: a device mesh whose "data" axis shards each batch.
+  """
+  names = VERSIONS[version]
+  x, y = np.asarray(x), np.asarray(y)
+  check_inputs(x, y, images="square" in names, where="autoattack")
+  num_classes = num_classes or int(np.asarray(logits_fn(x[:1])).shape[-1])
+  check_labels(y, num_classes, where="autoattack")
+  settings = settings or AttackSettings.of(version)
+  x, y = x.astype(np.float32), y.astype(np.int32)
+  n = len(x)
+  indices = np.arange(n) if indices is None else np.asarray(indices)
+  pred = batching.predict(logits_fn, x, batch_size, mesh)
+  robust = pred == y
+  broken_by = np.where(robust, -1, -2)
+  x_adv = x.copy()
+  after = {}
+  for a, name in enumerate(names):
+    fn = attack_fn(name, norm, settings, num_classes)
+    todo = np.flatnonzero(robust)
+    if len(todo):
+      adv = batching.map_batches(lambda xs, ys, ids: fn(logits_fn, xs, ys, key, jnp.float32(eps), ids),
+                                 (x, y, indices), batch_size, idx=todo, mesh=mesh)
+      size = np.asarray(NORMS[norm].size(jnp.asarray(adv - x[todo])))
+      broken = (batching.predict(logits_fn, adv, batch_size, mesh) != y[todo]) & (size <= eps * (1 + 1e-5))
+      hit = todo[broken]
+      robust[hit], broken_by[hit], x_adv[hit] = False, a, adv[broken]
+    after[name] = float(robust.mean())
+    if progress:
+      progress(f"{name}: robust accuracy {after[name]:.4f}")
+  norms = np.asarray(NORMS[norm].size(jnp.asarray(x_adv - x)))
+  checks = []
+  if "square" in after and len(after) > 1:
+    white = min(v for k, v in after.items() if k != "square" and names.index(k) < names.index("square"))
+    checks.append({"check": "Square not stronger than the white-box attacks before it",
+                   "passed": after["square"] >= white - 0.002,
+                   "detail": f"robust accuracy {white:.4f} before Square, {after['square']:.4f} after"})
+  return AutoAttackResult(x_adv, robust, broken_by, names, norms, float((pred == y).mean()), float(robust.mean()),
+                          after, checks)
+
+
+def sanity_checks(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, *, repeats: int = 5,
+                  tolerance: float = 1e-4) -> list[dict]:
+  """AutoAttack's checks of the model itself (reference: autoattack/checks.py), as {check, passed, detail}.
+
+  - deterministic: `repeats` forward passes agree (normalised logits within `tolerance`);
+    a randomised model needs EOT, which this evaluation does not do.
+  - logits, not probabilities: outputs are not rows in [0, 1] summing to 1.
+  - no zero gradients: no correctly classified example's input gradient of the CE and DLR
+    losses is exactly zero in float32 (a symptom of masked gradients; DLR is constant,
+    with a zero gradient, on a misclassified example whose label ranks third).
+  """
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  outs = [np.asarray(logits_fn(x), np.float64) for _ in range(repeats)]
+  correct = np.argmax(outs[0], -1) == np.asarray(y)
+  unit = [o / (np.linalg.norm(o, axis=1, keepdims=True) + 1e-10) for o in outs]
+  diff = max(float(np.abs(u - unit[0]).max()) for u in unit)
+  probs = bool(np.all(outs[0] <= 1 + 1e-5) and np.all(outs[0] >= -1e-5)
+               and np.all(np.abs(outs[0].sum(-1) - 1) < 1e-5))
+  zero = {}
+  for name, loss in (("ce", ce_loss), ("dlr", dlr_loss)):
+    g = jax.grad(lambda z: loss(logits_fn(z), y).sum())(x)
+    zero[name] = int(np.sum(np.all(np.asarray(g).reshape(len(y), -1) == 0, axis=1) & correct))
+  return [
+      {"check": "deterministic forward pass", "passed": diff <= tolerance,
+       "detail": f"max difference of normalised logits over {repeats} calls: {diff:.2e}"},
+      {"check": "outputs are logits, not probabilities", "passed": not probs,
+       "detail": "rows in [0, 1] summing to 1" if probs else "unnormalised outputs"},
+      {"check": "no zero input gradients", "passed": zero["ce"] == 0 and zero["dlr"] == 0,
+       "detail": f"{zero['ce']} (CE) and {zero['dlr']} (DLR) of {int(correct.sum())} correctly classified "
+                 "examples have an all-zero gradient"},
+  ]

@@ -1,0 +1,147 @@
+"""What an evaluator reads (`Inputs`, frozen) and returns (`Result`), the worst case over attacks, and the
+attack helpers several evaluators share.
+
+    Inputs(model, ec, x, y, clean, key, source, reference, train, log)   # read-only
+    Result(json, attacked, checks, outputs)     # its eval.json entry, per-example correctness, audit checks
+    Attacked(eps, attack, correct)              # one attack at one eps: correct (k,) on the first k examples
+    worst_case(clean, attacked) -> WorstCase    # per eps, correct under every attack
+    run_pgd(inputs, logits_fn, name, eps=, steps=) / paper_like(inputs, eps, steps)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Any, Callable, Iterable
+
+import jax
+import numpy as np
+
+from lowrank_jax import attacks, batching, conv
+from lowrank_jax.runfiles import eps_key
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+  """What every evaluator may read; nothing in it changes while evaluators run."""
+
+  model: Any  # loading.LoadedModel
+  ec: Any  # config.eval
+  x: np.ndarray  # float32 NHWC in [0, 1]
+  y: np.ndarray  # int32
+  clean: np.ndarray  # (n,) bool: correctly classified without perturbation
+  key: jax.Array
+  source: Any = None  # LoadedModel: transfer (black-box) source
+  reference: Any = None  # LoadedModel: a third model, source of common perturbations
+  train: Any = None  # (uint8 images, labels) of the training split, for evaluators that fit something
+  log: Callable[[str], None] = lambda s: None
+
+  @property
+  def indices(self) -> np.ndarray:
+    return np.arange(len(self.x))
+
+  @property
+  def batch_size(self) -> int:
+    return int(self.ec.batch_size)
+
+  @property
+  def mesh(self):
+    """The model's device mesh: evaluated examples are sharded over its "data" axis."""
+    return self.model.mesh
+
+  def batched(self, fn: Callable, *arrays: np.ndarray):
+    """fn over padded batches of the arrays (`batching.map_batches`), as numpy."""
+    return batching.map_batches(fn, arrays, self.batch_size, mesh=self.mesh)
+
+  def predict(self, x: np.ndarray, logits_fn=None) -> np.ndarray:
+    f = logits_fn if logits_fn is not None else self.model.logits
+    return batching.predict(f, x, self.batch_size, self.mesh)
+
+  def correct(self, x_adv: np.ndarray) -> np.ndarray:
+    """Per example of x_adv (the first len(x_adv) examples): correct on x_adv and on the clean x
+    (an attack never repairs an error)."""
+    n = len(x_adv)
+    return (self.predict(x_adv) == self.y[:n]) & self.clean[:n]
+
+  def subkey(self, name: str) -> jax.Array:
+    """A key per evaluator/attack name (stable whatever else runs)."""
+    return jax.random.fold_in(self.key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+@dataclasses.dataclass(frozen=True)
+class Attacked:
+  """One attack at one eps: per example of the first len(correct) evaluated examples, still correct."""
+
+  eps: float
+  attack: str
+  correct: np.ndarray
+
+  @property
+  def accuracy(self) -> float:
+    return float(self.correct.mean()) if len(self.correct) else 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+  """An evaluator's output: its eval.json entry, the attacks it ran per example, its audit checks, and
+  outputs that evaluators declaring it in `needs` may read."""
+
+  json: dict
+  attacked: tuple[Attacked, ...] = ()
+  checks: tuple[dict, ...] = ()
+  outputs: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluator:
+  """A family of measures: run(inputs, needed) -> Result, where needed maps each name in `needs` to its Result."""
+
+  run: Callable[[Inputs, dict[str, Result]], Result]
+  needs: tuple[str, ...] = ()
+  enabled: Callable[[Any], bool] = lambda ec: True
+
+
+class WorstCase:
+  """Per eps, the examples correct under every attack (an attack run on the first k examples leaves the
+  others as they were) and the attacks' names in the order they ran."""
+
+  def __init__(self, clean: np.ndarray, attacked: Iterable[Attacked] = ()):
+    self.clean = np.asarray(clean, bool)
+    self.correct: dict[float, np.ndarray] = {}
+    self.attacks: dict[float, list[str]] = {}
+    for a in attacked:
+      k = len(a.correct)
+      current = self.correct.get(a.eps, self.clean).copy()
+      current[:k] &= np.asarray(a.correct, bool)
+      self.correct[a.eps] = current
+      self.attacks.setdefault(a.eps, []).append(a.attack)
+
+  def accuracy(self, eps: float, examples: int | None = None) -> float:
+    """Worst-case accuracy at eps, over all examples or the first `examples` (where a subset attack ran)."""
+    return float(self.correct[float(eps)][:examples].mean())
+
+  def to_json(self) -> dict:
+    return {eps_key(e): {"accuracy": self.accuracy(e), "attacks": self.attacks[e]} for e in sorted(self.correct)}
+
+
+_pgd = conv.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
+
+
+def run_pgd(inputs: Inputs, logits_fn, name: str, *, eps, steps: int, restarts: int = 1, loss=None,
+            examples: int | None = None, **kw) -> np.ndarray:
+  """Adversarial inputs of PGD on the first `examples` (default all) of inputs.x, per-example keys;
+  `name` seeds it."""
+  key, loss = inputs.subkey(name), loss or inputs.ec.loss
+  fn = lambda x, y, i: _pgd(logits_fn, x, y, key, eps=eps, steps=steps, norm=inputs.ec.norm, restarts=restarts,
+                            loss=loss, indices=i, **kw)
+  n = len(inputs.x) if examples is None else examples
+  return inputs.batched(fn, inputs.x[:n], inputs.y[:n], inputs.indices[:n])
+
+
+def paper_like(inputs: Inputs, eps: float, steps: int) -> np.ndarray:
+  """PGD as the paper likely ran it: eps in the normalised input space (pixel eps = eps * std per channel),
+  a fixed step of eps / 4, no random start; returns per-example correctness."""
+  pixel_eps = eps * np.asarray(inputs.model.std, np.float32)
+  adv = run_pgd(inputs, inputs.model.logits, f"paper-{steps}@{eps_key(eps)}", eps=pixel_eps, steps=int(steps),
+                step_size=pixel_eps / 4, random_start=False)
+  return inputs.correct(adv)
