@@ -85,6 +85,10 @@ def _flag_error(e: BaseException, argv: list[str]) -> str:
       return f"{inside[-1].filename}:{inside[-1].lineno}: the config file raised {type(c).__name__}: {c}"
   flag_of = lambda name: next((a.split("=")[0] for a in argv if a.startswith("--config.") and
                                name in a.split("=")[0].split(".")), "--config")
+  from lowrank_jax.default_config import RENAMED  # pylint: disable=g-import-not-at-top
+  renamed = next((a.split("=")[0] for a in argv if a.split("=")[0].removeprefix("--config.") in RENAMED), None)
+  if renamed:
+    return f"{renamed}: the field was renamed; use --config.{RENAMED[renamed.removeprefix('--config.')]}"
   suggestion = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
   if suggestion:
     right, wrong = suggestion.groups()

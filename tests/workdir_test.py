@@ -88,6 +88,8 @@ class CommandLineTest(absltest.TestCase):
                                         "mean 'rank'?",
           ("--config.lowrank.rank=five",): "error: flag --config.lowrank.rank=five: invalid literal for int()",
           ("--config.bogus.depth=1",): "error: --config.bogus.depth: the config has no field 'bogus'",
+          ("--config.lowrank.method=exact",): "error: --config.lowrank.method: the field was renamed; use "
+                                              "--config.lowrank.svd",
       }
       for args, message in cases.items():
         line = error_line(self, run(TRAIN, f"--workdir={d}/w", *args))
