@@ -73,6 +73,12 @@ def validate_eval_config(ec) -> None:
   """Checks config.eval (eval.py) before any compute."""
   from lowrank_jax.attacks import autoattack  # pylint: disable=g-import-not-at-top
 
+  from lowrank_jax import evaluators  # pylint: disable=g-import-not-at-top
+
+  try:
+    evaluators.order(ec)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
   _check(ec.norm in ("linf", "l2"), f"config.eval.norm={ec.norm!r} is not one of linf, l2")
   _check(ec.loss in ("ce", "margin", "dlr"), f"config.eval.loss={ec.loss!r} is not one of ce, margin, dlr")
   for field in ("num_examples", "batch_size", "audit_restarts", "deepfool_examples", "deepfool_max_iter",

@@ -81,6 +81,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.num_examples = 500  # first N test examples
   c.eval.batch_size = 250
   c.eval.seed = 0
+  c.eval.only = ""  # comma separated evaluators (lowrank_jax.evaluators) to run, with what they need; "": all
   c.eval.norm = "linf"  # linf | l2, for the PGD grid and AutoAttack
   c.eval.eps = (0.05, 0.1, 0.2, 0.3)
   c.eval.steps = (7, 20)

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import tqdm
 
-from lowrank_jax import attacks, batching, config as config_lib, data as data_lib, distributed, runfiles
+from lowrank_jax import attacks, batching, config as config_lib, data as data_lib, distributed, per_example, runfiles
 from lowrank_jax.evaluators import EVALUATORS, Inputs, WorstCase, eps_key, order
 from lowrank_jax.loading import LoadedModel, load_model
 
@@ -52,6 +52,7 @@ def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: Loade
     if a.attack == "autoattack":
       out["robust_accuracy"][eps_key(a.eps)]["accuracy_autoattack_examples"] = worst.accuracy(a.eps, len(a.correct))
   out["audit"] = [c for r in results.values() for c in r.checks]
+  out["per_example"] = per_example.to_json(clean, attacked)  # paired tests, monotone worst case: per_example.py
   return out
 
 

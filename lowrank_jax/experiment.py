@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import sys
 import time
 from typing import Any, Callable, Iterable
@@ -39,6 +40,12 @@ class Run:
   reference: str | None = None  # another run's name: the common-perturbation model
   evaluate: bool = True  # False: train only (e.g. a reference model)
   label: str = ""  # what the run varies, for tables
+  workdir: str = ""  # "": the name; runs of one learning curve share a workdir
+  until_epoch: int | None = None  # train (the schedule of num_epochs) up to this epoch, then evaluate
+
+  @property
+  def dir(self) -> str:
+    return self.workdir or self.name
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
@@ -51,8 +58,18 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_co
       node = node[p]
     if leaf not in node:
       raise ValueError(f"unknown config field {dotted!r}")
-    node[leaf] = value
+    node[leaf] = spec_value(value)
   return config
+
+
+def spec_value(value: Any) -> Any:
+  """A value as a spec (JSON) writes it: lists become tuples, and a fraction "8/255" a float."""
+  if isinstance(value, (list, tuple)):
+    return tuple(spec_value(v) for v in value)
+  if isinstance(value, str) and re.fullmatch(r"\d+/\d+", value.strip()):
+    num, den = value.split("/")
+    return int(num) / int(den)
+  return value
 
 
 def round_floats(obj: Any, digits: int = 5) -> Any:
@@ -74,8 +91,10 @@ def _order(runs: Iterable[Run]) -> list[Run]:
 
 
 def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_config: ml_collections.ConfigDict,
-                   eval_overrides: dict | None = None, log: Callable[[str], None] | None = None) -> dict[str, dict]:
-  """Trains and evaluates every run (resuming, skipping what is done); returns {name: result}."""
+                   eval_overrides: dict | None = None, log: Callable[[str], None] | None = None,
+                   on_result: Callable[[str], None] | None = None) -> dict[str, dict]:
+  """Trains and evaluates every run (resuming, skipping what is done); returns {name: result}.
+  on_result(path) is called with each result file written (e.g. to commit it)."""
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   runs = _order(runs)
   names = {r.name for r in runs}
@@ -84,29 +103,39 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
       if dep is not None and dep not in names:
         raise ValueError(f"run {r.name!r} needs run {dep!r}, which is not in the experiment")
   os.makedirs(results_dir, exist_ok=True)
+  dirs = {r.name: r.dir for r in runs}
   results = {}
   for i, r in enumerate(runs):
     out = os.path.join(results_dir, f"{r.name}.json")
-    workdir = os.path.join(root, r.name)
+    workdir = os.path.join(root, r.dir)
     config = apply_overrides(base_config, r.overrides)
     if os.path.exists(out):
       results[r.name] = runfiles.read_json(out)
       continue
     t0 = time.perf_counter()
+    ckpts = runfiles.path(workdir, runfiles.CHECKPOINTS)
+    resumed = os.path.isdir(ckpts) and bool(os.listdir(ckpts))  # its train seconds cover only this call
     log(f"[{i + 1}/{len(runs)}] {r.name}: training ({', '.join(f'{k}={v}' for k, v in r.overrides.items()) or 'base'})")
-    last = training.train_and_evaluate(config, workdir, log=lambda s: None)
+    last = training.train_and_evaluate(config, workdir, log=lambda s: None, until_epoch=r.until_epoch)
     train_s = time.perf_counter() - t0
+    if r.until_epoch is not None and last.get("epoch") != r.until_epoch:
+      raise RuntimeError(f"run {r.name!r}: {workdir} is at epoch {last.get('epoch')}, not {r.until_epoch} (trained past "
+                         f"it by another run?): remove its checkpoints to measure epoch {r.until_epoch}")
     if not r.evaluate:
       log(f"[{i + 1}/{len(runs)}] {r.name}: trained (test accuracy {last['test_accuracy']:.4f}; not evaluated)")
       continue
     ec = apply_overrides(ml_collections.ConfigDict({"eval": base_config.eval.to_dict()}),
                          {f"eval.{k}": v for k, v in {**(eval_overrides or {}), **r.eval_overrides}.items()}).eval
-    ev = evaluation.evaluate_workdir(workdir, ec, transfer_from=_dir(root, r.transfer_from),
-                                     reference=_dir(root, r.reference), progress=False)
-    result = {"run": dataclasses.asdict(r), "config": config.to_dict(), "train": last, "eval": ev,
-              "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s, 1)}}
+    ev = evaluation.evaluate_workdir(workdir, ec, transfer_from=_dir(root, dirs.get(r.transfer_from)),
+                                     reference=_dir(root, dirs.get(r.reference)), progress=False)
+    history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
+    result = {"run": dataclasses.asdict(r), "config": config.to_dict(), "train": last, "history": history, "eval": ev,
+              "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s, 1),
+                          "resumed": resumed}}
     write_result(out, result)
     results[r.name] = runfiles.read_json(out)
+    if on_result is not None:
+      on_result(out)
     log(f"[{i + 1}/{len(runs)}] {r.name}: done in {time.perf_counter() - t0:.0f} s; "
         f"{summary_line(results[r.name])}")
   return results
@@ -176,3 +205,74 @@ def summary_line(result: dict) -> str:
   s = table_row(result)
   keys = ["clean", "eff_rank", "mean_norm"] + [k for k in s if k.startswith(("worst@", "aa@"))] + ["rho_adv"]
   return ", ".join(f"{k} {s[k]:.4g}" for k in keys if k in s)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """An experiment as data (a JSON file): its runs, the config and eval overrides they share, where results go."""
+
+  name: str
+  about: str
+  runs: tuple[Run, ...]
+  config: dict
+  eval: dict
+  results: str  # the results folder, relative to the repository
+
+  def base_config(self) -> ml_collections.ConfigDict:
+    from lowrank_jax import default_config  # pylint: disable=g-import-not-at-top
+    return apply_overrides(default_config.get_config(), self.config)
+
+
+def _expand(entry: dict, quick: dict | None) -> list[Run]:
+  """One spec entry -> its runs: one per seed (NAME_s<seed>), and per epoch of a learning curve
+  (NAME_s<seed>_e<EE>, sharing the workdir NAME_s<seed>)."""
+  known = {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate", "quick"}
+  unknown = set(entry) - known
+  if unknown:
+    raise ValueError(f"spec run {entry.get('name')!r}: unknown field(s) {', '.join(sorted(unknown))}")
+  seeds = entry.get("seeds")
+  epochs = entry.get("epochs")
+  if quick is not None:
+    seeds = seeds[:1] if seeds else seeds
+    epochs = quick.get("epochs", epochs[:2]) if epochs else epochs
+  out = []
+  for seed in seeds if seeds is not None else [None]:
+    name = entry["name"] if seed is None else f"{entry['name']}_s{seed}"
+    overrides = {**entry.get("config", {}), **({} if seed is None else {"seed": seed})}
+    common = dict(overrides=overrides, eval_overrides=entry.get("eval", {}), label=entry.get("label", entry["name"]),
+                  transfer_from=entry.get("transfer_from"), reference=entry.get("reference"),
+                  evaluate=entry.get("evaluate", True))
+    if epochs:
+      out += [Run(f"{name}_e{e:02d}", workdir=name, until_epoch=int(e), **common) for e in epochs]
+    else:
+      out.append(Run(name, **common))
+  return out
+
+
+def load_spec(path: str, quick: bool = False) -> Spec:
+  """A spec file: {"about", "results", "config", "eval", "quick": {"config", "eval", "epochs"}, "runs": [entry]},
+  each entry {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate",
+  "quick": false to leave it out of quick runs}. quick: the smoke version (first seed, first epochs, the quick
+  overrides on top). A bad spec is a ValueError naming the file."""
+  try:
+    d = runfiles.read_json(path)
+    q = d.get("quick", {}) if quick else None
+    entries = [e for e in d["runs"] if not quick or e.get("quick", True)]
+    runs = tuple(r for e in entries for r in _expand(e, q))
+    return Spec(os.path.splitext(os.path.basename(path))[0], d.get("about", ""), runs,
+                {**d.get("config", {}), **(q or {}).get("config", {})}, {**d.get("eval", {}), **(q or {}).get("eval", {})},
+                d["results"])
+  except (KeyError, TypeError, ValueError) as e:
+    raise ValueError(f"{path}: {type(e).__name__}: {e}") from None
+
+
+def select(runs: list[Run], names: list[str]) -> list[Run]:
+  """The named runs in that order, after the runs they need (transfer sources, references); an unknown name is
+  a ValueError listing the known ones."""
+  by_name = {r.name: r for r in runs}
+  unknown = [n for n in names if n not in by_name]
+  if unknown:
+    raise ValueError(f"unknown run(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+  picked = [by_name[n] for n in names]
+  deps = {d for r in picked for d in (r.transfer_from, r.reference) if d and d not in names}
+  return [by_name[d] for d in sorted(deps)] + picked

@@ -124,22 +124,14 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def write_report(results: dict, out_dir: str, compare: dict | None = None) -> str:
-  """Writes report.md and its PNGs into out_dir; returns the report's path."""
-  runs = _runs(results, compare)
-  plot_robust(runs, os.path.join(out_dir, "robust_accuracy.png"))
-  plot_deepfool(runs, os.path.join(out_dir, "deepfool.png"))
-  plot_pixels(runs, os.path.join(out_dir, "random_pixels.png"))
-  has_stab = plot_stability(runs, os.path.join(out_dir, "noise_stability.png"))
-  plot_spectrum(runs, os.path.join(out_dir, "spectrum.png"))
-  r, c, g = results, results["config"], results["pgd_grid"]
+def _attacks(r: dict, compare: dict | None) -> list[str]:
+  g, c = r["pgd_grid"], r["config"]
   eps = _eps_sorted(g["pgd"])
   steps = sorted({int(s) for d in g["pgd"].values() for s in d})
   f = lambda v: f"{v:.4f}"
-  L = [f"# Robustness report: {r['model']} (step {r['step']})", "",
-       f"{r['num_examples']} test examples; {c['norm']} attacks in pixel space [0, 1]; PGD loss {c['loss']}, "
-       "step 2.5 eps/steps, random start." + (f" Dashed lines in plots: {compare['model']}." if compare else ""),
-       "", f"Clean accuracy: **{r['clean_accuracy']:.4f}**", "", "## Accuracy under attack", ""]
+  L = ["## Accuracy under attack", "",
+       f"{c['norm']} attacks in pixel space [0, 1]; PGD loss {c['loss']}, step 2.5 eps/steps, random start."
+       + (f" Dashed lines in plots: {compare['model']}." if compare else ""), ""]
   rows = [[f"PGD-{s}"] + [f(g["pgd"][eps_key(e)][str(s)]) for e in eps] for s in steps]
   rows.append(["FGSM"] + [f(g["fgsm"][eps_key(e)]) for e in eps])
   if "transfer" in g:
@@ -149,7 +141,7 @@ def write_report(results: dict, out_dir: str, compare: dict | None = None) -> st
     aa = r["autoattack"]["by_eps"]
     rows.append([f"AutoAttack ({r['autoattack']['version']}, {r['autoattack']['examples']} examples)"]
                 + [f(aa[eps_key(e)]["robust_accuracy"]) if eps_key(e) in aa else "-" for e in eps])
-  rows.append(["**worst case over all attacks**"]
+  rows.append(["**worst case over all attacks (at that eps or below)**"]
               + [f"**{r['robust_accuracy'][eps_key(e)]['accuracy']:.4f}**" for e in eps])
   L += _table(["attack"] + [f"eps {e:g}" for e in eps], rows)
   L += ["", f"Audit attacks: PGD-{g['pgd_2x']['steps']} at eps {g['pgd_2x']['eps']:g}: {g['pgd_2x']['accuracy']:.4f}; "
@@ -157,44 +149,64 @@ def write_report(results: dict, out_dir: str, compare: dict | None = None) -> st
         f"{g['pgd_restarts']['accuracy']:.4f}; PGD at eps {g['pgd_chance']['eps']:g}: {g['pgd_chance']['accuracy']:.4f}; "
         f"Gaussian noise (sigma = eps {g['gaussian']['eps']:g}): {g['gaussian']['accuracy']:.4f}.", "",
         "![robust accuracy](robust_accuracy.png)", ""]
-  if "autoattack" in r:
-    aa = r["autoattack"]
-    names = list(next(iter(aa["by_eps"].values()))["after"])
-    L += ["## AutoAttack", "", "Robust accuracy after each attack (cumulative, each on the examples still robust):", ""]
-    L += _table(["eps"] + names + ["seconds"],
-                [[e] + [f(d["after"][n]) for n in names] + [f"{d['seconds']:.0f}"] for e, d in aa["by_eps"].items()])
-    L.append("")
-  if "masking" in r:
-    m = r["masking"]
-    L += ["## Gradient-masking probes", "",
-          f"Zero CE input gradients: {m['zero_gradient_fraction']:.4f} of all examples, "
-          f"{m['zero_gradient_fraction_correct']:.4f} of the correctly classified.", ""]
-    for e, d in m["by_eps"].items():
-      L += [f"eps {e}: " + "; ".join(f"{k} {v:.3f}" for k, v in d["accuracy"].items())
-            + "; paper-like (normalised eps, fixed step, no random start) "
-            + ", ".join(f"{k} {v:.3f}" for k, v in d["paper_like"].items()), ""]
-  L += ["## Gradient-masking audit", ""]
-  L += _table(["check", "result", "detail"],
-              [[a["check"], "pass" if a["passed"] else "**FLAG**", a["detail"]] for a in r.get("audit", [])])
+  return L
+
+
+def _autoattack(r: dict) -> list[str]:
+  aa = r["autoattack"]
+  names = list(next(iter(aa["by_eps"].values()))["after"])
+  L = ["## AutoAttack", "", "Robust accuracy after each attack (cumulative, each on the examples still robust):", ""]
+  L += _table(["eps"] + names + ["seconds"],
+              [[e] + [f"{d['after'][n]:.4f}" for n in names] + [f"{d['seconds']:.0f}"] for e, d in aa["by_eps"].items()])
+  return L + [""]
+
+
+def _masking(r: dict) -> list[str]:
+  m = r["masking"]
+  L = ["## Gradient-masking probes", "",
+       f"Zero CE input gradients: {m['zero_gradient_fraction']:.4f} of all examples, "
+       f"{m['zero_gradient_fraction_correct']:.4f} of the correctly classified.", ""]
+  for e, d in m["by_eps"].items():
+    L += [f"eps {e}: " + "; ".join(f"{k} {v:.3f}" for k, v in d["accuracy"].items())
+          + "; paper-like (normalised eps, fixed step, no random start) "
+          + ", ".join(f"{k} {v:.3f}" for k, v in d["paper_like"].items()), ""]
+  return L
+
+
+def _audit(r: dict) -> list[str]:
+  return ["## Gradient-masking audit", ""] + _table(
+      ["check", "result", "detail"],
+      [[a["check"], "pass" if a["passed"] else "**FLAG**", a["detail"]] for a in r.get("audit", [])]) + [""]
+
+
+def _deepfool(r: dict) -> list[str]:
   d = r["deepfool"]
-  L += ["", "## DeepFool (L2)", "",
-        f"rho_adv = mean ||r||/||x|| over all {d['examples']} examples (Eq. 15) = **{d['rho_adv']:.4f}** "
-        f"(median {d['rho_adv_median']:.4f}); over the fooled only {d['rho_adv_fooled']:.4f}; success rate "
-        f"{d['success_rate']:.3f} within {d['max_iter']} iterations (mean {d['mean_iterations']:.2f}).", "",
-        "![deepfool](deepfool.png)", "", "## Random pixel perturbation", ""]
+  return ["## DeepFool (L2)", "",
+          f"rho_adv = mean ||r||/||x|| over all {d['examples']} examples (Eq. 15) = **{d['rho_adv']:.4f}** "
+          f"(median {d['rho_adv_median']:.4f}); over the fooled only {d['rho_adv_fooled']:.4f}; success rate "
+          f"{d['success_rate']:.3f} within {d['max_iter']} iterations (mean {d['mean_iterations']:.2f}).", "",
+          "![deepfool](deepfool.png)", ""]
+
+
+def _pixels(r: dict) -> list[str]:
   acc = r["random_pixels"]["accuracy"]
-  L += _table(["p"] + list(acc), [["accuracy"] + [f(v) for v in acc.values()]])
-  L += ["", "![random pixels](random_pixels.png)", "", "## Noise stability of the representations", "",
-        "Least-squares slope of feature ratio on input ratio (through 0) over correctly classified examples:", ""]
-  ns = r.get("noise_stability", {})
-  rows = [[src, layer, f"{v['slope']:.4g}", f"{v['median_gain']:.4g}"] for src, layers in ns.items()
+  return (["## Random pixel perturbation", ""] + _table(["p"] + list(acc), [["accuracy"] + [f"{v:.4f}" for v in acc.values()]])
+          + ["", "![random pixels](random_pixels.png)", ""])
+
+
+def _stability(r: dict, has_plot: bool) -> list[str]:
+  L = ["## Noise stability of the representations", "",
+       "Least-squares slope of feature ratio on input ratio (through 0) over correctly classified examples:", ""]
+  rows = [[src, layer, f"{v['slope']:.4g}", f"{v['median_gain']:.4g}"] for src, layers in r["noise_stability"].items()
           for layer, v in layers.items() if isinstance(v, dict)]
   L += _table(["perturbation", "layer", "slope", "median gain"], rows)
-  if has_stab:
-    L += ["", "![noise stability](noise_stability.png)"]
+  return L + (["", "![noise stability](noise_stability.png)"] if has_plot else []) + [""]
+
+
+def _representation(r: dict) -> list[str]:
   rep = r["representation"]
-  L += ["", "## Representations", "",
-        f"Mean max logit {rep['mean_max_logit']:.3f}; mean max softmax probability {rep['mean_max_softmax']:.4f}.", ""]
+  L = ["## Representations", "",
+       f"Mean max logit {rep['mean_max_logit']:.3f}; mean max softmax probability {rep['mean_max_softmax']:.4f}.", ""]
   L += _table(["layer", "m", f"effective rank ({rep['energy']:.0%} energy)", "centred", "mean ||a||"],
               [[k, str(v["dim"]), str(v["effective_rank"]), str(v["effective_rank_centred"]), f"{v['mean_norm']:.4g}"]
                for k, v in rep["layers"].items()])
@@ -202,8 +214,38 @@ def write_report(results: dict, out_dir: str, compare: dict | None = None) -> st
     lc = rep["layer_cushion"]
     L += ["", f"Layer cushion of `{lc['layer']}` (Arora et al. 2018): min {lc['cushion']:.4f}, "
           f"median {lc['median']:.4f}, mean {lc['mean']:.4f}"]
-  L += ["", "![spectrum](spectrum.png)", "", "Seconds per evaluator: "
-        + ", ".join(f"{k} {v:.0f}" for k, v in r.get("seconds", {}).items()), ""]
+  return L + ["", "![spectrum](spectrum.png)", ""]
+
+
+def write_report(results: dict, out_dir: str, compare: dict | None = None) -> str:
+  """Writes report.md and its PNGs into out_dir (a section per evaluator that ran); returns the report's path."""
+  r = results
+  if compare is not None and any(k not in compare for k in ("pgd_grid", "deepfool", "random_pixels", "representation")
+                                 if k in r):
+    compare = None  # the other run lacks a measure this one has: no comparison
+  runs = _runs(results, compare)
+  L = [f"# Robustness report: {r['model']} (step {r['step']})", "",
+       f"{r['num_examples']} test examples. Clean accuracy: **{r['clean_accuracy']:.4f}**", ""]
+  if "pgd_grid" in r:
+    plot_robust(runs, os.path.join(out_dir, "robust_accuracy.png"))
+    L += _attacks(r, compare)
+  if "autoattack" in r:
+    L += _autoattack(r)
+  if "masking" in r:
+    L += _masking(r)
+  L += _audit(r)
+  if "deepfool" in r:
+    plot_deepfool(runs, os.path.join(out_dir, "deepfool.png"))
+    L += _deepfool(r)
+  if "random_pixels" in r:
+    plot_pixels(runs, os.path.join(out_dir, "random_pixels.png"))
+    L += _pixels(r)
+  if "noise_stability" in r:
+    L += _stability(r, plot_stability(runs, os.path.join(out_dir, "noise_stability.png")))
+  if "representation" in r:
+    plot_spectrum(runs, os.path.join(out_dir, "spectrum.png"))
+    L += _representation(r)
+  L += ["Seconds per evaluator: " + ", ".join(f"{k} {v:.0f}" for k, v in r.get("seconds", {}).items()), ""]
   path = os.path.join(out_dir, "report.md")
   runfiles.write_text_atomic(path, "\n".join(L))
   return path

@@ -493,8 +493,12 @@ class Trainer:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       log: Callable[[str], None] | None = None, model: nnx.Module | None = None) -> dict:
+                       log: Callable[[str], None] | None = None, model: nnx.Module | None = None,
+                       until_epoch: int | None = None) -> dict:
   """Trains (resuming from the newest checkpoint in workdir) and returns the last epoch's record.
+
+  `until_epoch`: stop (saved) after that epoch, the schedule still that of config.num_epochs: a learning curve
+  evaluates the run there and calls again with a later epoch.
 
   `model`: a user's NNX module to train instead of config.model (it sows the layers
   named in config.lowrank.layers). Writes workdir/config.json, model.json,
@@ -514,7 +518,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     log(trainer.describe())
     bar = trainer.progress_bar()
     try:
-      while not trainer.done:
+      while not trainer.done and (until_epoch is None or trainer.epoch < until_epoch):
         epoch = trainer.epoch
         trainer.train_epoch(epoch, bar)
         record = trainer.evaluate_epoch(epoch)

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import data, evaluation, evaluators, loading
+from lowrank_jax import data, evaluation, evaluators, loading, per_example
 from lowrank_jax.evaluators import Attacked, WorstCase
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -37,10 +37,12 @@ class WorstCaseTest(absltest.TestCase):
     clean = np.array([True, True, True, True, True, False])  # the last is wrong on clean data
     a = Attacked(0.1, "a", np.array([False, True, True, False, True, True]))
     b = Attacked(0.1, "b", np.array([True, False, True, True, True, True]))
-    wc = WorstCase(clean, [a, b, Attacked(0.2, "a", np.ones(6, bool))])
+    wc = WorstCase(clean, [a, b, Attacked(0.2, "a", np.array([True, True, False, True, True, True]))])
     self.assertAlmostEqual(wc.accuracy(0.1), 2 / 6)
-    self.assertAlmostEqual(wc.accuracy(0.2), 5 / 6)  # a clean error stays an error
+    # monotone in eps: what broke at 0.1 stays broken at 0.2, with the third example broken there too
+    np.testing.assert_array_equal(wc.correct[0.2], [False, False, False, False, True, False])
     self.assertEqual(wc.to_json()["0.1"]["attacks"], ["a", "b"])
+    self.assertEqual(wc.to_json()["0.2"]["attacks"], ["a @0.1", "b @0.1", "a"])
     self.assertAlmostEqual(wc.accuracy(0.1, examples=4), 1 / 4)  # of the first 4 only the third survives both
     self.assertAlmostEqual(wc.accuracy(0.1, examples=2), 0.0)
     # an attack run on the first 3 examples only leaves the others as they were
@@ -87,7 +89,16 @@ class EvaluationTest(absltest.TestCase):
       self.assertTrue(os.path.getsize(os.path.join(out, f)) > 0, f)
     self.assertEqual(json.load(open(os.path.join(out, "eval.json")))["clean_accuracy"], r["clean_accuracy"])
     g = r["pgd_grid"]
-    self.assertEqual(r["robust_accuracy"]["0.3"]["attacks"][:2], ["pgd-3", "fgsm"])
+    at = r["robust_accuracy"]["0.3"]["attacks"]
+    self.assertEqual(at[:2], ["pgd-3 @0.05", "fgsm @0.05"])  # monotone: attacks at smaller eps count here too
+    self.assertIn("pgd-3", at)
+    worst = [r["robust_accuracy"][e]["accuracy"] for e in sorted(r["robust_accuracy"], key=float)]
+    self.assertEqual(worst, sorted(worst, reverse=True))
+    # the per-example results in eval.json give back every worst case
+    kept = per_example.from_json(json.load(open(os.path.join(out, "eval.json")))["per_example"])
+    for e, d in r["robust_accuracy"].items():
+      self.assertAlmostEqual(kept.worst(float(e)).mean(), d["accuracy"], places=12)
+    np.testing.assert_array_equal(kept.attack("autoattack", 0.3), np.zeros(30, bool))
     self.assertIn("autoattack", r["robust_accuracy"]["0.3"]["attacks"])
     self.assertEqual(r["autoattack"]["by_eps"]["0.3"]["robust_accuracy"], 0.0)  # eps 0.3 breaks a tiny CNN
     self.assertEqual(r["autoattack"]["examples"], 30)

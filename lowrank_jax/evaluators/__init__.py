@@ -34,8 +34,13 @@ EVALUATORS: dict[str, Evaluator] = {
 
 
 def order(ec) -> list[str]:
-  """The enabled evaluators, each after those it needs (otherwise in EVALUATORS' order)."""
+  """The enabled evaluators (config.eval.only: just those named, and what they need), each after those it
+  needs (otherwise in EVALUATORS' order)."""
   enabled = [name for name, e in EVALUATORS.items() if e.enabled(ec)]
+  only = [s.strip() for s in str(ec.get("only", "")).split(",") if s.strip()]
+  for name in only:
+    if name not in EVALUATORS:
+      raise ValueError(f"config.eval.only names {name!r}, which is not one of {', '.join(EVALUATORS)}")
   done: list[str] = []
 
   def visit(name: str, path: tuple[str, ...]) -> None:
@@ -49,6 +54,6 @@ def order(ec) -> list[str]:
       visit(need, path + (name,))
     done.append(name)
 
-  for name in enabled:
+  for name in only or enabled:
     visit(name, ())
   return done

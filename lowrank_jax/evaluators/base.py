@@ -4,7 +4,7 @@ attack helpers several evaluators share.
     Inputs(model, ec, x, y, clean, key, source, reference, train, log)   # read-only
     Result(json, attacked, checks, outputs)     # its eval.json entry, per-example correctness, audit checks
     Attacked(eps, attack, correct)              # one attack at one eps: correct (k,) on the first k examples
-    worst_case(clean, attacked) -> WorstCase    # per eps, correct under every attack
+    WorstCase(clean, attacked)                  # per eps, correct under every attack at that eps or below
     run_pgd(inputs, logits_fn, name, eps=, steps=) / paper_like(inputs, eps, steps)
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 import jax
 import numpy as np
 
-from lowrank_jax import attacks, batching, conv
+from lowrank_jax import attacks, batching, conv, per_example
 from lowrank_jax.runfiles import eps_key
 
 
@@ -102,19 +102,20 @@ class Evaluator:
 
 
 class WorstCase:
-  """Per eps, the examples correct under every attack (an attack run on the first k examples leaves the
-  others as they were) and the attacks' names in the order they ran."""
+  """Per eps, the examples correct under every attack at that eps or a smaller one (monotone in eps: an
+  adversarial example within a smaller budget is within every larger one; an attack run on the first k
+  examples leaves the others as they were), and the attacks' names in the order they ran."""
 
   def __init__(self, clean: np.ndarray, attacked: Iterable[Attacked] = ()):
-    self.clean = np.asarray(clean, bool)
-    self.correct: dict[float, np.ndarray] = {}
-    self.attacks: dict[float, list[str]] = {}
-    for a in attacked:
-      k = len(a.correct)
-      current = self.correct.get(a.eps, self.clean).copy()
-      current[:k] &= np.asarray(a.correct, bool)
-      self.correct[a.eps] = current
-      self.attacks.setdefault(a.eps, []).append(a.attack)
+    attacked = list(attacked)
+    self.per_example = per_example.PerExample(np.asarray(clean, bool),
+                                              tuple((float(a.eps), a.attack, np.asarray(a.correct, bool))
+                                                    for a in attacked))
+    eps = sorted({float(a.eps) for a in attacked})
+    self.correct: dict[float, np.ndarray] = {e: self.per_example.worst(e) for e in eps}
+    self.attacks: dict[float, list[str]] = {
+        e: [f"{a.attack} @{eps_key(a.eps)}" if a.eps != e else a.attack for a in attacked if a.eps <= e]
+        for e in eps}
 
   def accuracy(self, eps: float, examples: int | None = None) -> float:
     """Worst-case accuracy at eps, over all examples or the first `examples` (where a subset attack ran)."""

@@ -1,0 +1,73 @@
+"""Trains and evaluates the runs of experiment specs (experiments/specs/*.json), resumably.
+
+  python experiments/run.py curves                 # one spec; several: curves claims
+  python experiments/run.py claims --only lr_s0    # some runs of a spec (and the runs they need)
+  python experiments/run.py curves --quick         # the smoke version, in runs/experiments_quick
+  python experiments/run.py curves --commit        # git-commit each result file as it is written
+
+Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: under the workdirs).
+Rerunning skips finished runs and resumes an interrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lowrank_jax import experiment  # pylint: disable=g-import-not-at-top
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPECS = os.path.join(ROOT, "experiments", "specs")
+
+
+def spec_path(name: str) -> str:
+  return name if name.endswith(".json") else os.path.join(SPECS, f"{name}.json")
+
+
+def dirs(spec: experiment.Spec, quick: bool) -> tuple[str, str]:
+  """(workdir root, results folder) of a spec."""
+  root = os.path.join(ROOT, "runs", "experiments_quick" if quick else "experiments", spec.name)
+  return root, os.path.join(root, "results") if quick else os.path.join(ROOT, spec.results)
+
+
+def commit(path: str) -> None:
+  """Commits one result file alone (other staged changes stay staged); a failure is reported, not raised."""
+  rel = os.path.relpath(path, ROOT)
+  for cmd in (["add", "--", rel], ["commit", "-q", "-m", f"experiments: {rel}", "--", rel]):
+    p = subprocess.run(["git", "-C", ROOT, *cmd], capture_output=True, text=True)
+    if p.returncode:
+      print(f"warning: git {cmd[0]} {rel} failed: {p.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+      return
+
+
+def run(name: str, quick: bool, only: str = "", on_result=None) -> dict[str, dict]:
+  spec = experiment.load_spec(spec_path(name), quick=quick)
+  runs = list(spec.runs)
+  if only:
+    runs = experiment.select(runs, only.split(","))
+  root, results = dirs(spec, quick)
+  return experiment.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
+                                   on_result=on_result)
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument("specs", nargs="+", help="spec names (experiments/specs/NAME.json) or paths")
+  ap.add_argument("--quick", action="store_true", help="the smoke version (also QUICK=1)")
+  ap.add_argument("--only", default="", help="comma-separated run names of the spec")
+  ap.add_argument("--commit", action="store_true", help="git-commit each result file as it is written")
+  a = ap.parse_args()
+  quick = a.quick or os.environ.get("QUICK") == "1"
+  for name in a.specs:
+    try:
+      run(name, quick, a.only, on_result=commit if a.commit and not quick else None)
+    except ValueError as e:
+      sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,101 @@
+"""Per-example results kept in eval.json, and the statistics that read them.
+
+    pack(correct) -> str / unpack(text, n) -> bool (n,)      # compact: packed bits as hex
+    to_json(clean, attacked) / from_json(d) -> PerExample     # eval.json's "per_example"
+    PerExample.worst(eps, examples=None)                     # correct under every attack at eps or below
+    mcnemar(a, b) -> dict                                   # paired: two models on the same examples
+    paired_bootstrap(a, b, seed=0) -> dict                  # the accuracy gap a - b with a 95% interval
+
+The worst case is monotone in eps: an adversarial example found within a smaller
+budget lies within every larger one, so it counts there too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+import numpy as np
+import scipy.stats
+
+
+def pack(correct: np.ndarray) -> str:
+  """A bool vector as hex of its packed bits (8 examples a byte)."""
+  return np.packbits(np.asarray(correct, bool)).tobytes().hex()
+
+
+def unpack(text: str, n: int) -> np.ndarray:
+  """The inverse of `pack` for a vector of length n."""
+  return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8), count=n).astype(bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class PerExample:
+  """Clean correctness of n examples and, per (eps, attack), correctness on the first k of them."""
+
+  clean: np.ndarray
+  attacks: tuple[tuple[float, str, np.ndarray], ...]
+
+  @property
+  def n(self) -> int:
+    return len(self.clean)
+
+  def names(self, eps: float | None = None) -> list[str]:
+    return list(dict.fromkeys(a for e, a, _ in self.attacks if eps is None or e == eps))
+
+  def worst(self, eps: float, examples: int | None = None, attacks: Iterable[str] | None = None) -> np.ndarray:
+    """Correct under every attack run at eps or at any smaller eps (an attack on the first k examples leaves
+    the rest as they were); the first `examples` only if given; `attacks`: only those names."""
+    keep = None if attacks is None else set(attacks)
+    out = self.clean.copy()
+    for e, name, correct in self.attacks:
+      if e <= eps + 1e-12 and (keep is None or name in keep):
+        out[:len(correct)] &= correct
+    return out[:examples]
+
+  def attack(self, name: str, eps: float) -> np.ndarray:
+    """One attack's correctness at eps (on the examples it ran on)."""
+    for e, a, correct in self.attacks:
+      if a == name and abs(e - eps) < 1e-12:
+        return correct
+    raise KeyError(f"no attack {name!r} at eps {eps:g} in these results")
+
+  def coverage(self, name: str) -> int:
+    """How many (first) examples an attack ran on (0: it did not run)."""
+    return max((len(c) for _, a, c in self.attacks if a == name), default=0)
+
+
+def to_json(clean: np.ndarray, attacked: Iterable) -> dict:
+  """eval.json's "per_example": clean and each `evaluators.Attacked` (eps, attack, correct), packed."""
+  return {"n": int(len(clean)), "clean": pack(clean),
+          "attacks": [{"eps": float(a.eps), "attack": a.attack, "n": int(len(a.correct)), "correct": pack(a.correct)}
+                      for a in attacked]}
+
+
+def from_json(d: dict) -> PerExample:
+  return PerExample(unpack(d["clean"], d["n"]),
+                    tuple((float(a["eps"]), a["attack"], unpack(a["correct"], a["n"])) for a in d["attacks"]))
+
+
+def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
+  """McNemar's exact test of two models' correctness on the same examples: only the discordant examples
+  (a right and b wrong: `a_only`; the reverse: `b_only`) count; p is two-sided binomial(a_only; a_only + b_only, 1/2)."""
+  a, b = np.asarray(a, bool), np.asarray(b, bool)
+  if a.shape != b.shape:
+    raise ValueError(f"paired results must cover the same examples: {a.shape} vs {b.shape}")
+  a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+  p = 1.0 if a_only + b_only == 0 else float(scipy.stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
+  return {"n": int(len(a)), "a_only": a_only, "b_only": b_only, "p": p}
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, num: int = 10000, seed: int = 0) -> dict:
+  """The accuracy gap mean(a) - mean(b) on the same examples, with a 95% percentile interval from resampling
+  examples (the same resample for both models)."""
+  a, b = np.asarray(a, float), np.asarray(b, float)
+  if a.shape != b.shape:
+    raise ValueError(f"paired results must cover the same examples: {a.shape} vs {b.shape}")
+  d = a - b
+  idx = np.random.default_rng(seed).integers(0, len(d), size=(num, len(d)))
+  gaps = d[idx].mean(axis=1)
+  lo, hi = np.percentile(gaps, [2.5, 97.5])
+  return {"n": int(len(d)), "gap": float(d.mean()), "low": float(lo), "high": float(hi)}
