@@ -9,7 +9,7 @@ RUNS ?= runs
 # it under 15 minutes on 2 cores (on all 500 at every eps it alone takes ~10 minutes per model).
 RUN_EVAL ?= --config.eval.autoattack_eps='(0.05,)' --config.eval.autoattack_examples=200
 
-.PHONY: run test bench ablations experiments data venv clean
+.PHONY: run test bench experiments page data venv clean
 
 # the pinned set, then this package itself (editable: scripts anywhere import the checkout, and
 # lowrank-train / lowrank-eval land in .venv/bin)
@@ -41,17 +41,25 @@ run: venv data
 test: venv data
 	$(PY) -m pytest -q -n 2 --dist worksteal tests
 
-# Why LR is less robust here: docs/results/ablations/*.json -> docs/RESULTS.md (resumable; QUICK=1: a smoke run;
-# ARGS='--factors "which term,W handling" --favourable_seeds 0': a subset)
-ablations: venv data
-	$(PY) experiments/ablations.py $(ARGS)
+# The paper's claims re-measured: each spec of experiments/specs/ trained and evaluated (resumable; each row's JSON
+# under docs/results/), then docs/RESULTS.md from the JSON. QUICK=1: a smoke run of every code path in
+# runs/experiments_quick (< 10 minutes). SPECS="claims" ARGS="--only lr_s0": a subset; ARGS=--commit commits each row.
+SPECS ?= curves sweep claims paper_2ep ablations
+QUICK_SPECS := curves sweep claims
+experiments: venv data
+	@if [ "$(QUICK)" = 1 ]; then \
+	  QUICK=1 $(PY) experiments/run.py $(QUICK_SPECS) $(ARGS) && \
+	  $(PY) experiments/page.py --results runs/experiments_quick/results --first docs/results/paper \
+	    --page runs/experiments_quick/RESULTS.md; \
+	else \
+	  $(PY) experiments/run.py $(SPECS) $(ARGS) && $(PY) experiments/page.py; \
+	fi
+
+# docs/RESULTS.md and docs/figures from the committed JSON alone
+page: venv
+	$(PY) experiments/page.py
 
 # side-by-side benchmarks -> docs/BENCHMARKS.md (torch/torchattacks parts need requirements-bench.txt)
-# the paper's claims: docs/results/paper/*.json -> docs/RESULTS.md, docs/figures (resumable; QUICK=1: a smoke run;
-# ARGS="--seeds 0": one seed)
-experiments: venv data
-	$(PY) experiments/paper.py $(ARGS)
-
 bench: venv data
 	$(PY) -m pip install -q -r requirements-bench.txt && $(PY) -m pip install -q --no-deps torchattacks==3.5.1
 	$(PY) bench/report.py

@@ -5,7 +5,7 @@
   python experiments/run.py curves --quick         # the smoke version, in runs/experiments_quick
   python experiments/run.py curves --commit        # git-commit each result file as it is written
 
-Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: under the workdirs).
+Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/).
 Rerunning skips finished runs and resumes an interrupted one.
 """
 
@@ -28,10 +28,13 @@ def spec_path(name: str) -> str:
   return name if name.endswith(".json") else os.path.join(SPECS, f"{name}.json")
 
 
+QUICK_ROOT = os.path.join(ROOT, "runs", "experiments_quick")
+
+
 def dirs(spec: experiment.Spec, quick: bool) -> tuple[str, str]:
-  """(workdir root, results folder) of a spec."""
-  root = os.path.join(ROOT, "runs", "experiments_quick" if quick else "experiments", spec.name)
-  return root, os.path.join(root, "results") if quick else os.path.join(ROOT, spec.results)
+  """(workdir root, results folder) of a spec; quick: both under runs/experiments_quick (results/<folder name>)."""
+  root = os.path.join(QUICK_ROOT if quick else os.path.join(ROOT, "runs", "experiments"), spec.name)
+  return root, results_of(spec.results, quick)
 
 
 def commit(path: str) -> None:
@@ -44,8 +47,13 @@ def commit(path: str) -> None:
       return
 
 
+def results_of(folder: str, quick: bool) -> str:
+  """Where a spec's "results" folder (relative to the repository) is."""
+  return os.path.join(QUICK_ROOT, "results", os.path.basename(folder)) if quick else os.path.join(ROOT, folder)
+
+
 def run(name: str, quick: bool, only: str = "", on_result=None) -> dict[str, dict]:
-  spec = experiment.load_spec(spec_path(name), quick=quick)
+  spec = experiment.load_spec(spec_path(name), quick=quick, results_of=lambda f: results_of(f, quick))
   runs = list(spec.runs)
   if only:
     runs = experiment.select(runs, only.split(","))

@@ -78,7 +78,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   # eval.py (Linf budgets in pixel space [0, 1])
   c.eval = ml_collections.ConfigDict()
-  c.eval.num_examples = 500  # first N test examples
+  c.eval.num_examples = 500  # first N examples of the split
+  c.eval.split = "test"  # test | validation (held out of train: config.dataset.validation_size)
   c.eval.batch_size = 250
   c.eval.seed = 0
   c.eval.only = ""  # comma separated evaluators (lowrank_jax.evaluators) to run, with what they need; "": all

@@ -69,11 +69,14 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
     source = load_model(transfer_from) if transfer_from else None
     ref = load_model(reference) if reference else None
     ds = data_lib.load_dataset(model.config.dataset)
-    tx, ty = ds.splits["test"]
+    if ec.split not in ds.splits or ec.split == "train":
+      raise config_lib.ConfigError(f"config.eval.split={ec.split!r}: the run's dataset has no such held-out split "
+                                   f"(validation needs config.dataset.validation_size > 0 in training)")
+    tx, ty = ds.splits[ec.split]
     n = min(int(ec.num_examples), len(tx))
     results = evaluate(model, ec, data_lib.to_unit(tx[:n]), ty[:n], source=source, reference=ref,
                        progress=progress, train=ds.splits["train"])
-    results.update(workdir=workdir, transfer_from=transfer_from, reference=reference)
+    results.update(workdir=workdir, split=ec.split, transfer_from=transfer_from, reference=reference)
     if distributed.is_main():
       runfiles.write_json(runfiles.path(out_dir, runfiles.EVAL), results)
       other = runfiles.path(transfer_from, runfiles.EVAL_DIR, runfiles.EVAL) if transfer_from else None

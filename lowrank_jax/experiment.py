@@ -16,6 +16,7 @@ architecture share compiled attacks.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import math
 import os
 import re
@@ -161,28 +162,31 @@ def _jsonable(obj: Any) -> Any:
 
 
 def table_row(result: dict) -> dict[str, Any]:
-  """The numbers one row of a results table shows (missing measures are absent)."""
+  """The numbers one row of a results table shows (measures that did not run are absent)."""
   ev, tr = result["eval"], result["train"]
-  rep = ev["representation"]
-  layer = "penultimate" if "penultimate" in rep["layers"] else next(iter(rep["layers"]))
-  row: dict[str, Any] = {
-      "clean": ev["clean_accuracy"], "test_accuracy": tr["test_accuracy"],
-      "eff_rank": rep["layers"][layer]["effective_rank"], "eff_rank_centred": rep["layers"][layer]["effective_rank_centred"],
-      "mean_norm": rep["layers"][layer]["mean_norm"], "max_logit": rep["mean_max_logit"],
-      "max_softmax": rep["mean_max_softmax"],
-      "rho_adv": ev["deepfool"]["rho_adv"], "rho_adv_fooled": ev["deepfool"]["rho_adv_fooled"],
-      "deepfool_success": ev["deepfool"]["success_rate"],
-  }
+  row: dict[str, Any] = {"clean": ev["clean_accuracy"], "test_accuracy": tr["test_accuracy"]}
+  layer = "penultimate"
+  if "representation" in ev:
+    rep = ev["representation"]
+    layer = "penultimate" if "penultimate" in rep["layers"] else next(iter(rep["layers"]))
+    row.update({"eff_rank": rep["layers"][layer]["effective_rank"],
+                "eff_rank_centred": rep["layers"][layer]["effective_rank_centred"],
+                "mean_norm": rep["layers"][layer]["mean_norm"], "max_logit": rep["mean_max_logit"],
+                "max_softmax": rep["mean_max_softmax"]})
+  if "deepfool" in ev:
+    row.update({"rho_adv": ev["deepfool"]["rho_adv"], "rho_adv_fooled": ev["deepfool"]["rho_adv_fooled"],
+                "deepfool_success": ev["deepfool"]["success_rate"]})
   lc = [v for k, v in tr.items() if k.startswith("train_") and k.endswith("/projection_loss")]
   if lc:
     row["L_c"] = float(sum(lc))
   offrank = [v for k, v in tr.items() if k.endswith("/W_offrank")]
   if offrank:
     row["W_offrank"] = max(offrank)
-  steps = str(max(int(s) for s in ev["config"]["steps"]))
-  for e, d in ev["pgd_grid"]["pgd"].items():
-    row[f"pgd{steps}@{e}"] = d[steps]
-  for e, d in ev["robust_accuracy"].items():
+  if "pgd_grid" in ev:
+    steps = str(max(int(s) for s in ev["config"]["steps"]))
+    for e, d in ev["pgd_grid"]["pgd"].items():
+      row[f"pgd{steps}@{e}"] = d[steps]
+  for e, d in ev.get("robust_accuracy", {}).items():
     row[f"worst@{e}"] = d["accuracy"]
   for e, d in ev.get("autoattack", {}).get("by_eps", {}).items():
     row[f"aa@{e}"] = d["robust_accuracy"]
@@ -223,10 +227,28 @@ class Spec:
     return apply_overrides(default_config.get_config(), self.config)
 
 
-def _expand(entry: dict, quick: dict | None) -> list[Run]:
+def best_config(results_dir: str, maximise: list[str]) -> dict:
+  """The config overrides (seed aside) of the result in results_dir with the largest value at the key path
+  `maximise` (e.g. ["eval", "pgd_grid", "pgd", "0.0313725", "20"]); ties: the first by name."""
+  best = None
+  for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+    r = runfiles.read_json(path)
+    value = r
+    for k in maximise:
+      value = value[k]
+    if best is None or value > best[0]:
+      best = (value, {k: v for k, v in r["run"]["overrides"].items() if k != "seed"})
+  if best is None:
+    raise ValueError(f"no results in {results_dir} to choose a config from: run that experiment first")
+  return best[1]
+
+
+def _expand(entry: dict, quick: dict | None, results_of: Callable[[str], str]) -> list[Run]:
   """One spec entry -> its runs: one per seed (NAME_s<seed>), and per epoch of a learning curve
-  (NAME_s<seed>_e<EE>, sharing the workdir NAME_s<seed>)."""
-  known = {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate", "quick"}
+  (NAME_s<seed>_e<EE>, sharing the workdir NAME_s<seed>). "config_from": {"results", "maximise"} takes the config
+  of the best result of another experiment (`best_config`), under the entry's own "config"."""
+  known = {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate", "quick",
+           "config_from"}
   unknown = set(entry) - known
   if unknown:
     raise ValueError(f"spec run {entry.get('name')!r}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -238,8 +260,16 @@ def _expand(entry: dict, quick: dict | None) -> list[Run]:
   out = []
   for seed in seeds if seeds is not None else [None]:
     name = entry["name"] if seed is None else f"{entry['name']}_s{seed}"
-    overrides = {**entry.get("config", {}), **({} if seed is None else {"seed": seed})}
-    common = dict(overrides=overrides, eval_overrides=entry.get("eval", {}), label=entry.get("label", entry["name"]),
+    chosen = {}
+    if "config_from" in entry:
+      chosen = best_config(results_of(entry["config_from"]["results"]), entry["config_from"]["maximise"])
+    overrides = {**chosen, **entry.get("config", {}), **({} if seed is None else {"seed": seed})}
+    extra = entry.get("quick") if quick is not None and isinstance(entry.get("quick"), dict) else {}
+    overrides.update({**(quick or {}).get("config", {}), **extra.get("config", {})})
+    # quick: the spec's quick settings, then the entry's, over the entry's own
+    evals = {**entry.get("eval", {}), **(quick or {}).get("eval", {}), **extra.get("eval", {})}
+    common = dict(overrides=overrides, eval_overrides=evals,
+                  label=entry.get("label", entry["name"]),
                   transfer_from=entry.get("transfer_from"), reference=entry.get("reference"),
                   evaluate=entry.get("evaluate", True))
     if epochs:
@@ -249,16 +279,17 @@ def _expand(entry: dict, quick: dict | None) -> list[Run]:
   return out
 
 
-def load_spec(path: str, quick: bool = False) -> Spec:
+def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] = lambda folder: folder) -> Spec:
   """A spec file: {"about", "results", "config", "eval", "quick": {"config", "eval", "epochs"}, "runs": [entry]},
   each entry {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate",
-  "quick": false to leave it out of quick runs}. quick: the smoke version (first seed, first epochs, the quick
-  overrides on top). A bad spec is a ValueError naming the file."""
+  "quick": false to leave it out of quick runs, or {"config", "eval"} overrides for them}. quick: the smoke version (first seed, first epochs, the quick
+  overrides on top). results_of: where another spec's "results" folder is (config_from). A bad spec is a
+  ValueError naming the file."""
   try:
     d = runfiles.read_json(path)
     q = d.get("quick", {}) if quick else None
     entries = [e for e in d["runs"] if not quick or e.get("quick", True)]
-    runs = tuple(r for e in entries for r in _expand(e, q))
+    runs = tuple(r for e in entries for r in _expand(e, q, results_of))
     return Spec(os.path.splitext(os.path.basename(path))[0], d.get("about", ""), runs,
                 {**d.get("config", {}), **(q or {}).get("config", {})}, {**d.get("eval", {}), **(q or {}).get("eval", {})},
                 d["results"])

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import data, evaluation, evaluators, loading, per_example
+from lowrank_jax import config as config_lib, data, evaluation, evaluators, loading, per_example
 from lowrank_jax.evaluators import Attacked, WorstCase
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +61,14 @@ class OrderTest(absltest.TestCase):
         self.assertLess(names.index(need), names.index(name), (need, name))
     self.assertNotIn("compression", names)
     self.assertEqual(names[:3], ["pgd_grid", "autoattack", "masking"])  # the attacks' order in the worst case
+
+  def test_only_runs_the_named_evaluators_and_what_they_need(self):
+    ec = tiny_config().eval
+    ec.only = "autoattack, representation"
+    self.assertEqual(evaluators.order(ec), ["pgd_grid", "autoattack", "representation"])
+    ec.only = "autoatack"
+    with self.assertRaisesRegex(config_lib.ConfigError, "config.eval.only names 'autoatack', which is not one of"):
+      config_lib.validate_eval_config(ec)
 
 
 @absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")
@@ -129,6 +137,12 @@ class EvaluationTest(absltest.TestCase):
     self.assertEqual(set(alone), {"deepfool", "gaussian", "transfer"})
     for k in alone:
       self.assertEqual(json.loads(json.dumps(alone[k])), r["noise_stability"][k], k)
+
+  def test_a_split_the_run_lacks_is_one_error(self):
+    ec = _eval_config()
+    ec.split = "validation"
+    with self.assertRaisesRegex(config_lib.ConfigError, "config.eval.split='validation'.*validation_size"):
+      evaluation.evaluate_workdir(copy_run("vanilla", os.path.join(self.tmp.name, "van")), ec, progress=False)
 
   def test_load_model_matches_training_accuracy(self):
     m = loading.load_model(self.van)

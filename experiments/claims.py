@@ -1,0 +1,388 @@
+"""The paper's seven claims as tested pure functions: each reads result rows and returns a Verdict.
+
+    rows = {label: [row_of(result_json) for each seed]}
+    claim1_pgd(rows) ... claim7_pca(rows) -> Verdict(claim, verdict, rule, reason, numbers)
+    CLAIMS: the seven, in order
+
+A row (`Row`) holds the few numbers a claim reads from one run's JSON; `row_of`
+extracts them. Every rule states what it compares; "not measured" when the rows
+it needs are missing. Comparisons are within one architecture (CNN rows against
+"vanilla", ResNet rows against "ResNet-18/4 vanilla"), and an LR claim holds for
+an architecture if it holds for one of its LR variants (the default, the paper's
+literal loss, the configuration most favourable to LR, 2-LR): the verdict gives
+the paper every chance, and names the variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from lowrank_jax import per_example
+
+REPRODUCED, PARTLY, NOT, MISSING = "reproduced", "partly reproduced", "not reproduced", "not measured"
+EPS = 8 / 255  # the eps the claims' rules read (the paper's tables start there)
+CNN_VANILLA, RESNET_VANILLA = "vanilla", "ResNet-18/4 vanilla"
+LR_VARIANTS = {CNN_VANILLA: ("LR", "LR (paper's loss)", "LR (most favourable)", "2-LR"),
+               RESNET_VANILLA: ("ResNet-18/4 LR",)}
+COMPRESSED = {CNN_VANILLA: ("2-LR",), RESNET_VANILLA: ("ResNet-18/4 LR",)}  # LR on the compressed layer
+ALPHA = 0.05  # significance level of the paired tests
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """What the claims read from one run (one seed)."""
+
+  seed: int
+  clean: float
+  worst: dict[float, float]  # eps -> worst-case accuracy over every attack at that eps or below
+  worst_correct: dict[float, np.ndarray] | None = None  # eps -> per example (None: an older result without them)
+  paper_like: dict[float, float] = dataclasses.field(default_factory=dict)  # eps -> paper-like PGD (fewest steps)
+  rho_adv: float | None = None
+  pixels: dict[float, float] = dataclasses.field(default_factory=dict)  # p -> accuracy
+  slopes: dict[str, float] = dataclasses.field(default_factory=dict)  # deepfool / transfer / gaussian (penultimate)
+  cushion: float | None = None  # median layer cushion
+  compression: dict[int, float] = dataclasses.field(default_factory=dict)  # rate -> accuracy (0: uncompressed)
+  head: float | None = None  # linear-head accuracy
+  pca: float | None = None  # 2-D PCA linear accuracy
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+  claim: int
+  title: str
+  verdict: str
+  rule: str
+  reason: str
+  numbers: dict[str, Any]
+
+
+def row_of(result: dict) -> Row:
+  """The claims' numbers from one result JSON (experiment.run_experiment's). The worst case is over the examples
+  where every attack (AutoAttack included) ran: per_example if the result keeps them, else the stored summary."""
+  ev = result["eval"]
+  n_aa = ev.get("autoattack", {}).get("examples") or ev["num_examples"]
+  if "per_example" in ev:
+    kept = per_example.from_json(ev["per_example"])
+    eps = sorted({e for e, _, _ in kept.attacks})
+    worst_correct = {e: kept.worst(e, examples=n_aa) for e in eps}
+    worst = {e: float(c.mean()) for e, c in worst_correct.items()}
+  else:
+    worst_correct = None
+    worst = {float(e): d.get("accuracy_autoattack_examples", d["accuracy"]) for e, d in ev["robust_accuracy"].items()}
+  paper = ev["pgd_grid"].get("paper_like", {})
+  paper_like = {float(e): d[min(d, key=int)] for e, d in paper.items()}
+  ns = ev.get("noise_stability", {})
+  slopes = {s: ns[s]["penultimate"]["slope"] for s in ("deepfool", "transfer", "gaussian")
+            if "penultimate" in ns.get(s, {})}
+  comp = ev.get("compression", {})
+  rep = comp.get("representation", {})
+  compression = {0: rep["uncompressed"], **{int(k): v["accuracy"] for k, v in rep.items() if k.isdigit()}} if rep else {}
+  return Row(seed=int(result["config"]["seed"]), clean=ev["clean_accuracy"], worst=worst, worst_correct=worst_correct,
+             paper_like=paper_like, rho_adv=ev.get("deepfool", {}).get("rho_adv"),
+             pixels={float(p): a for p, a in ev.get("random_pixels", {}).get("accuracy", {}).items()}, slopes=slopes,
+             cushion=ev.get("representation", {}).get("layer_cushion", {}).get("median"), compression=compression,
+             head=comp.get("linear_head", {}).get("accuracy"), pca=comp.get("pca_2d", {}).get("linear_accuracy"))
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def _at(d: dict[float, Any], eps: float) -> Any:
+  """d[eps] with float keys compared to 1e-6 (JSON keys carry 6 significant digits)."""
+  for k, v in d.items():
+    if abs(k - eps) < 1e-6:
+      return v
+  return None
+
+
+def _mean(values) -> float | None:
+  v = [x for x in values if x is not None and math.isfinite(x)]
+  return float(np.mean(v)) if v else None
+
+
+def seed_gap(a: list[Row], b: list[Row], value: Callable[[Row], float | None]) -> dict:
+  """value(a) - value(b) over the seeds both have: mean, std over seeds and its standard error (None with one)."""
+  by_seed = {r.seed: r for r in b}
+  gaps = [value(r) - value(by_seed[r.seed]) for r in a
+          if r.seed in by_seed and value(r) is not None and value(by_seed[r.seed]) is not None]
+  if not gaps:  # no common seed: the means of each
+    ma, mb = _mean(value(r) for r in a), _mean(value(r) for r in b)
+    return {"gap": None if ma is None or mb is None else ma - mb, "seeds": 0, "std": None, "se": None}
+  std = float(np.std(gaps, ddof=1)) if len(gaps) > 1 else None
+  return {"gap": float(np.mean(gaps)), "seeds": len(gaps), "std": std,
+          "se": None if std is None else std / math.sqrt(len(gaps))}
+
+
+def worst_gap(a: list[Row], b: list[Row], eps: float) -> dict:
+  """seed_gap of the worst case at eps, each seed's gap on the examples both rows cover (the first n) when they keep
+  per-example results."""
+  def common(r: Row, o: Row) -> tuple[float | None, float | None]:
+    ca, cb = (None, None) if r.worst_correct is None or o.worst_correct is None else (
+        _at(r.worst_correct, eps), _at(o.worst_correct, eps))
+    if ca is None or cb is None:
+      return _at(r.worst, eps), _at(o.worst, eps)
+    n = min(len(ca), len(cb))
+    return float(ca[:n].mean()), float(cb[:n].mean())
+  by_seed = {r.seed: r for r in b}
+  pairs = {r.seed: common(r, by_seed[r.seed]) for r in a if r.seed in by_seed}
+  return seed_gap([dataclasses.replace(r, worst={eps: pairs[r.seed][0]}) for r in a if r.seed in pairs],
+                  [dataclasses.replace(by_seed[s], worst={eps: v[1]}) for s, v in pairs.items()],
+                  lambda r: _at(r.worst, eps)) if pairs else seed_gap(a, b, lambda r: _at(r.worst, eps))
+
+
+def paired(a: list[Row], b: list[Row], eps: float) -> dict | None:
+  """McNemar and a paired bootstrap of worst-case correctness at eps, seed s of a against seed s of b on the same
+  examples, pooled over the common seeds; None without per-example results."""
+  by_seed = {r.seed: r for r in b}
+  xa, xb = [], []
+  for r in a:
+    o = by_seed.get(r.seed)
+    if o is None or r.worst_correct is None or o.worst_correct is None:
+      continue
+    ca, cb = _at(r.worst_correct, eps), _at(o.worst_correct, eps)
+    if ca is None or cb is None:
+      continue
+    n = min(len(ca), len(cb))  # the examples both were evaluated on (the first n)
+    xa.append(ca[:n])
+    xb.append(cb[:n])
+  if not xa:
+    return None
+  xa, xb = np.concatenate(xa), np.concatenate(xb)
+  return {"mcnemar": per_example.mcnemar(xa, xb), "bootstrap": per_example.paired_bootstrap(xa, xb)}
+
+
+def significant_gain(gap: dict, test: dict | None, minimum: float) -> bool:
+  """A gain of more than `minimum` that neither the paired test nor the seed spread explains: McNemar p < ALPHA
+  (when per-example results exist) and the mean gap above two seed-level standard errors (when there are seeds).
+  With neither (one seed, no per-example results) nothing can be told from chance: False."""
+  if gap["gap"] is None or gap["gap"] <= minimum or (test is None and gap["se"] is None):
+    return False
+  if test is not None and test["mcnemar"]["p"] >= ALPHA:
+    return False
+  return gap["se"] is None or gap["gap"] > 2 * gap["se"]
+
+
+def _significant_loss(gap: dict, test: dict | None) -> bool:
+  flipped = dict(gap, gap=None if gap["gap"] is None else -gap["gap"])
+  return test is not None and significant_gain(flipped, test, 0.0)
+
+
+def _architectures(rows: dict[str, list[Row]], variants: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+  """vanilla label -> the LR labels measured beside it (architectures with both)."""
+  return {v: [l for l in lrs if rows.get(l)] for v, lrs in variants.items()
+          if rows.get(v) and any(rows.get(l) for l in lrs)}
+
+
+def _pair(rows: dict[str, list[Row]], lab: str, van: str, value: Callable[[Row], float | None]) -> tuple:
+  """(mean over LR's seeds, mean over vanilla's seeds) of value."""
+  return _mean(value(r) for r in rows[lab]), _mean(value(r) for r in rows[van])
+
+
+def _decide(strong: list[bool], some: list) -> str:
+  """Reproduced if every architecture's test holds, partly if the weaker test holds somewhere, else not."""
+  return REPRODUCED if strong and all(strong) else PARTLY if some else NOT
+
+
+def _missing(claim: int, title: str, rule: str, what: str) -> Verdict:
+  return Verdict(claim, title, MISSING, rule, f"needs {what}", {})
+
+
+def _pct(x: float | None) -> str:
+  return "-" if x is None else f"{100 * x:+.1f}"
+
+
+# ----------------------------------------------------------------------------- the claims
+
+
+def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
+  title = "LR models resist PGD far better than vanilla, SNIP and SRN"
+  rule = (f"at eps {round(eps * 255)}/255, worst-case accuracy (every attack, AutoAttack included, at that eps or "
+          "below) of LR minus vanilla of the same architecture, seed by seed on the same examples. Reproduced: a gain "
+          ">= 20 points (the paper's is 36) for every architecture; partly: a gain > 2 points for some architecture, "
+          f"or >= 20 points under the paper-like PGD. A gain counts only if McNemar's paired test gives p < {ALPHA} "
+          "and it exceeds two standard errors of the seed-to-seed spread.")
+  arch = _architectures(rows, LR_VARIANTS)
+  if not arch:
+    return _missing(1, title, rule, "vanilla and LR rows")
+  numbers, strong, some, reversed_ = {}, [], [], []
+  for van, lrs in arch.items():
+    big_here = False
+    for lab in lrs:
+      gap = worst_gap(rows[lab], rows[van], eps)
+      test = paired(rows[lab], rows[van], eps)
+      paper = seed_gap(rows[lab], rows[van], lambda r: _at(r.paper_like, eps))
+      numbers[lab] = {"vs": van, "worst": _mean(_at(r.worst, eps) for r in rows[lab]),
+                      "vanilla_worst": _mean(_at(r.worst, eps) for r in rows[van]), "gap": gap, "paired": test,
+                      "paper_like_gap": paper["gap"]}
+      big_here |= significant_gain(gap, test, 0.2)
+      if significant_gain(gap, test, 0.02) or (paper["gap"] is not None and paper["gap"] >= 0.2):
+        some.append(lab)
+      if _significant_loss(gap, test):
+        reversed_.append(lab)
+    strong.append(big_here)
+  verdict = _decide(strong, some)
+  reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}"
+                     + (f" (McNemar p {n['paired']['mcnemar']['p']:.2g})" if n["paired"] else "")
+                     for lab, n in numbers.items())
+  if reversed_:
+    reason += f". Significantly less robust than vanilla: {', '.join(reversed_)}"
+  return Verdict(1, title, verdict, rule, reason, numbers)
+
+
+def claim2_deepfool(rows: dict[str, list[Row]]) -> Verdict:
+  title = "LR needs an order of magnitude more DeepFool perturbation"
+  rule = ("rho_adv (DeepFool, mean ||r||/||x|| over all examples, Eq. 15) of LR over vanilla's, same architecture. "
+          "Reproduced: >= 5x for every architecture; partly: > 1.2x for some, with every seed's ratio above 1.")
+  arch = _architectures(rows, LR_VARIANTS)
+  if not arch:
+    return _missing(2, title, rule, "vanilla and LR rows")
+  numbers, strong, some = {}, [], []
+  for van, lrs in arch.items():
+    base = _mean(r.rho_adv for r in rows[van])
+    ratios = {lab: _mean(r.rho_adv for r in rows[lab]) / base for lab in lrs if base}
+    by_seed = {r.seed: r.rho_adv for r in rows[van]}
+    for lab, ratio in ratios.items():
+      seeds = [r.rho_adv / by_seed[r.seed] for r in rows[lab] if r.seed in by_seed and by_seed[r.seed]]
+      numbers[lab] = {"vs": van, "ratio": ratio, "seed_ratios": seeds}
+      if ratio > 1.2 and all(s > 1 for s in seeds):
+        some.append(lab)
+    strong.append(any(r >= 5 for r in ratios.values()))
+  verdict = _decide(strong, some)
+  reason = "; ".join(f"{lab} / {n['vs']} = {n['ratio']:.2f}x" for lab, n in numbers.items())
+  return Verdict(2, title, verdict, rule, reason, numbers)
+
+
+def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
+  title = "accuracy drops more slowly under random pixel perturbation"
+  rule = ("accuracy of LR minus vanilla's when each pixel is perturbed with probability p. Reproduced: LR above by "
+          "> 1 point (and two seed standard errors) at every p for some LR variant of every architecture; partly: at "
+          "some p.")
+  arch = _architectures(rows, LR_VARIANTS)
+  if not arch or not rows[CNN_VANILLA if CNN_VANILLA in arch else next(iter(arch))][0].pixels:
+    return _missing(3, title, rule, "vanilla and LR rows with random-pixel results")
+  numbers, strong, some = {}, [], []
+  for van, lrs in arch.items():
+    probs = sorted(rows[van][0].pixels)
+    all_p = False
+    for lab in lrs:
+      gaps = {p: seed_gap(rows[lab], rows[van], lambda r, p=p: _at(r.pixels, p)) for p in probs}
+      above = [p for p, g in gaps.items() if significant_gain(g, None, 0.01)]
+      numbers[lab] = {"vs": van, "gaps": {p: g["gap"] for p, g in gaps.items()}, "above_at": above}
+      all_p |= len(above) == len(probs)
+      if above:
+        some.append(lab)
+    strong.append(all_p)
+  verdict = _decide(strong, some)
+  reason = "; ".join(f"{lab} - {n['vs']}: " + ", ".join(f"p {p:g} {_pct(g)}" for p, g in n["gaps"].items())
+                     for lab, n in numbers.items())
+  return Verdict(3, title, verdict, rule, reason, numbers)
+
+
+def claim4_stability(rows: dict[str, list[Row]]) -> Verdict:
+  title = "the LR representation is more noise-stable; its layer cushion is higher"
+  rule = ("noise-stability slopes at the penultimate layer (own DeepFool, transfer from vanilla, common Gaussian; "
+          "lower = more stable) and the median layer cushion. Reproduced: LR's three slopes lower and its cushion "
+          "higher; partly: some slope lower (a higher cushion alone does not count: the claim is about stability).")
+  arch = _architectures(rows, LR_VARIANTS)
+  if not arch or not rows[next(iter(arch))][0].slopes:
+    return _missing(4, title, rule, "vanilla and LR rows with noise-stability results")
+  numbers, strong, some = {}, [], []
+  for van, lrs in arch.items():
+    full = False
+    for lab in lrs:
+      slopes = {s: _pair(rows, lab, van, lambda r, s=s: r.slopes.get(s)) for s in ("deepfool", "transfer", "gaussian")}
+      cushion = _pair(rows, lab, van, lambda r: r.cushion)
+      lower = [s for s, (a, b) in slopes.items() if a is not None and b is not None and a < b]
+      higher = None not in cushion and cushion[0] > cushion[1]
+      numbers[lab] = {"vs": van, "slopes": slopes, "cushion": cushion, "lower_slopes": lower}
+      full |= len(lower) == 3 and higher
+      if lower:
+        some.append(lab)
+    strong.append(full)
+  verdict = _decide(strong, some)
+  reason = "; ".join(f"{lab} vs {n['vs']}: slopes " + ", ".join(f"{s} {a:.3g} vs {b:.3g}" for s, (a, b) in
+                                                                 n["slopes"].items() if a is not None and b is not None)
+                     + (f", median cushion {n['cushion'][0]:.3f} vs {n['cushion'][1]:.3f}" if None not in n["cushion"]
+                        else "") for lab, n in numbers.items())
+  return Verdict(4, title, verdict, rule, reason, numbers)
+
+
+def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
+  title = "LR representations compress 400x losing 6% accuracy (vanilla: > 27%)"
+  rule = ("test accuracy with the compressed layer's activations projected on their top m/rate principal directions, "
+          "at the largest rate. Reproduced: for every architecture LR's accuracy there is above vanilla's there (the "
+          "paper compares accuracies: 6% lost vs > 27%) and LR loses <= 10 points; partly: above vanilla's for some "
+          "architecture. A smaller drop from a lower accuracy does not count.")
+  arch = _architectures(rows, COMPRESSED)
+  if not arch or not rows[next(iter(arch))][0].compression:
+    return _missing(5, title, rule, "2-LR (or ResNet LR) and vanilla rows with compression results")
+  numbers, strong, some = {}, [], []
+  for van, lrs in arch.items():
+    rate = max(rows[van][0].compression)
+    for lab in lrs:
+      acc = _pair(rows, lab, van, lambda r: r.compression.get(rate))
+      full = _pair(rows, lab, van, lambda r: r.compression.get(0))
+      above = acc[0] > acc[1]
+      numbers[lab] = {"vs": van, "rate": rate, "accuracy": acc, "uncompressed": full,
+                      "lost": (full[0] - acc[0], full[1] - acc[1])}
+      strong.append(above and full[0] - acc[0] <= 0.10)
+      if above:
+        some.append(lab)
+  verdict = _decide(strong, some)
+  reason = "; ".join(f"at {n['rate']}x {lab} {n['accuracy'][0]:.3f} (lost {100 * n['lost'][0]:.1f} points) vs "
+                     f"{n['vs']} {n['accuracy'][1]:.3f} (lost {100 * n['lost'][1]:.1f})" for lab, n in numbers.items())
+  return Verdict(5, title, verdict, rule, reason, numbers)
+
+
+def claim6_linear_head(rows: dict[str, list[Row]]) -> Verdict:
+  title = "a linear head on the LR layer replaces the rest of the network losing < 1%"
+  rule = ("a softmax-regression head on the compressed layer replacing everything after it. Reproduced: LR's head "
+          "within 1 point of its own network and at least as accurate as vanilla's head (accuracies, not drops); "
+          "partly: one of the two.")
+  arch = _architectures(rows, COMPRESSED)
+  if not arch or rows[next(iter(arch))][0].head is None:
+    return _missing(6, title, rule, "2-LR (or ResNet LR) and vanilla rows with linear-head results")
+  numbers, strong, some = {}, [], []
+  for van, lrs in arch.items():
+    for lab in lrs:
+      head = _pair(rows, lab, van, lambda r: r.head)
+      net = _pair(rows, lab, van, lambda r: r.compression.get(0))
+      close, above = net[0] - head[0] < 0.01, head[0] >= head[1]
+      numbers[lab] = {"vs": van, "head": head, "network": net}
+      strong.append(close and above)
+      if close or above:
+        some.append(lab)
+  verdict = _decide(strong, some)
+  reason = "; ".join(f"{lab} head {n['head'][0]:.3f} (network {n['network'][0]:.3f}) vs {n['vs']} head "
+                     f"{n['head'][1]:.3f} (network {n['network'][1]:.3f})" for lab, n in numbers.items())
+  return Verdict(6, title, verdict, rule, reason, numbers)
+
+
+def claim7_pca(rows: dict[str, list[Row]]) -> Verdict:
+  title = "2-D PCA of LR representations is more discriminative"
+  rule = ("accuracy of a linear classifier on the top-2 principal coordinates of the compressed layer. Reproduced: "
+          "LR above vanilla by > 2 points for every architecture; partly: for some.")
+  arch = _architectures(rows, COMPRESSED)
+  if not arch or rows[next(iter(arch))][0].pca is None:
+    return _missing(7, title, rule, "2-LR (or ResNet LR) and vanilla rows with PCA results")
+  numbers, strong = {}, []
+  for van, lrs in arch.items():
+    for lab in lrs:
+      acc = _pair(rows, lab, van, lambda r: r.pca)
+      numbers[lab] = {"vs": van, "accuracy": acc}
+      strong.append(acc[0] > acc[1] + 0.02)
+  verdict = REPRODUCED if all(strong) else PARTLY if any(strong) else NOT
+  reason = "; ".join(f"{lab} {n['accuracy'][0]:.3f} vs {n['vs']} {n['accuracy'][1]:.3f}" for lab, n in numbers.items())
+  return Verdict(7, title, verdict, rule, reason, numbers)
+
+
+CLAIMS = (claim1_pgd, claim2_deepfool, claim3_pixels, claim4_stability, claim5_compression, claim6_linear_head,
+          claim7_pca)
+
+
+def verdicts(rows: dict[str, list[Row]]) -> list[Verdict]:
+  return [claim(rows) for claim in CLAIMS]

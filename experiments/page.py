@@ -1,0 +1,575 @@
+"""docs/RESULTS.md and docs/figures/*.png from the raw JSON under docs/results/ (nothing else is read).
+
+  python experiments/page.py                       # rewrite the page from the committed JSON
+  python experiments/page.py --results DIR --page FILE --figures DIR   # another tree (the quick runs')
+
+Sections: the verdicts (experiments/claims.py applied to the claims grid, beside the
+2-epoch first pass), the learning curves, one section per claim, the ablations.
+Hand-written notes (NOTES.md beside a results folder's JSON) are included verbatim.
+This module reads the claims; nothing imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from experiments import claims  # pylint: disable=g-import-not-at-top
+from lowrank_jax import experiment, runfiles  # pylint: disable=g-import-not-at-top
+from lowrank_jax.runfiles import eps_key  # pylint: disable=g-import-not-at-top
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# table order; labels of older results mapped to today's
+LABELS = ("vanilla", "SNIP", "SRN", "LR", "LR (paper's loss)", "LR (most favourable)", "2-LR", "PGD-AT",
+          "ResNet-18/4 vanilla", "ResNet-18/4 LR")
+OLD_LABELS = {"ResNet-18/4 LR (layer3 + penultimate)": "ResNet-18/4 LR"}
+PAPER_PGD = {  # the paper's Table (ResNet-50 / CIFAR-10), Linf eps (/255) -> (PGD-7, PGD-20) accuracy %
+    "vanilla": {8: (43.1, 31.0), 10: (38.5, 21.8), 16: (31.2, 7.8), 20: (28.9, 4.5)},
+    "SNIP": {8: (29.4, 14.5), 10: (25.0, 8.0), 16: (18.5, 1.3), 20: (16.2, 0.4)},
+    "SRN": {8: (47.8, 37.6), 10: (44.4, 31.4), 16: (39.8, 21.3), 20: (37.5, 18.4)},
+    "LR": {8: (79.1, 78.5), 10: (78.6, 78.1), 16: (77.9, 77.0), 20: (77.1, 76.6)},
+}
+PAPER_PIXELS = {"vanilla": (69.7, 26.1, 12.6, 11.3), "LR": (75.1, 34.2, 15.8, 13.0)}
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def load_dir(d: str) -> dict[str, dict]:
+  return {os.path.basename(p)[:-5]: runfiles.read_json(p) for p in sorted(glob.glob(os.path.join(d, "*.json")))}
+
+
+def groups_of(results: dict[str, dict]) -> dict[str, list[dict]]:
+  """label -> its results (one per seed), in table order."""
+  out: dict[str, list[dict]] = {}
+  for r in results.values():
+    lab = r["run"].get("label") or r["run"]["name"]
+    out.setdefault(OLD_LABELS.get(lab, lab), []).append(r)
+  rank = lambda lab: LABELS.index(lab) if lab in LABELS else len(LABELS)
+  return dict(sorted(out.items(), key=lambda kv: rank(kv[0])))
+
+
+def rows_of(groups: dict[str, list[dict]]) -> dict[str, list[claims.Row]]:
+  return {lab: [claims.row_of(r) for r in rs] for lab, rs in groups.items() if "eval" in rs[0]}
+
+
+def _finite(values) -> list[float]:
+  return [float(x) for x in values if x is not None and np.isfinite(x)]
+
+
+def ms(values, scale: float = 100.0, digits: int = 1) -> str:
+  """mean ± std over seeds (one value: itself; none: -)."""
+  v = [x * scale for x in _finite(values)]
+  if not v:
+    return "-"
+  return f"{np.mean(v):.{digits}f}" + (f" ± {np.std(v, ddof=1):.{digits}f}" if len(v) > 1 else "")
+
+
+def msg(values) -> str:
+  """mean ± std with 3 significant digits."""
+  v = _finite(values)
+  if not v:
+    return "-"
+  return f"{np.mean(v):.3g}" + (f" ± {np.std(v, ddof=1):.2g}" if len(v) > 1 else "")
+
+
+def _mean(values) -> float:
+  v = _finite(values)
+  return float(np.mean(v)) if v else float("nan")
+
+
+def _save(fig, path: str) -> None:
+  if fig.get_layout_engine() is None:
+    fig.tight_layout()
+  with runfiles.atomic_file(path) as tmp:
+    fig.savefig(tmp, dpi=110, format="png")
+  plt.close(fig)
+
+
+def _e255(e: float) -> str:
+  return f"{round(float(e) * 255)}/255"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+  esc = lambda s: str(s).replace("|", "\\|")
+  return (["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
+          + ["| " + " | ".join(map(esc, r)) + " |" for r in rows])
+
+
+def _verdict(v: claims.Verdict) -> list[str]:
+  return [f"Verdict: **{v.verdict}**. {v.reason}.", "", f"Rule (`experiments/claims.py`, `{claims.CLAIMS[v.claim - 1].__name__}`): "
+          f"{v.rule}", ""]
+
+
+def _setting(rs: list[dict]) -> str:
+  r = rs[0]
+  c, ec = r["config"], r["eval"]["config"]
+  aa = r["eval"].get("autoattack", {})
+  width = "" if c.get("model_width", 1) == 1 else f" width {c['model_width']}"
+  return (f"{c['model']}{width}, {c['num_epochs']} epochs, {len(rs)} seed(s), the first {ec['num_examples']} "
+          f"{r['eval'].get('split', 'test')} examples"
+          + (f"; AutoAttack ({aa['version']}) on the first {aa['examples']} at "
+             + ", ".join(_e255(float(e)) for e in aa["by_eps"]) if aa else ""))
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def section_summary(new: list[claims.Verdict], old: list[claims.Verdict] | None) -> list[str]:
+  L = ["## Verdicts", ""]
+  if old is None:
+    return L + _table(["claim", "verdict"], [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] for v in new]) + [""]
+  rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**", o.verdict, "no" if v.verdict == o.verdict else "**yes**"]
+          for v, o in zip(new, old)]
+  return L + _table(["claim", "converged models", "2 epochs (first pass)", "changed"], rows) + [""]
+
+
+def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
+  """Learning curves: clean and robust accuracy, and the training loss, against epochs."""
+  curves: dict[str, list[dict]] = {}
+  for r in results.values():
+    curves.setdefault(r["run"]["label"], []).append(r)
+  for rs in curves.values():
+    rs.sort(key=lambda r: r["run"]["until_epoch"])
+  any_r = next(iter(results.values()))
+  e = float(any_r["eval"]["config"]["eps"][0])
+  fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+  for lab, rs in curves.items():
+    ep = [r["run"]["until_epoch"] for r in rs]
+    line, = axes[0].plot(ep, [r["eval"]["clean_accuracy"] for r in rs], marker="o", label=f"{lab} clean")
+    c = line.get_color()
+    axes[0].plot(ep, [r["eval"]["pgd_grid"]["pgd"][eps_key(e)]["20"] for r in rs], ls="--", marker="x", color=c,
+                 label=f"{lab} PGD-20")
+    axes[0].plot(ep, [r["eval"]["robust_accuracy"][eps_key(e)]["accuracy"] for r in rs], ls=":", marker="s", color=c,
+                 label=f"{lab} worst case (AutoAttack incl.)")
+    hist = rs[-1]["history"]
+    axes[1].plot([h["epoch"] for h in hist], [h["train_loss"] for h in hist], color=c, label=f"{lab} train loss")
+    axes[1].plot([h["epoch"] for h in hist], [1 - h["test_accuracy"] for h in hist], color=c, ls="--",
+                 label=f"{lab} test error")
+    axes[2].plot(ep, [r["eval"]["deepfool"]["rho_adv"] for r in rs], marker="o", color=c, label=f"{lab} rho_adv")
+  axes[0].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title=f"accuracy, {_e255(e)} (first "
+              f"{any_r['eval']['num_examples']} test examples)")
+  axes[1].set(xlabel="epoch", yscale="log", title="training loss and test error (every epoch)")
+  axes[2].set(xlabel="epoch", title="DeepFool rho_adv")
+  for ax in axes:
+    ax.legend(fontsize=6)
+  path = os.path.join(figures_dir, "learning_curves.png")
+  _save(fig, path)
+  L = ["## Learning curves", "",
+       f"Setting: {any_r['config']['model']}, Adam 1e-3 with the cosine schedule of {any_r['config']['num_epochs']} "
+       "epochs, batch 128, seed 0; each checkpoint evaluated on the first "
+       f"{any_r['eval']['num_examples']} test examples: PGD-20 (random start) and the worst case over PGD-20, FGSM, "
+       f"PGD-40, PGD-20 x2, Gaussian noise and AutoAttack (standard) at {_e255(e)}; DeepFool rho_adv. Raw JSON: "
+       "`docs/results/curves/` (one file per checkpoint, with the per-epoch training records).", "",
+       f"![learning curves]({rel(path)})", ""]
+  rows = []
+  for lab, rs in curves.items():
+    for r in rs:
+      t, ev = r["train"], r["eval"]
+      lc = sum(v for k, v in t.items() if k.startswith("train_") and k.endswith("/projection_loss")) or None
+      ln = sum(v for k, v in t.items() if k.startswith("train_") and k.endswith("/norm_loss")) or None
+      rep = ev["representation"]["layers"]["penultimate"]
+      rows.append([lab, str(r["run"]["until_epoch"]), f"{t['train_accuracy']:.3f}", f"{t['train_loss']:.4f}",
+                   f"{t['test_accuracy']:.4f}", f"{ev['clean_accuracy']:.3f}",
+                   f"{ev['pgd_grid']['pgd'][eps_key(e)]['20']:.3f}",
+                   f"{ev['autoattack']['by_eps'][eps_key(e)]['robust_accuracy']:.3f}",
+                   f"{ev['robust_accuracy'][eps_key(e)]['accuracy']:.3f}", f"{ev['deepfool']['rho_adv']:.4f}",
+                   "-" if lc is None else f"{lc:.3g}", "-" if ln is None else f"{ln:.3g}", f"{rep['mean_norm']:.3g}",
+                   str(rep["effective_rank"])])
+  L += _table(["model", "epoch", "train acc.", "train loss", "test acc. (10,000)", "clean", f"PGD-20", "AutoAttack",
+               "worst case", "rho_adv", "L_c", "L_n", "mean ‖a‖", "eff. rank"], rows)
+  return L + [""]
+
+
+def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
+  v = claims.claim1_pgd(rows)
+  labs = [l for l in groups if l in rows]
+  any_r = groups[labs[0]][0]
+  grid = any_r["eval"]["pgd_grid"]
+  eps = sorted((float(e) for e in grid["pgd"]), key=float)
+  steps = sorted(next(iter(grid["pgd"].values())), key=int)
+  L = [f"## Claim 1: {v.title}", "",
+       "Paper (ResNet-50, CIFAR-10, Linf PGD, accuracy % at eps 8/10/16/20 /255, 7 | 20 steps): "
+       + "; ".join(f"{k} " + " / ".join(f"{x[e][0]} | {x[e][1]}" for e in (8, 10, 16, 20)) for k, x in PAPER_PGD.items())
+       + ".", "",
+       f"Setting: {_setting(groups[labs[0]])} (each row states its own where it differs: "
+       + "; ".join(f"{lab}: {_setting(groups[lab])}" for lab in labs if _setting(groups[lab]) != _setting(groups[labs[0]]))
+       + "). Linf in pixel space. PGD: random start, step 2.5 eps/steps, CE. Paper-like PGD: no random start, fixed "
+       "step eps/4, eps applied in the normalised input space (pixel eps = eps x 0.353): our reading of what a table "
+       "like the paper's measures. Mean ± std over seeds, in %.", "",
+       "### PGD and paper-like PGD", ""]
+  header = ["model (seeds)", "clean"] + [f"PGD-{s} @{_e255(e)}" for e in eps for s in steps]
+  has_paper = all("paper_like" in r["eval"]["pgd_grid"] for lab in labs for r in groups[lab])
+  if has_paper:
+    header += [f"paper-like PGD-{s} @{_e255(e)}" for e in eps for s in steps]
+  table = []
+  for lab in labs:
+    ev = [r["eval"] for r in groups[lab]]
+    row = [f"{lab} ({len(ev)})", ms([x["clean_accuracy"] for x in ev])]
+    row += [ms([x["pgd_grid"]["pgd"][eps_key(e)][s] for x in ev]) for e in eps for s in steps]
+    if has_paper:
+      row += [ms([x["pgd_grid"]["paper_like"][eps_key(e)][s] for x in ev]) for e in eps for s in steps]
+    table.append(row)
+  L += _table(header, table)
+  aa_eps = sorted({float(e) for lab in labs for r in groups[lab] for e in r["eval"].get("autoattack", {}).get("by_eps", {})})
+  L += ["", "### AutoAttack and the worst case", "",
+        "Worst case: per example, wrong under any attack run at that eps or a smaller one (PGD of every step count, "
+        "FGSM, PGD with 2x steps and restarts, Gaussian noise, transfer from an independently trained vanilla CNN, "
+        "AutoAttack), over the examples AutoAttack ran on.", ""]
+  header = ["model (seeds)"] + [f"AutoAttack @{_e255(e)}" for e in aa_eps] + [f"worst @{_e255(e)}" for e in eps]
+  table = []
+  for lab in labs:
+    ev = [r["eval"] for r in groups[lab]]
+    row = [f"{lab} ({len(ev)})"]
+    row += [ms([x.get("autoattack", {}).get("by_eps", {}).get(eps_key(e), {}).get("robust_accuracy") for x in ev])
+            for e in aa_eps]
+    row += [ms([claims._at(r.worst, e) for r in rows[lab]]) for e in eps]  # pylint: disable=protected-access
+    table.append(row)
+  L += _table(header, table)
+  L += ["", "### LR against vanilla, paired", "",
+        "Each LR variant against vanilla of the same architecture, seed s against seed s on the same examples "
+        "(worst case): the mean gap over seeds ± its standard error; McNemar's exact test on the examples only one "
+        "model gets right (pooled over seeds); a paired bootstrap 95% interval of the gap (10,000 resamples of "
+        "examples).", ""]
+  table = []
+  for e in eps:
+    for lab in labs:
+      ref = "ResNet-18/4 vanilla" if lab.startswith("ResNet") else "vanilla"
+      if lab == ref or ref not in rows or lab in ("SNIP", "SRN", "PGD-AT"):
+        continue
+      gap = claims.worst_gap(rows[lab], rows[ref], e)
+      test = claims.paired(rows[lab], rows[ref], e)
+      mc, bs = (test["mcnemar"], test["bootstrap"]) if test else (None, None)
+      table.append([_e255(e), f"{lab} - {ref}", f"{100 * gap['gap']:+.1f}" + (f" ± {100 * gap['se']:.1f}" if gap["se"]
+                                                                              is not None else ""), str(gap["seeds"]),
+                    f"{mc['a_only']} / {mc['b_only']} of {mc['n']}" if mc else "-", f"{mc['p']:.2g}" if mc else "-",
+                    f"[{100 * bs['low']:+.1f}, {100 * bs['high']:+.1f}]" if bs else "-"])
+  L += _table(["eps", "comparison", "gap (points) ± SE", "seeds", "LR only / vanilla only right", "McNemar p",
+               "bootstrap 95%"], table)
+  L += ["", "The gradient-masking audit of every run (`lowrank_jax.robustness.gradient_masking_audit`):", ""]
+  table = []
+  for lab in labs:
+    audits = [(r["run"]["name"], a) for r in groups[lab] for a in r["eval"]["audit"]]
+    flags = [f"{name}: {a['check']} ({a['detail']})" for name, a in audits if not a["passed"]]
+    table.append([lab, str(len(groups[lab])), f"{len(audits) - len(flags)} / {len(audits)}", "; ".join(flags) or "none"])
+  L += _table(["model", "runs", "checks passed", "flags"], table)
+  fig = os.path.join(figures_dir, "robust_accuracy_all.png")
+  plot_robust(groups, rows, labs, eps, fig)
+  return L + ["", f"![robust accuracy]({rel(fig)})", ""] + _verdict(v)
+
+
+def section_deepfool(groups, rows, rel, figures_dir) -> list[str]:
+  v = claims.claim2_deepfool(rows)
+  labs = [l for l in groups if l in rows]
+  L = [f"## Claim 2: {v.title}", "",
+       "Paper: rho_adv (the perturbation that misclassifies the test set, relative to the input) an order of "
+       "magnitude larger for LR than for vanilla.", "",
+       "Setting: DeepFool (L2, overshoot 0.02, 10 candidate classes, up to 100 iterations) on the first "
+       f"{groups[labs[0]][0]['eval']['deepfool']['examples']} test examples (ResNet rows: their own number); "
+       "rho_adv averaged over all of them (Eq. 15) and over the fooled ones.", ""]
+  table = []
+  for lab in labs:
+    d = [r["eval"]["deepfool"] for r in groups[lab]]
+    table.append([f"{lab} ({len(d)})", ms([x["rho_adv"] for x in d], 1, 4), ms([x["rho_adv_fooled"] for x in d], 1, 4),
+                  ms([x["success_rate"] for x in d]) + "%", str(d[0]["examples"])])
+  L += _table(["model (seeds)", "rho_adv (all)", "rho_adv (fooled)", "fooled", "examples"], table)
+  fig = os.path.join(figures_dir, "rho_adv_hist.png")
+  plot_rho(groups, [l for l in ("vanilla", "LR", "2-LR") if l in groups], fig)
+  return L + ["", f"![rho_adv]({rel(fig)})", ""] + _verdict(v)
+
+
+def section_pixels(groups, rows, rel, figures_dir) -> list[str]:
+  v = claims.claim3_pixels(rows)
+  labs = [l for l in groups if l in rows and "random_pixels" in groups[l][0]["eval"]]
+  if not labs:
+    return [f"## Claim 3: {v.title}", ""] + _verdict(v)
+  probs = list(groups[labs[0]][0]["eval"]["random_pixels"]["accuracy"])
+  sigma = groups[labs[0]][0]["eval"]["random_pixels"]["sigma"]
+  L = [f"## Claim 3: {v.title}", "",
+       "Paper, p = 0.4 / 0.6 / 0.8 / 1.0: vanilla " + " / ".join(map(str, PAPER_PIXELS["vanilla"])) + ", LR "
+       + " / ".join(map(str, PAPER_PIXELS["LR"])) + ".", "",
+       f"Setting: each pixel perturbed with probability p by Gaussian noise of sigma {sigma} (pixels in [0, 1], then "
+       "clipped); accuracy %, mean ± std over seeds.", ""]
+  L += _table(["model (seeds)"] + [f"p = {p}" for p in probs],
+              [[f"{lab} ({len(groups[lab])})"] + [ms([r["eval"]["random_pixels"]["accuracy"][p] for r in groups[lab]])
+                                                  for p in probs] for lab in labs])
+  fig = os.path.join(figures_dir, "random_pixels_all.png")
+  plot_pixels(groups, labs, fig)
+  return L + ["", f"![random pixels]({rel(fig)})", ""] + _verdict(v)
+
+
+def section_stability(groups, rows) -> list[str]:
+  v = claims.claim4_stability(rows)
+  labs = [l for l in groups if l in rows and "noise_stability" in groups[l][0]["eval"]]
+  L = [f"## Claim 4: {v.title}", "",
+       "Paper: the ratio ||f(x+d)-f(x)||^2/||f(x)||^2 over ||d||^2/||x||^2 is smaller for LR, for white-box (own) "
+       "and black-box (from the vanilla model) adversarial perturbations; the layer cushion (Arora et al. 2018) is "
+       "higher.", "",
+       "Setting: penultimate layer; the least-squares slope of feature ratio on input ratio (lower = more stable) "
+       "over correctly classified examples, for the model's own DeepFool perturbation (white box), PGD at 8/255 from "
+       "an independently trained vanilla CNN (black box) and a Gaussian perturbation common to all models; the layer "
+       "cushion of the head reading the penultimate layer (min / median over examples). Mean ± std over seeds.", ""]
+  slope = lambda lab, src: [r.slopes.get(src) for r in rows[lab]]
+  table = []
+  for lab in labs:
+    lc = [r["eval"]["representation"].get("layer_cushion", {}) for r in groups[lab]]
+    table.append([f"{lab} ({len(lc)})", msg(slope(lab, "deepfool")), msg(slope(lab, "transfer")),
+                  msg(slope(lab, "gaussian")), f"{msg([c.get('cushion') for c in lc])} / {msg([c.get('median') for c in lc])}"])
+  L += _table(["model (seeds)", "slope: white box (DeepFool)", "black box (vanilla's PGD)", "common Gaussian",
+               "layer cushion min / median"], table)
+  return L + [""] + _verdict(v)
+
+
+def section_compression(groups, rows, rel, figures_dir) -> list[str]:
+  L = []
+  v5, v6, v7 = claims.claim5_compression(rows), claims.claim6_linear_head(rows), claims.claim7_pca(rows)
+  pairs = [(lr, van) for van, lrs in claims.COMPRESSED.items() for lr in lrs
+           if lr in rows and van in rows and "compression" in groups[lr][0]["eval"]]
+  L += [f"## Claim 5: {v5.title}", "",
+        "Setting: the layer's activations replaced by their projection on the top-k principal directions of "
+        "10,000 training examples' features (k = m / rate), fed to the unchanged rest of the network; test "
+        "accuracy %. CNN: pool2 (3,136-d, regularised in 2-LR); ResNet-18/4: layer3 (3,136-d, regularised in its "
+        "LR model).", ""]
+  for lr, van in pairs:
+    rates = [k for k in groups[lr][0]["eval"]["compression"]["representation"] if k not in ("m", "uncompressed")]
+    L += _table([f"{lr} vs {van}", "uncompressed"] + [f"{r}x" for r in rates],
+                [[f"{lab} ({len(groups[lab])})", ms([r["eval"]["compression"]["representation"]["uncompressed"]
+                                                    for r in groups[lab]])]
+                 + [ms([r["eval"]["compression"]["representation"][k]["accuracy"] for r in groups[lab]]) for k in rates]
+                 for lab in (van, lr)]) + [""]
+  L += _verdict(v5)
+  L += [f"## Claim 6: {v6.title}", "",
+        "Setting: a softmax-regression head (Adam, 20 epochs on the features of 10,000 training examples) replacing "
+        "everything after the layer; parameters of what it replaces counted as those receiving gradient once the "
+        "layer is held fixed.", ""]
+  table = []
+  for lab in [l for p in pairs for l in (p[1], p[0])]:
+    c = [r["eval"]["compression"] for r in groups[lab]]
+    table.append([f"{lab} ({len(c)})", c[0]["layer"], ms([x["representation"]["uncompressed"] for x in c]),
+                  ms([x["linear_head"]["accuracy"] for x in c]),
+                  f"{c[0]['linear_head']['parameters_replaced']:,} -> {c[0]['linear_head']['parameters']:,}"])
+  L += _table(["model (seeds)", "layer", "network accuracy", "linear-head accuracy", "parameters replaced -> head"],
+              table) + [""] + _verdict(v6)
+  fig = os.path.join(figures_dir, "pca_2d.png")
+  if pairs:
+    plot_pca(groups, [pairs[0][1], pairs[0][0]], fig)
+  L += [f"## Claim 7: {v7.title}", "",
+        "Setting: the test features projected on the top-2 principal directions (coloured by class), and the "
+        "accuracy of a linear classifier on those 2 coordinates (a number for 'more discriminative').", ""]
+  L += _table(["model (seeds)", "2-D linear accuracy"],
+              [[f"{lab} ({len(groups[lab])})", ms([r["eval"]["compression"]["pca_2d"]["linear_accuracy"]
+                                                   for r in groups[lab]])] for p in pairs for lab in (p[1], p[0])])
+  return L + ([""] + [f"![pca]({rel(fig)})"] if pairs else []) + [""] + _verdict(v7)
+
+
+# ----------------------------------------------------------------------------- ablations
+
+ABLATION_COLUMNS = [  # (header, table_row key or a function of the rows)
+    ("clean acc.", "clean"), ("eff. rank (centred)", None), ("L_c", "L_c"), ("mean ‖a‖", "mean_norm"),
+    ("PGD-20 @0.05", "pgd20@0.05"), ("PGD-20 @0.1", "pgd20@0.1"), ("worst @0.05", "worst@0.05"),
+    ("worst @0.1", "worst@0.1"), ("AutoAttack @0.05", "aa@0.05"), ("rho_adv (all / fooled)", None),
+    ("slope: own DeepFool / Gaussian / reference", None), ("zero grads", "zero_grad"),
+    ("strong PGD / Square @0.05", None), ("paper-like PGD-20 @0.05", "paper pgd-20@0.05"),
+]
+
+
+def _ablation_cell(header: str, key, rows: list[dict]) -> str:
+  get = lambda k: [r.get(k) for r in rows]
+  if key is not None:
+    return msg(get(key)) if key in ("L_c", "mean_norm") else ms(get(key), 1, 3)
+  if header.startswith("eff. rank"):
+    return f"{msg(get('eff_rank'))} ({msg(get('eff_rank_centred'))})"
+  if header.startswith("rho_adv"):
+    return f"{ms(get('rho_adv'), 1, 4)} / {ms(get('rho_adv_fooled'), 1, 4)}"
+  if header.startswith("slope"):
+    return " / ".join(msg(get(f"slope_{s}")) for s in ("deepfool", "gaussian", "reference"))
+  strong = next((k for k in rows[0] if k.startswith("probe pgd-") and "x" in k.split()[1] and k.endswith("@0.05")), None)
+  square = next((k for k in rows[0] if k.startswith("probe square") and k.endswith("@0.05")), None)
+  return f"{ms(get(strong), 1, 3) if strong else '-'} / {ms(get(square), 1, 3) if square else '-'}"
+
+
+def section_ablations(results: dict[str, dict], notes: str, rel, figures_dir: str) -> list[str]:
+  groups: dict[str, list[dict]] = {}
+  for r in results.values():
+    if "eval" in r:
+      groups.setdefault(r["run"]["label"], []).append(experiment.table_row(r))
+  any_r = next(r for r in results.values() if "eval" in r)
+  ec = any_r["eval"]["config"]
+  L = ["## Why LR is less robust here (ablations)", "",
+       "Regenerate: `python experiments/run.py ablations` (raw JSON: `docs/results/ablations/`).", "",
+       f"Setting: Fashion-MNIST, small CNN, Adam 1e-3 cosine, batch 128, {any_r['config']['num_epochs']} epochs; LR rank "
+       "10 on the penultimate layer, dense W thresholded by Nyström every 10 steps, weights 1 / 0.1, warm-up 500 steps, "
+       f"unless the row says otherwise; one seed unless the row says otherwise. The first {ec['num_examples']} test "
+       "examples, Linf in pixel space: PGD-20 (random start, step 2.5 eps/20, CE); worst case = per example over "
+       f"PGD-20, FGSM, PGD-40, PGD-20 x{ec['audit_restarts']} restarts, Gaussian noise, transfer from the reference "
+       "model, AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square-5000) and the masking probes (PGD-20 with CE, "
+       f"margin, CE/T for T in {tuple(ec['probe_temperatures'])}, PGD-{ec['probe_strong_steps']}x"
+       f"{ec['probe_strong_restarts']} margin and Square-{ec['probe_square_queries']} on the first "
+       f"{ec['probe_examples']}). rho_adv: DeepFool (L2, {ec['deepfool_max_iter']} iterations max) over all examples "
+       "(Eq. 15) / over the fooled ones. Noise-stability slope: least squares of feature ratio on input ratio through "
+       "0, over correctly classified examples, for the model's own DeepFool perturbation, a common Gaussian, and the "
+       "DeepFool perturbations of the reference model (a vanilla CNN trained with seed 100). Paper-like PGD: fixed "
+       "step eps/4, no random start, eps in the normalised input space. Accuracies in %; ± is the std over seeds.", ""]
+  L += _table(["run (seeds)"] + [h for h, _ in ABLATION_COLUMNS],
+              [[f"{lab} ({len(rs)})"] + [_ablation_cell(h, k, rs) for h, k in ABLATION_COLUMNS]
+               for lab, rs in groups.items()])
+  fig = os.path.join(figures_dir, "ablations.png")
+  plot_ablations(groups, fig)
+  L += ["", f"![ablations]({rel(fig)})", ""]
+  return L + ([notes.strip(), ""] if notes else [])
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def plot_robust(groups, rows, labs, eps, path) -> None:
+  fig, ax = plt.subplots(figsize=(9.5, 4.5))
+  xs = [0] + [e * 255 for e in eps]
+  for lab in labs:
+    clean = _mean(r.clean for r in rows[lab])
+    line, = ax.plot(xs, [clean] + [_mean(claims._at(r.worst, e) for r in rows[lab]) for e in eps],  # pylint: disable=protected-access
+                    marker="o", label=f"{lab}: worst case")
+    if all(r.paper_like for r in rows[lab]):
+      ax.plot(xs, [clean] + [_mean(claims._at(r.paper_like, e) for r in rows[lab]) for e in eps],  # pylint: disable=protected-access
+              ls="--", color=line.get_color(), label=f"{lab}: paper-like PGD")
+  ax.set(xlabel="eps x 255 (Linf)", ylabel="accuracy", ylim=(0, 1), title="Robust accuracy, Fashion-MNIST")
+  ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+  _save(fig, path)
+
+
+def plot_rho(groups, labs, path) -> None:
+  fig, ax = plt.subplots(figsize=(6, 4))
+  vals = {lab: np.concatenate([np.asarray(r["eval"]["deepfool"]["rho"]) for r in groups[lab]]) for lab in labs}
+  bins = np.linspace(0, max([np.percentile(v, 99) for v in vals.values()] + [1e-6]), 40)
+  for lab, v in vals.items():
+    ax.hist(v, bins=bins, alpha=0.5, label=f"{lab} (mean {v.mean():.3f})")
+  ax.set(xlabel="DeepFool ||r||_2 / ||x||_2", ylabel="examples", title="DeepFool perturbation size")
+  ax.legend(fontsize=8)
+  _save(fig, path)
+
+
+def plot_pixels(groups, labs, path) -> None:
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for lab in labs:
+    accs = [r["eval"]["random_pixels"]["accuracy"] for r in groups[lab]]
+    ps = sorted(accs[0], key=float)
+    ax.plot([float(p) for p in ps], [_mean([a[p] for a in accs]) for p in ps], marker="o", label=lab)
+  ax.set(xlabel="probability p a pixel is perturbed", ylabel="accuracy", ylim=(0, 1), title="Random pixel perturbation")
+  ax.legend(fontsize=8)
+  _save(fig, path)
+
+
+def plot_pca(groups, labs, path) -> None:
+  fig, axes = plt.subplots(1, len(labs), figsize=(5 * len(labs), 4.5), squeeze=False, layout="constrained")
+  for ax, lab in zip(axes[0], labs):
+    c = groups[lab][0]["eval"]["compression"]
+    p, y = np.asarray(c["pca_2d"]["points"]), np.asarray(c["pca_2d"]["labels"])
+    sc = ax.scatter(p[:, 0], p[:, 1], c=y, cmap="tab10", s=5)
+    ax.set(title=f"{lab}: {c['layer']} (2-D linear acc. {c['pca_2d']['linear_accuracy']:.3f})", xlabel="PC 1",
+           ylabel="PC 2")
+  fig.colorbar(sc, ax=axes[0].tolist(), label="class")
+  _save(fig, path)
+
+
+def plot_spectra(groups, path) -> None:
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for lab, rs in groups.items():
+    s = np.asarray(rs[0]["eval"]["representation"]["layers"]["penultimate"]["singular_values"])
+    ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s / s[0], 1e-8), label=lab)
+  ax.set(xlabel="index", ylabel="singular value / largest", ylim=(1e-5, 1.5),
+         title="Penultimate representation spectrum (test examples)")
+  ax.legend(fontsize=6)
+  _save(fig, path)
+
+
+def plot_ablations(groups: dict[str, list[dict]], path: str) -> None:
+  labs = list(groups)
+  fig, axes = plt.subplots(1, 2, figsize=(13, 0.38 * len(labs) + 1.6), sharey=True)
+  y = np.arange(len(labs))[::-1]
+  for ax, key, title in ((axes[0], "worst@0.05", "worst-case robust accuracy, eps 0.05"),
+                         (axes[1], "paper pgd-20@0.05", "paper-like PGD-20, eps 0.05 (normalised space)")):
+    vals = [_mean(r.get(key) for r in groups[lab]) for lab in labs]
+    err = [np.std(_finite(r.get(key) for r in groups[lab]), ddof=1) if len(_finite(r.get(key) for r in groups[lab])) > 1
+           else 0 for lab in labs]
+    colors = ["tab:gray" if lab.startswith("vanilla") else "tab:blue" for lab in labs]
+    ax.barh(y, vals, xerr=err, color=colors)
+    ax.set(title=title, xlim=(0, 1))
+    if "vanilla" in groups:
+      ax.axvline(vals[labs.index("vanilla")], color="k", ls="--", lw=0.8)
+  axes[0].set_yticks(y, [f"{lab} ({len(groups[lab])})" for lab in labs], fontsize=7)
+  _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- the page
+
+
+def _compute(results: dict[str, dict]) -> str:
+  secs = [r["seconds"] for r in results.values() if "seconds" in r]
+  train, ev = sum(s["train"] for s in secs), sum(s["eval"] for s in secs)
+  resumed = sum(bool(s.get("resumed")) for s in secs)
+  return (f"{(train + ev) / 3600:.2f} h on 2 CPU cores ({train / 3600:.2f} h training, {ev / 3600:.2f} h evaluation; "
+          "the sum of the JSON's `seconds`" + (f"; {resumed} row(s) resumed from a checkpoint, whose training seconds "
+                                               "count only the part after the resume)" if resumed else ")"))
+
+
+def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir: str | None = None) -> None:
+  """Writes the page from results_dir/{claims, paper, curves, ablations}/*.json (those present); first_dir: the
+  2-epoch first pass, if not results_dir/paper."""
+  figures_dir = figures_dir or os.path.join(os.path.dirname(page), "figures")
+  os.makedirs(figures_dir, exist_ok=True)
+  rel = lambda p: os.path.relpath(p, os.path.dirname(page))
+  grid, curves, ablations = (load_dir(os.path.join(results_dir, d)) for d in ("claims", "curves", "ablations"))
+  first = load_dir(first_dir or os.path.join(results_dir, "paper"))
+  L = ["# Results", "", "Every number on this page is read from the raw JSON under `docs/results/`; "
+       "`python experiments/page.py` rewrites it, `make experiments` reruns everything (2 CPU cores; no GPU was used). "
+       "Verdicts are computed by the functions of `experiments/claims.py` from the same JSON.", ""]
+  main = grid or first
+  if main:
+    groups = groups_of(main)
+    rows = rows_of(groups)
+    new = claims.verdicts(rows)
+    old = claims.verdicts(rows_of(groups_of(first))) if grid and first else None
+    which = "the claims grid (`docs/results/claims/`)" if grid else "the 2-epoch first pass (`docs/results/paper/`)"
+    L += [f"Claims read {which}: {len(main)} rows, {_compute(main)}.", ""]
+    L += section_summary(new, old)
+  if curves:
+    L += section_curves(curves, rel, figures_dir)
+  if main:
+    L += section_pgd(groups, rows, rel, figures_dir)
+    L += section_deepfool(groups, rows, rel, figures_dir)
+    L += section_pixels(groups, rows, rel, figures_dir)
+    L += section_stability(groups, rows)
+    L += section_compression(groups, rows, rel, figures_dir)
+    fig = os.path.join(figures_dir, "spectra_all.png")
+    plot_spectra({k: v for k, v in groups.items() if k in rows}, fig)
+    L += ["## Spectra of the representations", "", f"![spectra]({rel(fig)})", ""]
+  if ablations:
+    notes_path = os.path.join(results_dir, "ablations", "NOTES.md")
+    notes = open(notes_path).read() if os.path.exists(notes_path) else ""
+    L += section_ablations(ablations, notes, rel, figures_dir)
+  runfiles.write_text_atomic(page, "\n".join(L) + "\n")
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument("--results", default=os.path.join(ROOT, "docs", "results"))
+  ap.add_argument("--page", default=os.path.join(ROOT, "docs", "RESULTS.md"))
+  ap.add_argument("--figures", default=None)
+  ap.add_argument("--first", default=None, help="the 2-epoch first pass's JSON (default RESULTS/paper)")
+  a = ap.parse_args()
+  write(a.page, a.results, a.figures, a.first)
+  print(f"wrote {a.page}")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,188 @@
+"""experiments/claims.py: every claim's branches (reproduced, partly, not reproduced, not measured) on hand-made rows,
+and row_of on a result written by the library."""
+
+import json
+import os
+
+import numpy as np
+from absl.testing import absltest
+
+from experiments import claims
+from experiments.claims import MISSING, NOT, PARTLY, REPRODUCED, Row
+from lowrank_jax import per_example
+from lowrank_jax.evaluators import Attacked
+
+E = claims.EPS
+N = 400
+
+
+def correct(accuracy: float, n: int = N, offset: int = 0) -> np.ndarray:
+  """n examples, the first round(accuracy n) (rotated by offset) correct."""
+  c = np.zeros(n, bool)
+  c[:round(accuracy * n)] = True
+  return np.roll(c, offset)
+
+
+def row(seed=0, worst=0.3, paper_like=None, rho=0.05, pixels=None, slopes=None, cushion=0.2, comp=None, head=None,
+        pca=None, per_example_=True, offset=0) -> Row:
+  wc = {E: correct(worst, offset=offset)} if per_example_ else None
+  return Row(seed=seed, clean=0.9, worst={E: worst}, worst_correct=wc, paper_like={E: paper_like or worst},
+             rho_adv=rho, pixels=pixels or {0.4: 0.5, 1.0: 0.2}, slopes=slopes or {"deepfool": 5.0, "transfer": 2.0,
+                                                                                  "gaussian": 1.0},
+             cushion=cushion, compression=comp or {0: 0.9, 400: 0.8}, head=head, pca=pca)
+
+
+def seeds(**kw) -> list[Row]:
+  """Three seeds with a small spread (+-1 point)."""
+  return [row(seed=s, **{**kw, "worst": kw.get("worst", 0.3) + 0.01 * (s - 1)}) for s in range(3)]
+
+
+class Claim1Test(absltest.TestCase):
+
+  def test_branches(self):
+    van = seeds(worst=0.30)
+    self.assertEqual(claims.claim1_pgd({"vanilla": van, "LR": seeds(worst=0.60)}).verdict, REPRODUCED)
+    self.assertEqual(claims.claim1_pgd({"vanilla": van, "LR": seeds(worst=0.40)}).verdict, PARTLY)
+    self.assertEqual(claims.claim1_pgd({"vanilla": van, "LR": seeds(worst=0.301)}).verdict, NOT)
+    self.assertEqual(claims.claim1_pgd({"vanilla": van}).verdict, MISSING)
+    low = claims.claim1_pgd({"vanilla": van, "LR": seeds(worst=0.10)})
+    self.assertEqual(low.verdict, NOT)
+    self.assertIn("Significantly less robust than vanilla: LR", low.reason)
+
+  def test_every_architecture_for_reproduced_and_the_most_favourable_variant_counts(self):
+    rows = {"vanilla": seeds(worst=0.3), "LR": seeds(worst=0.1), "LR (most favourable)": seeds(worst=0.6),
+            "ResNet-18/4 vanilla": seeds(worst=0.3), "ResNet-18/4 LR": seeds(worst=0.35)}
+    v = claims.claim1_pgd(rows)
+    self.assertEqual(v.verdict, PARTLY)  # +30 on the CNN (favourable variant), +5 on the ResNet
+    self.assertAlmostEqual(v.numbers["LR (most favourable)"]["gap"]["gap"], 0.3, places=9)
+    rows["ResNet-18/4 LR"] = seeds(worst=0.55)
+    self.assertEqual(claims.claim1_pgd(rows).verdict, REPRODUCED)
+
+  def test_a_gap_the_seed_spread_explains_is_not_a_gain(self):
+    van = [row(seed=s, worst=w) for s, w in enumerate((0.30, 0.30, 0.30))]
+    lr = [row(seed=s, worst=w) for s, w in enumerate((0.10, 0.60, 0.35))]  # mean +5 points, seed SE ~14.5
+    v = claims.claim1_pgd({"vanilla": van, "LR": lr})
+    self.assertEqual(v.verdict, NOT)
+    self.assertGreater(v.numbers["LR"]["gap"]["se"], 0.1)
+
+  def test_a_gap_mcnemar_cannot_tell_from_chance_is_not_a_gain(self):
+    """+3 points on 400 examples per seed, one seed: 12 discordant examples, all one way, would be significant;
+    the same gap made of 112 vs 100 discordant examples is not."""
+    van, lr = row(worst=0.5), row(worst=0.53)
+    self.assertEqual(claims.claim1_pgd({"vanilla": [van], "LR": [lr]}).verdict, PARTLY)
+    a = np.zeros(N, bool)
+    b = np.zeros(N, bool)
+    a[:112 + 100], b[112:112 + 100 + 100] = True, True  # a-only 112, both 100, b-only 100
+    lr2 = dataclass_replace(lr, worst={E: a.mean()}, worst_correct={E: a})
+    van2 = dataclass_replace(van, worst={E: b.mean()}, worst_correct={E: b})
+    v = claims.claim1_pgd({"vanilla": [van2], "LR": [lr2]})
+    self.assertEqual(v.numbers["LR"]["paired"]["mcnemar"]["a_only"], 112)
+    self.assertGreater(v.numbers["LR"]["paired"]["mcnemar"]["p"], 0.05)
+    self.assertEqual(v.verdict, NOT)
+
+  def test_one_seed_without_per_example_results_decides_nothing(self):
+    v = claims.claim1_pgd({"vanilla": [row(worst=0.3, per_example_=False)], "LR": [row(worst=0.33, per_example_=False)]})
+    self.assertEqual(v.verdict, NOT)
+
+  def test_paper_like_gain_alone_is_partly(self):
+    rows = {"vanilla": seeds(worst=0.3, paper_like=0.4), "LR": seeds(worst=0.3, paper_like=0.7)}
+    self.assertEqual(claims.claim1_pgd(rows).verdict, PARTLY)
+
+
+def dataclass_replace(r, **kw):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  return dataclasses.replace(r, **kw)
+
+
+class OtherClaimsTest(absltest.TestCase):
+
+  def test_claim2_deepfool(self):
+    van = seeds(rho=0.05)
+    self.assertEqual(claims.claim2_deepfool({"vanilla": van, "LR": seeds(rho=0.3)}).verdict, REPRODUCED)
+    self.assertEqual(claims.claim2_deepfool({"vanilla": van, "LR": seeds(rho=0.07)}).verdict, PARTLY)
+    self.assertEqual(claims.claim2_deepfool({"vanilla": van, "LR": seeds(rho=0.04)}).verdict, NOT)
+    mixed = [row(seed=0, rho=0.2), row(seed=1, rho=0.04), row(seed=2, rho=0.04)]  # mean 1.87x, one seed below
+    self.assertEqual(claims.claim2_deepfool({"vanilla": van, "LR": mixed}).verdict, NOT)
+    self.assertEqual(claims.claim2_deepfool({"LR": van}).verdict, MISSING)
+
+  def test_claim3_pixels(self):
+    van = seeds(pixels={0.4: 0.5, 1.0: 0.2})
+    self.assertEqual(claims.claim3_pixels({"vanilla": van, "LR": seeds(pixels={0.4: 0.6, 1.0: 0.25})}).verdict,
+                     REPRODUCED)
+    self.assertEqual(claims.claim3_pixels({"vanilla": van, "LR": seeds(pixels={0.4: 0.6, 1.0: 0.2})}).verdict, PARTLY)
+    self.assertEqual(claims.claim3_pixels({"vanilla": van, "LR": seeds(pixels={0.4: 0.4, 1.0: 0.2})}).verdict, NOT)
+    self.assertEqual(claims.claim3_pixels({"vanilla": van}).verdict, MISSING)
+
+  def test_claim4_needs_the_slopes_not_the_cushion_alone(self):
+    van = seeds(slopes={"deepfool": 5.0, "transfer": 2.0, "gaussian": 1.0}, cushion=0.2)
+    stable = {"deepfool": 1.0, "transfer": 1.0, "gaussian": 0.5}
+    self.assertEqual(claims.claim4_stability({"vanilla": van, "LR": seeds(slopes=stable, cushion=0.3)}).verdict,
+                     REPRODUCED)
+    self.assertEqual(claims.claim4_stability({"vanilla": van, "LR": seeds(slopes=stable, cushion=0.1)}).verdict, PARTLY)
+    worse = {"deepfool": 30.0, "transfer": 3.0, "gaussian": 3.0}
+    self.assertEqual(claims.claim4_stability({"vanilla": van, "LR": seeds(slopes=worse, cushion=0.3)}).verdict, NOT)
+    self.assertEqual(claims.claim4_stability({"vanilla": van}).verdict, MISSING)
+
+  def test_claim5_compares_accuracies_not_drops(self):
+    van = seeds(comp={0: 0.92, 400: 0.75})
+    self.assertEqual(claims.claim5_compression({"vanilla": van, "2-LR": seeds(comp={0: 0.90, 400: 0.85})}).verdict,
+                     REPRODUCED)
+    self.assertEqual(claims.claim5_compression({"vanilla": van, "2-LR": seeds(comp={0: 0.95, 400: 0.80})}).verdict,
+                     PARTLY)  # above vanilla but loses 15 points
+    smaller_drop = claims.claim5_compression({"vanilla": van, "2-LR": seeds(comp={0: 0.755, 400: 0.711})})
+    self.assertEqual(smaller_drop.verdict, NOT)  # loses 4.4 points vs 17, but 71.1 < 75.0
+    self.assertEqual(claims.claim5_compression({"vanilla": van, "LR": seeds()}).verdict, MISSING)  # no 2-LR row
+
+  def test_claim6_linear_head(self):
+    van = seeds(comp={0: 0.916, 400: 0.75}, head=0.853)
+    good = seeds(comp={0: 0.90, 400: 0.8}, head=0.895)
+    self.assertEqual(claims.claim6_linear_head({"vanilla": van, "2-LR": good}).verdict, REPRODUCED)
+    close = seeds(comp={0: 0.80, 400: 0.7}, head=0.795)
+    self.assertEqual(claims.claim6_linear_head({"vanilla": van, "2-LR": close}).verdict, PARTLY)
+    paper_page = seeds(comp={0: 0.755, 400: 0.711}, head=0.734)
+    self.assertEqual(claims.claim6_linear_head({"vanilla": van, "2-LR": paper_page}).verdict, NOT)
+    self.assertEqual(claims.claim6_linear_head({"vanilla": seeds(), "2-LR": seeds()}).verdict, MISSING)
+
+  def test_claim7_pca(self):
+    van = seeds(pca=0.40)
+    self.assertEqual(claims.claim7_pca({"vanilla": van, "2-LR": seeds(pca=0.5)}).verdict, REPRODUCED)
+    rows = {"vanilla": van, "2-LR": seeds(pca=0.5), "ResNet-18/4 vanilla": van, "ResNet-18/4 LR": seeds(pca=0.41)}
+    self.assertEqual(claims.claim7_pca(rows).verdict, PARTLY)
+    self.assertEqual(claims.claim7_pca({"vanilla": van, "2-LR": seeds(pca=0.41)}).verdict, NOT)
+    self.assertEqual(claims.claim7_pca({"vanilla": van}).verdict, MISSING)
+
+
+class RowOfTest(absltest.TestCase):
+
+  def test_row_of_a_result_with_per_example_results(self):
+    """The worst case per eps is monotone and counts only the examples AutoAttack ran on."""
+    clean = np.array([1, 1, 1, 1, 0, 1], bool)
+    attacked = [Attacked(0.1, "pgd", np.array([1, 0, 1, 1, 0, 1], bool)),
+                Attacked(0.1, "autoattack", np.array([1, 1, 0, 1], bool)),
+                Attacked(0.2, "pgd", np.array([1, 1, 1, 0, 0, 1], bool))]
+    result = {"config": {"seed": 2}, "eval": {
+        "num_examples": 6, "clean_accuracy": float(clean.mean()), "autoattack": {"examples": 4},
+        "pgd_grid": {"paper_like": {"0.1": {"7": 0.5, "20": 0.4}}}, "deepfool": {"rho_adv": 0.07},
+        "per_example": per_example.to_json(clean, attacked)}}
+    r = claims.row_of(json.loads(json.dumps(result)))
+    self.assertEqual(r.seed, 2)
+    np.testing.assert_array_equal(r.worst_correct[0.1], [1, 0, 0, 1])
+    np.testing.assert_array_equal(r.worst_correct[0.2], [1, 0, 0, 0])  # 0.1's breaks count at 0.2
+    self.assertEqual(r.worst, {0.1: 0.5, 0.2: 0.25})
+    self.assertEqual(r.paper_like, {0.1: 0.5})  # the fewest steps
+    self.assertEqual(r.rho_adv, 0.07)
+
+  def test_row_of_a_committed_result(self):
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "results", "paper",
+                        "lr2_s0.json")
+    result = json.load(open(path))
+    r = claims.row_of(result)
+    ev = result["eval"]
+    self.assertEqual(r.worst[round(8 / 255, 7)], ev["robust_accuracy"]["0.0313725"]["accuracy_autoattack_examples"])
+    self.assertEqual(r.compression[400], ev["compression"]["representation"]["400"]["accuracy"])
+    self.assertEqual(r.compression[0], ev["compression"]["representation"]["uncompressed"])
+    self.assertEqual(r.slopes["transfer"], ev["noise_stability"]["transfer"]["penultimate"]["slope"])
+
+
+if __name__ == "__main__":
+  absltest.main()

@@ -1,0 +1,106 @@
+"""lowrank_jax.experiment: specs as data (seeds, learning-curve epochs, quick versions), run selection, and a learning
+curve trained in stages that matches one uninterrupted run."""
+
+import json
+import os
+import tempfile
+
+from absl.testing import absltest
+
+from lowrank_jax import experiment, runfiles
+from tests.shared import RUNS, shared_run, tiny_config
+
+SPEC = {
+    "about": "a test", "results": "docs/results/test",
+    "config": {"num_epochs": 40}, "eval": {"eps": ["8/255"], "num_examples": 200},
+    "quick": {"config": {"num_epochs": 2}, "eval": {"num_examples": 50}, "epochs": [1]},
+    "runs": [
+        {"name": "ref", "config": {"method": "vanilla", "seed": 100}, "evaluate": False},
+        {"name": "lr", "label": "LR", "seeds": [0, 1], "epochs": [5, 10], "transfer_from": "ref"},
+        {"name": "big", "config": {"model": "resnet18"}, "seeds": [0], "quick": False},
+        {"name": "res", "seeds": [0], "eval": {"num_examples": 100}, "quick": {"eval": {"num_examples": 10}}},
+    ]}
+
+
+def write_spec(d: dict) -> str:
+  path = os.path.join(tempfile.mkdtemp(), "spec.json")
+  with open(path, "w") as f:
+    json.dump(d, f)
+  return path
+
+
+class SpecTest(absltest.TestCase):
+
+  def test_expansion(self):
+    spec = experiment.load_spec(write_spec(SPEC))
+    self.assertEqual([r.name for r in spec.runs],
+                     ["ref", "lr_s0_e05", "lr_s0_e10", "lr_s1_e05", "lr_s1_e10", "big_s0", "res_s0"])
+    r = spec.runs[3]
+    self.assertEqual((r.dir, r.until_epoch, r.label, r.transfer_from), ("lr_s1", 5, "LR", "ref"))
+    self.assertEqual(r.overrides, {"seed": 1})
+    self.assertFalse(spec.runs[0].evaluate)
+    self.assertEqual(spec.runs[-1].eval_overrides, {"num_examples": 100})
+    config = experiment.apply_overrides(spec.base_config(), spec.runs[5].overrides)
+    self.assertEqual((config.num_epochs, config.model), (40, "resnet18"))
+    ec = experiment.apply_overrides(config, {f"eval.{k}": v for k, v in spec.eval.items()}).eval
+    self.assertEqual(ec.eps, (8 / 255,))  # "8/255" in a spec is the float, a list a tuple
+
+  def test_quick_version(self):
+    spec = experiment.load_spec(write_spec(SPEC), quick=True)
+    self.assertEqual([r.name for r in spec.runs], ["ref", "lr_s0_e01", "res_s0"])
+    self.assertEqual(spec.config, {"num_epochs": 2})
+    self.assertEqual(spec.eval, {"eps": ["8/255"], "num_examples": 50})
+    self.assertEqual(spec.runs[-1].eval_overrides, {"num_examples": 10})
+
+  def test_a_bad_spec_is_one_error_naming_the_file(self):
+    path = write_spec({**SPEC, "runs": [{"name": "x", "seed": 3}]})
+    with self.assertRaisesRegex(ValueError, f"{path}: .*unknown field\\(s\\) seed"):
+      experiment.load_spec(path)
+    path = write_spec({k: v for k, v in SPEC.items() if k != "results"})
+    with self.assertRaisesRegex(ValueError, f"{path}: KeyError"):
+      experiment.load_spec(path)
+
+  def test_config_from_takes_the_best_result_of_another_experiment(self):
+    sweep = tempfile.mkdtemp()
+    for name, rank, acc in (("a", 5, 0.2), ("b", 20, 0.4), ("c", 50, 0.3)):
+      with open(os.path.join(sweep, f"{name}.json"), "w") as f:
+        json.dump({"run": {"overrides": {"lowrank.rank": rank, "seed": 0}}, "eval": {"pgd": {"0.03": acc}}}, f)
+    entry = {"name": "fav", "config": {"num_epochs": 7}, "seeds": [1],
+             "config_from": {"results": "SWEEP", "maximise": ["eval", "pgd", "0.03"]}}
+    spec = experiment.load_spec(write_spec({**SPEC, "runs": [entry]}), results_of=lambda f: sweep if f == "SWEEP" else f)
+    self.assertEqual(spec.runs[0].overrides, {"lowrank.rank": 20, "num_epochs": 7, "seed": 1})
+    with self.assertRaisesRegex(ValueError, "no results in .* run that experiment first"):
+      experiment.load_spec(write_spec({**SPEC, "runs": [entry]}), results_of=lambda f: tempfile.mkdtemp())
+
+  def test_select_puts_what_a_run_needs_first(self):
+    runs = list(experiment.load_spec(write_spec(SPEC)).runs)
+    self.assertEqual([r.name for r in experiment.select(runs, ["lr_s1_e10", "res_s0"])], ["ref", "lr_s1_e10", "res_s0"])
+    with self.assertRaisesRegex(ValueError, "unknown run\\(s\\) nope; known: ref, "):
+      experiment.select(runs, ["nope"])
+
+
+class CurveTest(absltest.TestCase):
+
+  def test_a_curve_trained_in_stages_matches_one_run(self):
+    """Epoch 1 evaluated, then epoch 2: the same records as the shared run trained in one go, each point evaluated
+    at its own step, and a rerun skips what is done."""
+    root, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    runs = [experiment.Run(f"lr_e{e:02d}", workdir="lr", until_epoch=e) for e in (1, 2)]
+    base = tiny_config(**RUNS["lowrank"])
+    ev = {"num_examples": 20, "batch_size": 20, "only": "representation"}
+    results = experiment.run_experiment(runs, root, out, base_config=base, eval_overrides=ev, log=lambda s: None)
+    one_go = runfiles.read_jsonl(os.path.join(shared_run("lowrank"), "metrics.jsonl"))
+    self.assertEqual([r["epoch"] for r in results["lr_e02"]["history"]], [1, 2])
+    for a, b in zip(results["lr_e02"]["history"], one_go):
+      self.assertAlmostEqual(a["train_loss"], b["train_loss"], places=4)
+      self.assertAlmostEqual(a["test_accuracy"], b["test_accuracy"], places=4)
+    self.assertEqual([results[f"lr_e0{e}"]["eval"]["step"] for e in (1, 2)], [16, 32])
+    self.assertEqual([results[f"lr_e0{e}"]["seconds"]["resumed"] for e in (1, 2)], [False, True])
+    self.assertEqual(set(results["lr_e01"]["eval"]) & {"pgd_grid", "deepfool", "representation"}, {"representation"})
+    again = experiment.run_experiment(runs, root, out, base_config=base, eval_overrides=ev,
+                                      log=lambda s: self.fail(f"reran: {s}"))
+    self.assertEqual(again, results)
+
+
+if __name__ == "__main__":
+  absltest.main()

@@ -1,0 +1,35 @@
+"""experiments/page.py on the committed JSON: every claim's section and verdict, the verdicts equal to those
+experiments/claims.py computes from the same JSON, every figure it links written."""
+
+import os
+import re
+import tempfile
+
+from absl.testing import absltest
+
+from experiments import claims, page
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "docs", "results")
+
+
+class PageTest(absltest.TestCase):
+
+  def test_page_from_committed_json(self):
+    out = tempfile.mkdtemp()
+    path = os.path.join(out, "RESULTS.md")
+    page.write(path, RESULTS, os.path.join(out, "figures"))
+    text = open(path).read()
+    grid = page.load_dir(os.path.join(RESULTS, "claims")) or page.load_dir(os.path.join(RESULTS, "paper"))
+    verdicts = claims.verdicts(page.rows_of(page.groups_of(grid)))
+    for v in verdicts:
+      self.assertIn(f"## Claim {v.claim}: {v.title}", text)
+      self.assertIn(f"Verdict: **{v.verdict}**. {v.reason}.", text)
+      self.assertIn(f"| {v.claim}. {v.title} | **{v.verdict}** |", text)
+    for link in re.findall(r"\]\((figures/[^)]+)\)", text):
+      self.assertGreater(os.path.getsize(os.path.join(out, link)), 1000, link)
+    self.assertNotIn("WARMUP", text)
+
+
+if __name__ == "__main__":
+  absltest.main()

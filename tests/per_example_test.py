@@ -1,0 +1,65 @@
+"""lowrank_jax.per_example: packing, the monotone worst case, McNemar and the paired bootstrap against hand-computed
+answers."""
+
+import math
+
+import numpy as np
+from absl.testing import absltest
+
+from lowrank_jax import per_example
+
+
+class PerExampleTest(absltest.TestCase):
+
+  def test_pack_round_trip(self):
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 8, 9, 1000):
+      c = rng.random(n) < 0.5
+      text = per_example.pack(c)
+      self.assertLen(text, 2 * math.ceil(n / 8))
+      np.testing.assert_array_equal(per_example.unpack(text, n), c)
+
+  def test_worst_is_monotone_and_keeps_the_unattacked_examples(self):
+    kept = per_example.PerExample(np.array([1, 1, 1, 1, 0], bool), (
+        (0.1, "pgd", np.array([0, 1, 1, 1, 0], bool)),
+        (0.2, "aa", np.array([1, 0, 1], bool)),  # ran on the first 3 only
+        (0.3, "pgd", np.array([1, 1, 1, 1, 0], bool))))
+    np.testing.assert_array_equal(kept.worst(0.1), [0, 1, 1, 1, 0])
+    np.testing.assert_array_equal(kept.worst(0.2), [0, 0, 1, 1, 0])
+    np.testing.assert_array_equal(kept.worst(0.3), [0, 0, 1, 1, 0])  # what broke at 0.1 and 0.2 stays broken
+    np.testing.assert_array_equal(kept.worst(0.3, examples=3), [0, 0, 1])
+    np.testing.assert_array_equal(kept.worst(0.3, attacks=["pgd"]), [0, 1, 1, 1, 0])
+    self.assertEqual((kept.coverage("aa"), kept.coverage("nope")), (3, 0))
+    np.testing.assert_array_equal(kept.attack("aa", 0.2), [1, 0, 1])
+    with self.assertRaisesRegex(KeyError, "no attack 'aa' at eps 0.3"):
+      kept.attack("aa", 0.3)
+
+  def test_mcnemar_known_answers(self):
+    a = np.array([1] * 5 + [0] * 0 + [1] * 10, bool)
+    b = np.array([0] * 5 + [1] * 0 + [1] * 10, bool)
+    r = per_example.mcnemar(a, b)
+    self.assertEqual((r["a_only"], r["b_only"], r["n"]), (5, 0, 15))
+    self.assertAlmostEqual(r["p"], 2 * 0.5 ** 5)  # two-sided exact binomial: 2 x P(X >= 5 | 5, 1/2)
+    # 6 vs 2 discordant: p = 2 x P(X <= 2 | 8, 1/2) = 2 x (1 + 8 + 28) / 256
+    a = np.array([1] * 6 + [0] * 2, bool)
+    self.assertAlmostEqual(per_example.mcnemar(a, ~a)["p"], 2 * 37 / 256)
+    self.assertEqual(per_example.mcnemar(a, a)["p"], 1.0)
+    with self.assertRaisesRegex(ValueError, "same examples"):
+      per_example.mcnemar(a, a[:3])
+
+  def test_paired_bootstrap_interval_covers_the_gap(self):
+    rng = np.random.default_rng(1)
+    b = rng.random(2000) < 0.5
+    a = b | (rng.random(2000) < 0.1)  # a gains about 5 points, never loses
+    r = per_example.paired_bootstrap(a, b)
+    self.assertAlmostEqual(r["gap"], a.mean() - b.mean())
+    self.assertLess(r["low"], r["gap"])
+    self.assertGreater(r["high"], r["gap"])
+    self.assertGreater(r["low"], 0)  # a paired gain this consistent is well away from 0
+    d = a.astype(float) - b
+    se = d.std(ddof=1) / math.sqrt(len(d))
+    self.assertAlmostEqual(r["high"] - r["low"], 2 * 1.96 * se, delta=0.2 * 2 * 1.96 * se)  # ~ the normal interval
+
+
+if __name__ == "__main__":
+  absltest.main()
