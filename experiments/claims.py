@@ -226,7 +226,9 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
     strong.append(big_here)
   verdict = _decide(strong, some)
   reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}"
-                     + (f" (McNemar p {n['paired']['mcnemar']['p']:.2g})" if n["paired"] else "")
+                     + (f" (McNemar p {n['paired']['mcnemar']['p']:.2g})" if n["paired"] else
+                        " (one seed without per-example results: not told from chance)" if n["gap"]["se"] is None
+                        else f" (seed SE {100 * n['gap']['se']:.1f})")
                      for lab, n in numbers.items())
   if reversed_:
     reason += f". Significantly less robust than vanilla: {', '.join(reversed_)}"

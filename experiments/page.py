@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments import claims  # pylint: disable=g-import-not-at-top
+from experiments import claims, length  # pylint: disable=g-import-not-at-top
 from lowrank_jax import experiment, runfiles  # pylint: disable=g-import-not-at-top
 from lowrank_jax.runfiles import eps_key  # pylint: disable=g-import-not-at-top
 
@@ -111,15 +111,22 @@ def _verdict(v: claims.Verdict) -> list[str]:
           f"{v.rule}", ""]
 
 
-def _setting(rs: list[dict]) -> str:
-  r = rs[0]
+def _setting(r: dict) -> str:
   c, ec = r["config"], r["eval"]["config"]
   aa = r["eval"].get("autoattack", {})
   width = "" if c.get("model_width", 1) == 1 else f" width {c['model_width']}"
-  return (f"{c['model']}{width}, {c['num_epochs']} epochs, {len(rs)} seed(s), the first {ec['num_examples']} "
+  return (f"{c['model']}{width}, {c['num_epochs']} epochs, the first {ec['num_examples']} "
           f"{r['eval'].get('split', 'test')} examples"
-          + (f"; AutoAttack ({aa['version']}) on the first {aa['examples']} at "
+          + (f", AutoAttack ({aa['version']}) on the first {aa['examples']} at "
              + ", ".join(_e255(float(e)) for e in aa["by_eps"]) if aa else ""))
+
+
+def _settings(groups: dict[str, list[dict]], labs: list[str]) -> str:
+  """Each distinct setting once, with the rows (and their seed counts) it covers."""
+  out: dict[str, list[str]] = {}
+  for lab in labs:
+    out.setdefault(_setting(groups[lab][0]), []).append(f"{lab} x{len(groups[lab])}")
+  return "; ".join(f"{s} ({', '.join(labs_)})" for s, labs_ in out.items())
 
 
 # ----------------------------------------------------------------------------- sections
@@ -166,8 +173,9 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]
   path = os.path.join(figures_dir, "learning_curves.png")
   _save(fig, path)
   L = ["## Learning curves", "",
-       f"Setting: {any_r['config']['model']}, Adam 1e-3 with the cosine schedule of {any_r['config']['num_epochs']} "
-       "epochs, batch 128, seed 0; each checkpoint evaluated on the first "
+       "Setting: Adam 1e-3 with the cosine schedule of the run's epochs ("
+       + ", ".join(f"{lab}: {rs[0]['config']['model']}, {rs[0]['config']['num_epochs']} epochs" for lab, rs in curves.items())
+       + "), batch 128, seed 0; each checkpoint evaluated on the first "
        f"{any_r['eval']['num_examples']} test examples: PGD-20 (random start) and the worst case over PGD-20, FGSM, "
        f"PGD-40, PGD-20 x2, Gaussian noise and AutoAttack (standard) at {_e255(e)}; DeepFool rho_adv. Raw JSON: "
        "`docs/results/curves/` (one file per checkpoint, with the per-epoch training records).", "",
@@ -186,8 +194,27 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]
                    f"{ev['robust_accuracy'][eps_key(e)]['accuracy']:.3f}", f"{ev['deepfool']['rho_adv']:.4f}",
                    "-" if lc is None else f"{lc:.3g}", "-" if ln is None else f"{ln:.3g}", f"{rep['mean_norm']:.3g}",
                    str(rep["effective_rank"])])
-  L += _table(["model", "epoch", "train acc.", "train loss", "test acc. (10,000)", "clean", f"PGD-20", "AutoAttack",
+  L += _table(["model", "epoch", "train acc.", "train loss", "test acc. (10,000)", "clean", "PGD-20", "AutoAttack",
                "worst case", "rho_adv", "L_c", "L_n", "mean ‖a‖", "eff. rank"], rows)
+  L += ["", f"Converged (`experiments/length.py`): the first epoch after which the test accuracy stays within "
+        f"{100 * length.ACC_TOL:g} points of its final value and the training loss is within {length.LOSS_TOL:g} of "
+        "its final value.", ""]
+  chosen = {}
+  for lab, rs in curves.items():
+    last = rs[-1]
+    if last["run"]["until_epoch"] == last["config"]["num_epochs"]:
+      chosen[lab] = length.converged_epoch(last["history"])
+      L.append(f"- {lab}: epoch {chosen[lab]} of {last['config']['num_epochs']}.")
+    else:
+      L.append(f"- {lab}: measured to epoch {last['run']['until_epoch']} of {last['config']['num_epochs']} so far.")
+  if chosen:
+    L += ["", f"Longest: {max(chosen.values())} epochs ({', '.join(f'{k} {v}' for k, v in chosen.items())})."]
+  for lab, rs in curves.items():
+    hist = rs[-1]["history"]
+    keys = sorted({k for h in hist for k in h if k.endswith("/W_offrank")})
+    for k in keys:
+      L += ["", f"{lab}: W's relative distance to rank r just before each thresholding (`{k}`, the epoch's mean), "
+            "per epoch: " + ", ".join(f"{h['epoch']}: {100 * h[k]:.2g}%" for h in hist if k in h) + "."]
   return L + [""]
 
 
@@ -202,9 +229,7 @@ def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
        "Paper (ResNet-50, CIFAR-10, Linf PGD, accuracy % at eps 8/10/16/20 /255, 7 | 20 steps): "
        + "; ".join(f"{k} " + " / ".join(f"{x[e][0]} | {x[e][1]}" for e in (8, 10, 16, 20)) for k, x in PAPER_PGD.items())
        + ".", "",
-       f"Setting: {_setting(groups[labs[0]])} (each row states its own where it differs: "
-       + "; ".join(f"{lab}: {_setting(groups[lab])}" for lab in labs if _setting(groups[lab]) != _setting(groups[labs[0]]))
-       + "). Linf in pixel space. PGD: random start, step 2.5 eps/steps, CE. Paper-like PGD: no random start, fixed "
+       f"Setting: {_settings(groups, labs)}. Linf in pixel space. PGD: random start, step 2.5 eps/steps, CE. Paper-like PGD: no random start, fixed "
        "step eps/4, eps applied in the normalised input space (pixel eps = eps x 0.353): our reading of what a table "
        "like the paper's measures. Mean ± std over seeds, in %.", "",
        "### PGD and paper-like PGD", ""]
@@ -225,7 +250,11 @@ def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
   L += ["", "### AutoAttack and the worst case", "",
         "Worst case: per example, wrong under any attack run at that eps or a smaller one (PGD of every step count, "
         "FGSM, PGD with 2x steps and restarts, Gaussian noise, transfer from an independently trained vanilla CNN, "
-        "AutoAttack), over the examples AutoAttack ran on.", ""]
+        "AutoAttack), over the examples AutoAttack ran on."
+        + (" Rows without per-example results (the 2-epoch first pass) show the worst case as stored then: over "
+           "AutoAttack's examples where it ran, elsewhere over all examples without it, each eps with its own attacks "
+           "only (not monotone), and no paired test."
+           if any(r.worst_correct is None for lab in labs for r in rows[lab]) else ""), ""]
   header = ["model (seeds)"] + [f"AutoAttack @{_e255(e)}" for e in aa_eps] + [f"worst @{_e255(e)}" for e in eps]
   table = []
   for lab in labs:
@@ -522,7 +551,30 @@ def _compute(results: dict[str, dict]) -> str:
                                                "count only the part after the resume)" if resumed else ")"))
 
 
-def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir: str | None = None) -> None:
+README_START, README_END = "<!-- claims table: experiments/page.py writes it -->", "<!-- end of the claims table -->"
+
+
+def readme_table(new: list[claims.Verdict], old: list[claims.Verdict] | None, source: str) -> list[str]:
+  """The README's claims table: each verdict with the numbers it read (and the first pass's, when the grid exists)."""
+  header = ["claim", "verdict"] + (["2 epochs"] if old else []) + ["the numbers it read"]
+  rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] + ([o.verdict] if old else []) + [v.reason]
+          for v, o in zip(new, old or new)]
+  return [README_START, f"Verdicts of `experiments/claims.py` on {source} ([docs/RESULTS.md](docs/RESULTS.md)):", ""] + \
+      _table(header, rows) + [README_END]
+
+
+def update_readme(path: str, block: list[str]) -> None:
+  """Replaces the README's claims table (between its markers) with block."""
+  text = open(path).read()
+  if README_START not in text or README_END not in text:
+    raise ValueError(f"{path} lacks the markers of the claims table ({README_START!r} ... {README_END!r})")
+  head, rest = text.split(README_START, 1)
+  tail = rest.split(README_END, 1)[1]
+  runfiles.write_text_atomic(path, head + "\n".join(block) + tail)
+
+
+def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir: str | None = None,
+          readme: str | None = None) -> None:
   """Writes the page from results_dir/{claims, paper, curves, ablations}/*.json (those present); first_dir: the
   2-epoch first pass, if not results_dir/paper."""
   figures_dir = figures_dir or os.path.join(os.path.dirname(page), "figures")
@@ -542,6 +594,8 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     which = "the claims grid (`docs/results/claims/`)" if grid else "the 2-epoch first pass (`docs/results/paper/`)"
     L += [f"Claims read {which}: {len(main)} rows, {_compute(main)}.", ""]
     L += section_summary(new, old)
+    if readme:
+      update_readme(readme, readme_table(new, old, which))
   if curves:
     L += section_curves(curves, rel, figures_dir)
   if main:
@@ -566,8 +620,11 @@ def main() -> None:
   ap.add_argument("--page", default=os.path.join(ROOT, "docs", "RESULTS.md"))
   ap.add_argument("--figures", default=None)
   ap.add_argument("--first", default=None, help="the 2-epoch first pass's JSON (default RESULTS/paper)")
+  ap.add_argument("--readme", default=None, help="a README whose claims table to rewrite (default: ours, when the "
+                  "page is docs/RESULTS.md)")
   a = ap.parse_args()
-  write(a.page, a.results, a.figures, a.first)
+  default_page = os.path.abspath(a.page) == os.path.join(ROOT, "docs", "RESULTS.md")
+  write(a.page, a.results, a.figures, a.first, a.readme or (os.path.join(ROOT, "README.md") if default_page else None))
   print(f"wrote {a.page}")
 
 

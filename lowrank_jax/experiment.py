@@ -280,7 +280,9 @@ def _expand(entry: dict, quick: dict | None, results_of: Callable[[str], str]) -
 
 
 def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] = lambda folder: folder) -> Spec:
-  """A spec file: {"about", "results", "config", "eval", "quick": {"config", "eval", "epochs"}, "runs": [entry]},
+  """A spec file: {"about", "results", "config", "eval", "quick": {"config", "eval", "epochs"}, "order", "runs": [entry]},
+  "order": "runs" (each entry's seeds in turn) or "seeds" (every entry's first seed first: a partial run fills
+  every table);
   each entry {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate",
   "quick": false to leave it out of quick runs, or {"config", "eval"} overrides for them}. quick: the smoke version (first seed, first epochs, the quick
   overrides on top). results_of: where another spec's "results" folder is (config_from). A bad spec is a
@@ -289,7 +291,14 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
     d = runfiles.read_json(path)
     q = d.get("quick", {}) if quick else None
     entries = [e for e in d["runs"] if not quick or e.get("quick", True)]
-    runs = tuple(r for e in entries for r in _expand(e, q, results_of))
+    expanded = [_expand(e, q, results_of) for e in entries]
+    if d.get("order", "runs") == "seeds":  # every entry's first seed, then every entry's second, ...
+      by_seed = [list(dict.fromkeys(r.dir for r in runs)) for runs in expanded]
+      rounds = max(len(dirs) for dirs in by_seed)
+      runs = tuple(r for k in range(rounds) for runs, dirs in zip(expanded, by_seed) if k < len(dirs)
+                   for r in runs if r.dir == dirs[k])
+    else:
+      runs = tuple(r for e in expanded for r in e)
     return Spec(os.path.splitext(os.path.basename(path))[0], d.get("about", ""), runs,
                 {**d.get("config", {}), **(q or {}).get("config", {})}, {**d.get("eval", {}), **(q or {}).get("eval", {})},
                 d["results"])

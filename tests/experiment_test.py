@@ -45,6 +45,11 @@ class SpecTest(absltest.TestCase):
     ec = experiment.apply_overrides(config, {f"eval.{k}": v for k, v in spec.eval.items()}).eval
     self.assertEqual(ec.eps, (8 / 255,))  # "8/255" in a spec is the float, a list a tuple
 
+  def test_seed_major_order(self):
+    spec = experiment.load_spec(write_spec({**SPEC, "order": "seeds"}))
+    self.assertEqual([r.name for r in spec.runs],
+                     ["ref", "lr_s0_e05", "lr_s0_e10", "big_s0", "res_s0", "lr_s1_e05", "lr_s1_e10"])
+
   def test_quick_version(self):
     spec = experiment.load_spec(write_spec(SPEC), quick=True)
     self.assertEqual([r.name for r in spec.runs], ["ref", "lr_s0_e01", "res_s0"])

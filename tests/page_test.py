@@ -3,6 +3,7 @@ experiments/claims.py computes from the same JSON, every figure it links written
 
 import os
 import re
+import shutil
 import tempfile
 
 from absl.testing import absltest
@@ -29,6 +30,16 @@ class PageTest(absltest.TestCase):
     for link in re.findall(r"\]\((figures/[^)]+)\)", text):
       self.assertGreater(os.path.getsize(os.path.join(out, link)), 1000, link)
     self.assertNotIn("WARMUP", text)
+
+  def test_readme_claims_table_is_the_one_the_committed_json_gives(self):
+    """README's claims table is rewritten from the JSON (make page, run.py --commit): a stale table fails here."""
+    out = tempfile.mkdtemp()
+    readme = os.path.join(out, "README.md")
+    shutil.copy(os.path.join(ROOT, "README.md"), readme)
+    page.write(os.path.join(out, "RESULTS.md"), RESULTS, os.path.join(out, "figures"), readme=readme)
+    self.assertEqual(open(readme).read(), open(os.path.join(ROOT, "README.md")).read(),
+                     "README.md's claims table is stale: run `make page`")
+    self.assertIn("| 1. LR models resist PGD far better than vanilla, SNIP and SRN |", open(readme).read())
 
 
 if __name__ == "__main__":
