@@ -3,6 +3,8 @@ curve trained in stages that matches one uninterrupted run."""
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 
 from absl.testing import absltest
@@ -82,6 +84,17 @@ class SpecTest(absltest.TestCase):
     self.assertEqual([r.name for r in experiment.select(runs, ["lr_s1_e10", "res_s0"])], ["ref", "lr_s1_e10", "res_s0"])
     with self.assertRaisesRegex(ValueError, "unknown run\\(s\\) nope; known: ref, "):
       experiment.select(runs, ["nope"])
+
+
+class RunnerTest(absltest.TestCase):
+
+  def test_an_unknown_run_is_one_line_naming_the_known_ones(self):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, os.path.join(root, "experiments", "run.py"), "curves", "--only", "nope"],
+                       capture_output=True, text=True, timeout=120)
+    self.assertEqual(p.returncode, 1, p.stderr)
+    self.assertRegex(p.stderr.strip(), r"^error: .*curves.json: .*unknown run\(s\) nope; known: vanilla_s0_e01, ")
+    self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
 
 
 class CurveTest(absltest.TestCase):
