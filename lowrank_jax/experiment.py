@@ -43,6 +43,7 @@ class Run:
   label: str = ""  # what the run varies, for tables
   workdir: str = ""  # "": the name; runs of one learning curve share a workdir
   until_epoch: int | None = None  # train (the schedule of num_epochs) up to this epoch, then evaluate
+  config_from: tuple[str, tuple[str, ...]] | None = None  # (results folder, key path): `best_config` under overrides
 
   @property
   def dir(self) -> str:
@@ -109,10 +110,16 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
   for i, r in enumerate(runs):
     out = os.path.join(results_dir, f"{r.name}.json")
     workdir = os.path.join(root, r.dir)
-    config = apply_overrides(base_config, r.overrides)
     if os.path.exists(out):
       results[r.name] = runfiles.read_json(out)
       continue
+    if r.config_from is not None:  # chosen now, from the results that exist when the run starts
+      folder, key = r.config_from
+      if not glob.glob(os.path.join(folder, "*.json")):
+        log(f"[{i + 1}/{len(runs)}] {r.name}: skipped: it takes its config from {folder}, which has no results yet")
+        continue
+      r = dataclasses.replace(r, overrides={**best_config(folder, list(key)), **r.overrides})
+    config = apply_overrides(base_config, r.overrides)
     t0 = time.perf_counter()
     ckpts = runfiles.path(workdir, runfiles.CHECKPOINTS)
     resumed = os.path.isdir(ckpts) and bool(os.listdir(ckpts))  # its train seconds cover only this call
@@ -246,7 +253,8 @@ def best_config(results_dir: str, maximise: list[str]) -> dict:
 def _expand(entry: dict, quick: dict | None, results_of: Callable[[str], str]) -> list[Run]:
   """One spec entry -> its runs: one per seed (NAME_s<seed>), and per epoch of a learning curve
   (NAME_s<seed>_e<EE>, sharing the workdir NAME_s<seed>). "config_from": {"results", "maximise"} takes the config
-  of the best result of another experiment (`best_config`), under the entry's own "config"."""
+  of the best result of another experiment (`best_config`), under the entry's own "config", when the run starts
+  (a run whose source has no results yet is skipped: run that experiment to the end first)."""
   known = {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate", "quick",
            "config_from"}
   unknown = set(entry) - known
@@ -260,10 +268,10 @@ def _expand(entry: dict, quick: dict | None, results_of: Callable[[str], str]) -
   out = []
   for seed in seeds if seeds is not None else [None]:
     name = entry["name"] if seed is None else f"{entry['name']}_s{seed}"
-    chosen = {}
+    chosen = None
     if "config_from" in entry:
-      chosen = best_config(results_of(entry["config_from"]["results"]), entry["config_from"]["maximise"])
-    overrides = {**chosen, **entry.get("config", {}), **({} if seed is None else {"seed": seed})}
+      chosen = (results_of(entry["config_from"]["results"]), tuple(entry["config_from"]["maximise"]))
+    overrides = {**entry.get("config", {}), **({} if seed is None else {"seed": seed})}
     extra = entry.get("quick") if quick is not None and isinstance(entry.get("quick"), dict) else {}
     overrides.update({**(quick or {}).get("config", {}), **extra.get("config", {})})
     # quick: the spec's quick settings, then the entry's, over the entry's own
@@ -271,7 +279,7 @@ def _expand(entry: dict, quick: dict | None, results_of: Callable[[str], str]) -
     common = dict(overrides=overrides, eval_overrides=evals,
                   label=entry.get("label", entry["name"]),
                   transfer_from=entry.get("transfer_from"), reference=entry.get("reference"),
-                  evaluate=entry.get("evaluate", True))
+                  evaluate=entry.get("evaluate", True), config_from=chosen)
     if epochs:
       out += [Run(f"{name}_e{e:02d}", workdir=name, until_epoch=int(e), **common) for e in epochs]
     else:

@@ -9,7 +9,7 @@ import tempfile
 
 from absl.testing import absltest
 
-from lowrank_jax import experiment, runfiles
+from lowrank_jax import default_config, experiment, runfiles
 from tests.shared import RUNS, shared_run, tiny_config
 
 SPEC = {
@@ -75,9 +75,22 @@ class SpecTest(absltest.TestCase):
     entry = {"name": "fav", "config": {"num_epochs": 7}, "seeds": [1],
              "config_from": {"results": "SWEEP", "maximise": ["eval", "pgd", "0.03"]}}
     spec = experiment.load_spec(write_spec({**SPEC, "runs": [entry]}), results_of=lambda f: sweep if f == "SWEEP" else f)
-    self.assertEqual(spec.runs[0].overrides, {"lowrank.rank": 20, "num_epochs": 7, "seed": 1})
+    run = spec.runs[0]
+    self.assertEqual(run.overrides, {"num_epochs": 7, "seed": 1})
+    self.assertEqual(run.config_from, (sweep, ("eval", "pgd", "0.03")))
+    self.assertEqual(experiment.best_config(*run.config_from[:1], list(run.config_from[1])), {"lowrank.rank": 20})
     with self.assertRaisesRegex(ValueError, "no results in .* run that experiment first"):
-      experiment.load_spec(write_spec({**SPEC, "runs": [entry]}), results_of=lambda f: tempfile.mkdtemp())
+      experiment.best_config(tempfile.mkdtemp(), ["eval"])
+
+  def test_a_run_whose_config_source_has_no_results_waits(self):
+    lines = []
+    run = experiment.Run("fav_s0", overrides={"seed": 0}, config_from=(tempfile.mkdtemp(), ("eval",)))
+    out = tempfile.mkdtemp()
+    results = experiment.run_experiment([run], tempfile.mkdtemp(), out, base_config=default_config.get_config(),
+                                        log=lines.append)
+    self.assertEqual(results, {})
+    self.assertEqual(os.listdir(out), [])
+    self.assertRegex(lines[-1], r"fav_s0: skipped: it takes its config from .*, which has no results yet")
 
   def test_select_puts_what_a_run_needs_first(self):
     runs = list(experiment.load_spec(write_spec(SPEC)).runs)
