@@ -28,3 +28,20 @@ def converged_epoch(history: list[dict], acc_tol: float = ACC_TOL, loss_tol: flo
     if h["train_loss"] - loss <= loss_tol + 1e-9:
       chosen = h["epoch"]
   return chosen
+
+
+def grid_length(curves: list[dict]) -> dict[str, int]:
+  """{model: training length} from learning-curve results (result JSONs with "run", "config", "history"): the
+  largest converged epoch over that model's curves, each read from its last checkpoint; a model with an
+  unfinished curve (its last checkpoint before the schedule's end) has no length yet."""
+  last: dict[tuple[str, str], dict] = {}
+  for r in curves:
+    key = (r["config"]["model"], r["run"]["label"])
+    if key not in last or r["run"]["until_epoch"] > last[key]["run"]["until_epoch"]:
+      last[key] = r
+  lengths: dict[str, int] = {}
+  unfinished = {m for (m, _), r in last.items() if r["run"]["until_epoch"] != r["config"]["num_epochs"]}
+  for (model, _), r in last.items():
+    if model not in unfinished:
+      lengths[model] = max(lengths.get(model, 0), converged_epoch(r["history"]))
+  return lengths

@@ -141,13 +141,40 @@ def section_summary(new: list[claims.Verdict], old: list[claims.Verdict] | None)
   return L + _table(["claim", "converged models", "2 epochs (first pass)", "changed"], rows) + [""]
 
 
-def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
-  """Learning curves: clean and robust accuracy, and the training loss, against epochs."""
+def _curves(results: dict[str, dict]) -> dict[str, list[dict]]:
   curves: dict[str, list[dict]] = {}
   for r in results.values():
     curves.setdefault(r["run"]["label"], []).append(r)
   for rs in curves.values():
     rs.sort(key=lambda r: r["run"]["until_epoch"])
+  return curves
+
+
+def curves_summary(results: dict[str, dict]) -> list[str]:
+  """What the learning curves decide (the page's and the README's words): each curve's worst-case robust accuracy
+  at its first and last checkpoint, and the claims grid's training length per model."""
+  curves = _curves(results)
+  e = float(next(iter(results.values()))["eval"]["config"]["eps"][0])
+  parts = []
+  for lab, rs in curves.items():
+    w = [r["eval"]["robust_accuracy"][eps_key(e)]["accuracy"] for r in rs]
+    first, last, n = rs[0]["run"]["until_epoch"], rs[-1]["run"]["until_epoch"], rs[-1]["config"]["num_epochs"]
+    notes = [] if first == last else [f"largest {max(w):.3f}"]
+    notes += [] if last == n else [f"unfinished: {last} of {n} epochs"]
+    text = f"{lab} {w[0]:.3f} at epoch {first}" + ("" if first == last else f", {w[-1]:.3f} at epoch {last}")
+    parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
+  L = [f"Learning curves (seed 0, first {next(iter(results.values()))['eval']['num_examples']} test examples): "
+       f"worst-case robust accuracy at {_e255(e)}: " + "; ".join(parts) + "."]
+  lengths = length.grid_length(list(results.values()))
+  if lengths:
+    L += ["", "Training length of the claims grid (`length.grid_length`, the longest converged curve of each model): "
+          + ", ".join(f"{m}: {n} epochs" for m, n in lengths.items()) + "."]
+  return L
+
+
+def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
+  """Learning curves: clean and robust accuracy, and the training loss, against epochs."""
+  curves = _curves(results)
   any_r = next(iter(results.values()))
   e = float(any_r["eval"]["config"]["eps"][0])
   fig, axes = plt.subplots(1, 3, figsize=(14, 4))
@@ -207,8 +234,7 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]
       L.append(f"- {lab}: epoch {chosen[lab]} of {last['config']['num_epochs']}.")
     else:
       L.append(f"- {lab}: measured to epoch {last['run']['until_epoch']} of {last['config']['num_epochs']} so far.")
-  if chosen:
-    L += ["", f"Longest: {max(chosen.values())} epochs ({', '.join(f'{k} {v}' for k, v in chosen.items())})."]
+  L += [""] + curves_summary(results)
   for lab, rs in curves.items():
     hist = rs[-1]["history"]
     keys = sorted({k for h in hist for k in h if k.endswith("/W_offrank")})
@@ -554,13 +580,15 @@ def _compute(results: dict[str, dict]) -> str:
 README_START, README_END = "<!-- claims table: experiments/page.py writes it -->", "<!-- end of the claims table -->"
 
 
-def readme_table(new: list[claims.Verdict], old: list[claims.Verdict] | None, source: str) -> list[str]:
-  """The README's claims table: each verdict with the numbers it read (and the first pass's, when the grid exists)."""
+def readme_table(new: list[claims.Verdict], old: list[claims.Verdict] | None, source: str,
+                 curves: list[str] | None = None) -> list[str]:
+  """The README's claims table: each verdict with the numbers it read (and the first pass's, when the grid exists),
+  then what the learning curves decide (`curves_summary`), if any."""
   header = ["claim", "verdict"] + (["2 epochs"] if old else []) + ["the numbers it read"]
   rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] + ([o.verdict] if old else []) + [v.reason]
           for v, o in zip(new, old or new)]
   return [README_START, f"Verdicts of `experiments/claims.py` on {source} ([docs/RESULTS.md](docs/RESULTS.md)):", ""] + \
-      _table(header, rows) + [README_END]
+      _table(header, rows) + ([""] + curves if curves else []) + [README_END]
 
 
 def update_readme(path: str, block: list[str]) -> None:
@@ -595,7 +623,7 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     L += [f"Claims read {which}: {len(main)} rows, {_compute(main)}.", ""]
     L += section_summary(new, old)
     if readme:
-      update_readme(readme, readme_table(new, old, which))
+      update_readme(readme, readme_table(new, old, which, curves_summary(curves) if curves else None))
   if curves:
     L += section_curves(curves, rel, figures_dir)
   if main:

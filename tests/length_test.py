@@ -1,8 +1,14 @@
 """experiments/length.py: the converged epoch of hand-made learning curves."""
 
+import glob
+import json
+import os
+
 from absl.testing import absltest
 
-from experiments.length import converged_epoch
+from experiments.length import converged_epoch, grid_length
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def curve(accs, losses):
@@ -28,6 +34,29 @@ class LengthTest(absltest.TestCase):
     self.assertEqual(converged_epoch(list(reversed(h))), 2)
     with self.assertRaisesRegex(ValueError, "empty history"):
       converged_epoch([])
+
+
+def result(model, label, until, num_epochs, history):
+  return {"config": {"model": model, "num_epochs": num_epochs}, "run": {"label": label, "until_epoch": until},
+          "history": history}
+
+
+class GridLengthTest(absltest.TestCase):
+
+  def test_the_longest_converged_curve_of_each_model_from_its_last_checkpoint(self):
+    fast = curve([0.9, 0.92, 0.92, 0.92], [0.1, 0.05, 0.05, 0.05])  # converged at 2
+    slow = curve([0.8, 0.85, 0.9, 0.92], [0.5, 0.3, 0.1, 0.05])  # converged at 4
+    rs = [result("cnn", "a", 2, 4, fast[:2]), result("cnn", "a", 4, 4, fast), result("cnn", "b", 4, 4, slow),
+          result("resnet18", "c", 2, 4, slow[:2])]  # the ResNet's curve is unfinished: no length yet
+    self.assertEqual(grid_length(rs), {"cnn": 4})
+    self.assertEqual(grid_length(rs[:2]), {"cnn": 2})
+
+  def test_the_claims_grid_trains_for_the_committed_curves_length(self):
+    curves = [json.load(open(p)) for p in glob.glob(os.path.join(ROOT, "docs", "results", "curves", "*.json"))]
+    if not curves:
+      self.skipTest("no learning curves committed")
+    spec = json.load(open(os.path.join(ROOT, "experiments", "specs", "claims.json")))
+    self.assertEqual(spec["config"]["num_epochs"], grid_length(curves)["cnn"])
 
 
 if __name__ == "__main__":
