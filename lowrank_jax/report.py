@@ -155,7 +155,8 @@ def _attacks(r: dict, compare: dict | None) -> list[str]:
 def _autoattack(r: dict) -> list[str]:
   aa = r["autoattack"]
   names = list(next(iter(aa["by_eps"].values()))["after"])
-  L = ["## AutoAttack", "", "Robust accuracy after each attack (cumulative, each on the examples still robust):", ""]
+  L = ["## AutoAttack", "", "Robust accuracy after each attack (cumulative, each on the examples still robust; "
+       "an example broken at a smaller eps is not attacked again):", ""]
   L += _table(["eps"] + names + ["seconds"],
               [[e] + [f"{d['after'][n]:.4f}" for n in names] + [f"{d['seconds']:.0f}"] for e, d in aa["by_eps"].items()])
   return L + [""]

@@ -366,6 +366,21 @@ class TrainedModelTest(absltest.TestCase):
       np.testing.assert_array_equal(other.broken_by, whole.broken_by)
       np.testing.assert_allclose(other.x_adv, whole.x_adv, atol=1e-6)
 
+  def test_autoattack_skips_the_known_broken_and_attacks_the_rest_as_before(self):
+    """Nested eps: attacking only what 0.02 left robust gives, at 0.04, every example's result of a full run."""
+    x, y = self.x[:32], self.y[:32].astype(np.int32)
+    settings = autoattack.AttackSettings(steps=10, num_targets=3, queries=60)
+    run = lambda eps, known=None: autoattack.autoattack(self.fn, x, y, jax.random.PRNGKey(3), eps=eps,
+                                                        settings=settings, batch_size=32, known_broken=known)
+    small, full = run(0.02), run(0.04)
+    nested = run(0.04, ~small.robust)
+    given = (small.broken_by >= 0)  # broken at 0.02 (not merely wrong on x)
+    self.assertGreater(given.sum(), 0)
+    np.testing.assert_array_equal(nested.robust, full.robust & small.robust)
+    np.testing.assert_array_equal(nested.broken_by[given], -3)
+    np.testing.assert_array_equal(nested.broken_by[small.robust], full.broken_by[small.robust])
+    self.assertEqual(nested.clean_accuracy, full.clean_accuracy)
+
   def test_deepfool_one_example_at_a_time_equals_the_batch(self):
     """Padding (a batch of 1 is its own bucket, a batch of 12 pads to 32) must not change any example's result."""
     x = self.x[:12]

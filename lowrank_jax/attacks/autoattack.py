@@ -93,7 +93,8 @@ class AutoAttackResult:
 
   x_adv: np.ndarray  # the first successful adversarial input, else x
   robust: np.ndarray  # (n,) bool: correct on x and on every attack within eps
-  broken_by: np.ndarray  # (n,) int: index in `attacks` of the first attack that succeeded; -1 robust; -2 wrong on x
+  broken_by: np.ndarray  # (n,) int: index in `attacks` of the first attack that succeeded; -1 robust; -2 wrong on x;
+  #                        -3 given as broken (`known_broken`: say, adversarial within a smaller eps) and not attacked
   attacks: tuple[str, ...]
   norms: np.ndarray  # (n,) ||x_adv - x|| in `norm`
   clean_accuracy: float
@@ -105,7 +106,8 @@ class AutoAttackResult:
 def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array, *, eps: float,
                norm: Norm = "linf", version: str = "standard", settings: AttackSettings | None = None,
                batch_size: int = 256, indices: np.ndarray | None = None, num_classes: int | None = None,
-               progress: Callable[[str], None] | None = None, mesh=None) -> AutoAttackResult:
+               progress: Callable[[str], None] | None = None, mesh=None,
+               known_broken: np.ndarray | None = None) -> AutoAttackResult:
   """AutoAttack: its attacks in order, each on the examples still robust; the per-example worst case.
 
   Args:
@@ -118,6 +120,8 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
     indices: global indices of the examples (default 0..n-1).
     progress: called with a line after each attack.
     mesh: a device mesh whose "data" axis shards each batch.
+    known_broken: (n,) bool, examples already broken (an adversarial example within a smaller eps is one
+      within eps too): not attacked, counted as broken (broken_by -3).
   """
   names = VERSIONS[version]
   x, y = np.asarray(x), np.asarray(y)
@@ -131,6 +135,9 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
   pred = batching.predict(logits_fn, x, batch_size, mesh)
   robust = pred == y
   broken_by = np.where(robust, -1, -2)
+  if known_broken is not None:
+    given = robust & np.asarray(known_broken, bool)
+    robust[given], broken_by[given] = False, -3
   x_adv = x.copy()
   after = {}
   for a, name in enumerate(names):
