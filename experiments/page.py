@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import statistics
 import sys
 
 import matplotlib
@@ -136,8 +137,9 @@ def section_summary(new: list[claims.Verdict], old: list[claims.Verdict] | None)
   L = ["## Verdicts", ""]
   if old is None:
     return L + _table(["claim", "verdict"], [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] for v in new]) + [""]
-  rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**", o.verdict, "no" if v.verdict == o.verdict else "**yes**"]
-          for v, o in zip(new, old)]
+  changed = lambda v, o: "not yet known" if v.verdict == claims.MISSING else (
+      "no" if v.verdict == o.verdict else "**yes**")
+  rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**", o.verdict, changed(v, o)] for v, o in zip(new, old)]
   return L + _table(["claim", "converged models", "2 epochs (first pass)", "changed"], rows) + [""]
 
 
@@ -165,6 +167,10 @@ def curves_summary(results: dict[str, dict]) -> list[str]:
     parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
   L = [f"Learning curves (seed 0, first {next(iter(results.values()))['eval']['num_examples']} test examples): "
        f"worst-case robust accuracy at {_e255(e)}: " + "; ".join(parts) + "."]
+  rates = {lab: statistics.median(r["seconds"]["train"] / (r["run"]["until_epoch"] - p["run"]["until_epoch"])
+                                  for p, r in zip([{"run": {"until_epoch": 0}}] + rs, rs)) for lab, rs in curves.items()}
+  L += ["", "Training seconds per epoch on 2 CPU cores (the median over the curve's checkpoints, each timed from its "
+        "resume): " + ", ".join(f"{lab} {v:.0f}" for lab, v in rates.items()) + "."]
   lengths = length.grid_length(list(results.values()))
   if lengths:
     L += ["", "Training length of the claims grid (`length.grid_length`, the longest converged curve of each model): "
@@ -620,7 +626,7 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     new = claims.verdicts(rows)
     old = claims.verdicts(rows_of(groups_of(first))) if grid and first else None
     which = "the claims grid (`docs/results/claims/`)" if grid else "the 2-epoch first pass (`docs/results/paper/`)"
-    L += [f"Claims read {which}: {len(main)} rows, {_compute(main)}.", ""]
+    L += [f"Claims read {which}: {len(main)} row{"" if len(main) == 1 else "s"}, {_compute(main)}.", ""]
     L += section_summary(new, old)
     if readme:
       update_readme(readme, readme_table(new, old, which, curves_summary(curves) if curves else None))

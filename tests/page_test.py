@@ -41,6 +41,19 @@ class PageTest(absltest.TestCase):
                      "README.md's claims table is stale: run `make page`")
     self.assertIn("| 1. LR models resist PGD far better than vanilla, SNIP and SRN |", open(readme).read())
 
+  def test_a_grid_with_one_row_says_what_is_not_yet_known(self):
+    """The grid's first row landing must not crash the page (run.py --commit writes it) nor call a claim changed."""
+    out = tempfile.mkdtemp()
+    results = os.path.join(out, "results")
+    shutil.copytree(os.path.join(RESULTS, "paper"), os.path.join(results, "paper"))
+    os.makedirs(os.path.join(results, "claims"))
+    shutil.copy(os.path.join(RESULTS, "paper", "vanilla_s0.json"), os.path.join(results, "claims"))
+    page.write(os.path.join(out, "RESULTS.md"), results, os.path.join(out, "figures"))
+    text = open(os.path.join(out, "RESULTS.md")).read()
+    self.assertIn("Claims read the claims grid (`docs/results/claims/`): 1 row,", text)
+    self.assertIn("| 1. LR models resist PGD far better than vanilla, SNIP and SRN | **not measured** | "
+                  "not reproduced | not yet known |", text)
+
 
 if __name__ == "__main__":
   absltest.main()
