@@ -626,7 +626,7 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     new = claims.verdicts(rows)
     old = claims.verdicts(rows_of(groups_of(first))) if grid and first else None
     which = "the claims grid (`docs/results/claims/`)" if grid else "the 2-epoch first pass (`docs/results/paper/`)"
-    L += [f"Claims read {which}: {len(main)} row{"" if len(main) == 1 else "s"}, {_compute(main)}.", ""]
+    L += [f"Claims read {which}: {len(main)} row{'' if len(main) == 1 else 's'}, {_compute(main)}.", ""]
     L += section_summary(new, old)
     if readme:
       update_readme(readme, readme_table(new, old, which, curves_summary(curves) if curves else None))
