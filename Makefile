@@ -43,7 +43,8 @@ test: venv data
 
 # The paper's claims re-measured: each spec of experiments/specs/ trained and evaluated (resumable; each row's JSON
 # under docs/results/), then docs/RESULTS.md from the JSON. QUICK=1: a smoke run of every code path in
-# runs/experiments_quick (< 10 minutes). SPECS="claims" ARGS="--only lr_s0": a subset; ARGS=--commit commits each row.
+# runs/experiments_quick (< 10 minutes). SPECS="claims" ARGS="--only lr_s0": a subset; ARGS=--commit commits each row;
+# ARGS="--add masking": an evaluator run on the finished rows' checkpoints and merged into their JSON.
 SPECS ?= curves sweep claims paper_2ep ablations
 QUICK_SPECS := curves sweep claims
 experiments: venv data

@@ -4,6 +4,7 @@
   python experiments/run.py claims --only lr_s0    # some runs of a spec (and the runs they need)
   python experiments/run.py curves --quick         # the smoke version, in runs/experiments_quick
   python experiments/run.py curves --commit        # git-commit each result file (with the page) as it is written
+  python experiments/run.py claims --add masking   # run evaluators on finished rows' checkpoints, merged in
 
 Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/).
 Rerunning skips finished runs and resumes an interrupted one.
@@ -60,7 +61,7 @@ def results_of(folder: str, quick: bool) -> str:
   return os.path.join(QUICK_ROOT, "results", os.path.basename(folder)) if quick else os.path.join(ROOT, folder)
 
 
-def run(name: str, quick: bool, only: str = "", on_result=None) -> dict[str, dict]:
+def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "") -> dict[str, dict]:
   spec = experiment.load_spec(spec_path(name), quick=quick, results_of=lambda f: results_of(f, quick))
   runs = list(spec.runs)
   if only:
@@ -69,6 +70,9 @@ def run(name: str, quick: bool, only: str = "", on_result=None) -> dict[str, dic
     except ValueError as e:
       raise ValueError(f"{spec_path(name)}: --only: {e}") from None
   root, results = dirs(spec, quick)
+  if add:
+    return experiment.add_evaluators(runs, root, results, add, base_config=spec.base_config(), eval_overrides=spec.eval,
+                                     on_result=on_result)
   return experiment.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
                                    on_result=on_result)
 
@@ -79,11 +83,13 @@ def main() -> None:
   ap.add_argument("--quick", action="store_true", help="the smoke version (also QUICK=1)")
   ap.add_argument("--only", default="", help="comma-separated run names of the spec")
   ap.add_argument("--commit", action="store_true", help="git-commit each result file as it is written")
+  ap.add_argument("--add", default="", help="comma-separated evaluators to run on the finished runs' checkpoints "
+                  "and merge into their results (what they need is rerun; the others are kept)")
   a = ap.parse_args()
   quick = a.quick or os.environ.get("QUICK") == "1"
   for name in a.specs:
     try:
-      run(name, quick, a.only, on_result=commit if a.commit and not quick else None)
+      run(name, quick, a.only, on_result=commit if a.commit and not quick else None, add=a.add)
     except ValueError as e:
       sys.exit(f"error: {e}")
 

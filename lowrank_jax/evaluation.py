@@ -1,8 +1,9 @@
 """Evaluates a trained run: the evaluators of `lowrank_jax.evaluators`, the worst case over their attacks, the audit.
 
     evaluate(model, eval_config, x, y, source=None, reference=None) -> results (JSON-able dict)
-    evaluate_workdir(workdir, eval_config, transfer_from=None, reference=None) -> results, and writes
-        WORKDIR/eval/eval.json, report.md and PNG plots
+    evaluate_workdir(workdir, eval_config, transfer_from=None, reference=None, add_to=None) -> results, and
+        writes WORKDIR/eval/eval.json, report.md and PNG plots
+    merge(old, new) -> results     # a finished evaluation with evaluators run later (config.eval.only) added
 
 Robust accuracy per eps is the per-example worst case over every attack run at
 that eps (PGD of every step count, FGSM, restarts, 2x steps, transfer, Gaussian
@@ -20,7 +21,7 @@ import numpy as np
 import tqdm
 
 from lowrank_jax import attacks, batching, config as config_lib, data as data_lib, distributed, per_example, runfiles
-from lowrank_jax.evaluators import EVALUATORS, Inputs, WorstCase, eps_key, order
+from lowrank_jax.evaluators import EVALUATORS, Attacked, Inputs, WorstCase, eps_key, order
 from lowrank_jax.loading import LoadedModel, load_model
 
 
@@ -45,20 +46,47 @@ def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: Loade
     out[name] = results[name].json
     out["seconds"][name] = round(time.perf_counter() - t0, 2)
   bar.close()
-  attacked = [a for r in results.values() for a in r.attacked]
+  out["audit"] = [dict(c, evaluator=name) for name, r in results.items() for c in r.checks]
+  return _with_worst_case(out, clean, [a for r in results.values() for a in r.attacked])
+
+
+def _with_worst_case(out: dict, clean: np.ndarray, attacked: list[Attacked]) -> dict:
+  """out with the per-example worst case over `attacked` ("robust_accuracy") and the per-example results."""
   worst = WorstCase(clean, attacked)
   out["robust_accuracy"] = worst.to_json()
   for a in attacked:  # AutoAttack may cover only the first k examples: the worst case on those k as well
     if a.attack == "autoattack":
       out["robust_accuracy"][eps_key(a.eps)]["accuracy_autoattack_examples"] = worst.accuracy(a.eps, len(a.correct))
-  out["audit"] = [c for r in results.values() for c in r.checks]
   out["per_example"] = per_example.to_json(clean, attacked)  # paired tests, monotone worst case: per_example.py
   return out
 
 
+def merge(old: dict, new: dict) -> dict:
+  """A finished evaluation with evaluators run later on the same checkpoint and examples (`config.eval.only`,
+  which reruns what they need): their entries, attacks (by eps and name) and audit checks replace the old ones
+  or join them, and the worst case is recomputed over all; the other evaluators are not rerun. The evaluators
+  added and their config are listed under "added"."""
+  for field in ("model", "step", "num_examples", "clean_accuracy"):
+    if old.get(field) != new.get(field):
+      raise ValueError(f"merge: the evaluations differ in {field!r} ({old.get(field)!r} vs {new.get(field)!r}): "
+                       "not the same checkpoint and examples")
+  olds, news = per_example.from_json(old["per_example"]), per_example.from_json(new["per_example"])
+  if not np.array_equal(olds.clean, news.clean):
+    raise ValueError("merge: the evaluations' clean per-example results differ: not the same examples")
+  ran = list(new["seconds"])
+  out = {**old, **{k: new[k] for k in ran}, "seconds": {**old["seconds"], **new["seconds"]},
+         "added": old.get("added", []) + [{"evaluators": ran, "config": new["config"]}]}
+  again = {c["check"] for c in new["audit"]}  # (a check without "evaluator": one written before it was recorded)
+  out["audit"] = [c for c in old["audit"] if c.get("evaluator") not in ran and c["check"] not in again] + new["audit"]
+  replaced = {(e, a) for e, a, _ in news.attacks}
+  attacked = [Attacked(e, a, c) for e, a, c in olds.attacks if (e, a) not in replaced]
+  return _with_worst_case(out, olds.clean, attacked + [Attacked(e, a, c) for e, a, c in news.attacks])
+
+
 def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, reference: str | None = None,
-                     progress: bool = True) -> dict:
-  """Loads workdir (and the others), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}."""
+                     progress: bool = True, add_to: dict | None = None) -> dict:
+  """Loads workdir (and the others), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}; add_to: a
+  finished evaluation of the same checkpoint that this one's evaluators join (`merge`)."""
   from lowrank_jax import report  # pylint: disable=g-import-not-at-top (matplotlib is slow to import)
 
   config_lib.validate_eval_config(ec)
@@ -77,6 +105,8 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
     results = evaluate(model, ec, data_lib.to_unit(tx[:n]), ty[:n], source=source, reference=ref,
                        progress=progress, train=ds.splits["train"])
     results.update(workdir=workdir, split=ec.split, transfer_from=transfer_from, reference=reference)
+    if add_to is not None:
+      results = merge(add_to, results)
     if distributed.is_main():
       runfiles.write_json(runfiles.path(out_dir, runfiles.EVAL), results)
       other = runfiles.path(transfer_from, runfiles.EVAL_DIR, runfiles.EVAL) if transfer_from else None

@@ -132,8 +132,7 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
     if not r.evaluate:
       log(f"[{i + 1}/{len(runs)}] {r.name}: trained (test accuracy {last['test_accuracy']:.4f}; not evaluated)")
       continue
-    ec = apply_overrides(ml_collections.ConfigDict({"eval": base_config.eval.to_dict()}),
-                         {f"eval.{k}": v for k, v in {**(eval_overrides or {}), **r.eval_overrides}.items()}).eval
+    ec = _eval_config(base_config, eval_overrides, r)
     ev = evaluation.evaluate_workdir(workdir, ec, transfer_from=_dir(root, dirs.get(r.transfer_from)),
                                      reference=_dir(root, dirs.get(r.reference)), progress=False)
     history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
@@ -147,6 +146,43 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
     log(f"[{i + 1}/{len(runs)}] {r.name}: done in {time.perf_counter() - t0:.0f} s; "
         f"{summary_line(results[r.name])}")
   return results
+
+
+def _eval_config(base_config: ml_collections.ConfigDict, eval_overrides: dict | None, r: Run, **more):
+  """config.eval of a run: the base's, the spec's overrides, the run's, then `more`."""
+  return apply_overrides(ml_collections.ConfigDict({"eval": base_config.eval.to_dict()}),
+                         {f"eval.{k}": v for k, v in {**(eval_overrides or {}), **r.eval_overrides, **more}.items()}).eval
+
+
+def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators: str, *,
+                   base_config: ml_collections.ConfigDict, eval_overrides: dict | None = None,
+                   log: Callable[[str], None] | None = None,
+                   on_result: Callable[[str], None] | None = None) -> dict[str, dict]:
+  """Runs `evaluators` (comma separated, `config.eval.only`: what they need is rerun too) on each finished run's
+  checkpoint and merges them into its result (`evaluation.merge`), without rerunning the others; a run with no
+  result yet is skipped. Returns {name: result} of the runs changed."""
+  log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+  runs = list(runs)
+  dirs = {r.name: r.dir for r in runs}
+  changed = {}
+  for r in runs:
+    out = os.path.join(results_dir, f"{r.name}.json")
+    if not r.evaluate or not os.path.exists(out):
+      log(f"{r.name}: skipped: {'not evaluated' if not r.evaluate else 'no result yet'}")
+      continue
+    result = runfiles.read_json(out)
+    t0 = time.perf_counter()
+    result["eval"] = evaluation.evaluate_workdir(
+        os.path.join(root, r.dir), _eval_config(base_config, eval_overrides, r, only=evaluators),
+        transfer_from=_dir(root, dirs.get(r.transfer_from)), reference=_dir(root, dirs.get(r.reference)),
+        progress=False, add_to=result["eval"])
+    result["seconds"]["added"] = round(result["seconds"].get("added", 0.0) + time.perf_counter() - t0, 1)
+    write_result(out, result)
+    changed[r.name] = runfiles.read_json(out)
+    if on_result is not None:
+      on_result(out)
+    log(f"{r.name}: {evaluators} added in {time.perf_counter() - t0:.0f} s; {summary_line(changed[r.name])}")
+  return changed
 
 
 def write_result(path: str, result: dict) -> None:

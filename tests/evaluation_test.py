@@ -50,6 +50,52 @@ class WorstCaseTest(absltest.TestCase):
     np.testing.assert_array_equal(part.correct[0.1], [False, False, True, True, True, False])
 
 
+def _evaluation(clean, attacks, audit=(), step=100):
+  """A hand-made eval.json: attacks as (eps, name, correct); one evaluator per attack name."""
+  attacked = [Attacked(e, a, np.asarray(c, bool)) for e, a, c in attacks]
+  return {"model": "m", "step": step, "num_examples": len(clean), "clean_accuracy": float(np.mean(clean)),
+          "config": {}, "seconds": {a: 1.0 for _, a, _ in attacks}, **{a: {"ran": True} for _, a, _ in attacks},
+          "audit": list(audit), "per_example": per_example.to_json(np.asarray(clean, bool), attacked)}
+
+
+def _with(ec, **kw):
+  ec = ec.copy_and_resolve_references()
+  for k, v in kw.items():
+    setattr(ec, k, v)
+  return ec
+
+
+class MergeTest(absltest.TestCase):
+
+  def test_an_added_attack_joins_the_worst_case_and_a_rerun_one_replaces_its_old_self(self):
+    clean = [True, True, True, False]
+    old = _evaluation(clean, [(0.1, "pgd", [True, True, False, False]), (0.2, "fgsm", [True, True, True, False])],
+                      audit=[{"check": "pgd ok", "passed": True, "evaluator": "pgd"},
+                             {"check": "fgsm ok", "passed": True, "evaluator": "fgsm"}])
+    new = _evaluation(clean, [(0.1, "autoattack", [False, True, False, False]), (0.2, "fgsm", [True, False, True,
+                                                                                               False])],
+                      audit=[{"check": "fgsm ok", "passed": False, "evaluator": "fgsm"}])
+    m = evaluation.merge(old, new)
+    # by hand: at 0.1 only example 1 survives pgd and AutoAttack; at 0.2 the new fgsm breaks it too
+    self.assertEqual(m["robust_accuracy"]["0.1"]["accuracy"], 0.25)
+    self.assertEqual(m["robust_accuracy"]["0.2"]["accuracy"], 0.0)
+    self.assertEqual(m["robust_accuracy"]["0.1"]["accuracy_autoattack_examples"], 0.25)
+    kept = per_example.from_json(m["per_example"])
+    self.assertEqual(sorted((e, a) for e, a, _ in kept.attacks), [(0.1, "autoattack"), (0.1, "pgd"), (0.2, "fgsm")])
+    np.testing.assert_array_equal(kept.attack("fgsm", 0.2), [True, False, True, False])  # the rerun one
+    self.assertEqual([c["check"] for c in m["audit"]], ["pgd ok", "fgsm ok"])
+    self.assertFalse(m["audit"][1]["passed"])
+    self.assertEqual(m["added"], [{"evaluators": ["autoattack", "fgsm"], "config": {}}])
+    self.assertEqual(m["pgd"], {"ran": True})
+
+  def test_a_different_checkpoint_or_examples_is_one_error(self):
+    old = _evaluation([True, False], [(0.1, "pgd", [True, False])])
+    with self.assertRaisesRegex(ValueError, "differ in 'step' \\(100 vs 200\\)"):
+      evaluation.merge(old, _evaluation([True, False], [(0.1, "fgsm", [False, False])], step=200))
+    with self.assertRaisesRegex(ValueError, "clean per-example results differ"):
+      evaluation.merge(old, _evaluation([False, True], [(0.1, "fgsm", [False, False])]))
+
+
 class OrderTest(absltest.TestCase):
 
   def test_each_evaluator_runs_after_what_it_needs(self):
@@ -137,6 +183,16 @@ class EvaluationTest(absltest.TestCase):
     self.assertEqual(set(alone), {"deepfool", "gaussian", "transfer"})
     for k in alone:
       self.assertEqual(json.loads(json.dumps(alone[k])), r["noise_stability"][k], k)
+    # an attack added to a finished evaluation gives the worst case of running both together
+    run = lambda only: evaluation.evaluate(model, _with(ec, only=only), x, y, progress=False)
+    both, merged = run("masking,autoattack"), evaluation.merge(run("masking"), run("autoattack"))
+    for e, d in both["robust_accuracy"].items():
+      self.assertEqual(merged["robust_accuracy"][e]["accuracy"], d["accuracy"], e)
+      np.testing.assert_array_equal(per_example.from_json(merged["per_example"]).worst(float(e)),
+                                    per_example.from_json(both["per_example"]).worst(float(e)))
+    self.assertEqual(merged["autoattack"]["by_eps"]["0.3"]["robust_accuracy"],
+                     both["autoattack"]["by_eps"]["0.3"]["robust_accuracy"])
+    self.assertEqual(sorted(c["check"] for c in merged["audit"]), sorted(c["check"] for c in both["audit"]))
 
   def test_a_split_the_run_lacks_is_one_error(self):
     ec = _eval_config()

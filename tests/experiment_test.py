@@ -131,6 +131,16 @@ class CurveTest(absltest.TestCase):
     again = experiment.run_experiment(runs, root, out, base_config=base, eval_overrides=ev,
                                       log=lambda s: self.fail(f"reran: {s}"))
     self.assertEqual(again, results)
+    # an evaluator added to the finished last point; the first point's checkpoint is gone (one workdir): one error
+    added = experiment.add_evaluators(runs[1:], root, out, "random_pixels", base_config=base, eval_overrides=ev,
+                                      log=lambda s: None)["lr_e02"]
+    self.assertEqual(added["eval"]["representation"], results["lr_e02"]["eval"]["representation"])
+    self.assertIn("random_pixels", added["eval"])
+    self.assertEqual(added["eval"]["added"][0]["evaluators"], ["random_pixels"])
+    self.assertEqual(runfiles.read_json(os.path.join(out, "lr_e02.json")), added)
+    with self.assertRaisesRegex(ValueError, "differ in 'step' \\(16 vs 32\\)"):
+      experiment.add_evaluators(runs[:1], root, out, "random_pixels", base_config=base, eval_overrides=ev,
+                                log=lambda s: None)
 
 
 if __name__ == "__main__":
