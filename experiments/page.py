@@ -4,7 +4,7 @@
   python experiments/page.py --results DIR --page FILE --figures DIR   # another tree (the quick runs')
 
 Sections: the verdicts (experiments/claims.py applied to the claims grid, beside the
-2-epoch first pass), the learning curves, one section per claim, the ablations.
+2-epoch first pass), the learning curves, the validation sweep, one section per claim, the ablations.
 Hand-written notes (NOTES.md beside a results folder's JSON) are included verbatim.
 This module reads the claims; nothing imports it.
 """
@@ -248,6 +248,68 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]
       L += ["", f"{lab}: W's relative distance to rank r just before each thresholding (`{k}`, the epoch's mean), "
             "per epoch: " + ", ".join(f"{h['epoch']}: {100 * h[k]:.2g}%" for h in hist if k in h) + "."]
   return L + [""]
+
+
+def section_sweep(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
+  """The validation sweep that chooses "LR (most favourable)": one row per configuration, the chosen one (largest
+  PGD-20 robust accuracy, the rule of `experiment.best_config`) in bold, and robust accuracy against W's rank."""
+  rs = sorted(results.values(), key=lambda r: (r["run"]["overrides"]["lowrank.norm_target"],
+                                              r["run"]["overrides"]["lowrank.rank"]))
+  any_r = rs[0]
+  e = float(any_r["eval"]["config"]["eps"][0])
+  pgd = lambda r: r["eval"]["pgd_grid"]["pgd"][eps_key(e)]["20"]
+  best = max(rs, key=pgd)
+  rows = []
+  for r in rs:
+    o, t, ev = r["run"]["overrides"], r["train"], r["eval"]
+    cells = [str(o["lowrank.rank"]), f"{o['lowrank.norm_target']:g}", f"{ev['clean_accuracy']:.3f}", f"{pgd(r):.3f}",
+             f"{ev['robust_accuracy'][eps_key(e)]['accuracy']:.3f}", f"{t['penultimate/effective_rank']}",
+             f"{t['train_penultimate/mean_norm']:.3g}", f"{r['seconds']['train'] + r['seconds']['eval']:.0f}"]
+    rows.append([f"**{c}**" for c in cells] if r is best else cells)
+  fig, ax = plt.subplots(figsize=(6, 3.6))
+  for target in sorted({r["run"]["overrides"]["lowrank.norm_target"] for r in rs}):
+    sub = [r for r in rs if r["run"]["overrides"]["lowrank.norm_target"] == target]
+    ax.plot([r["run"]["overrides"]["lowrank.rank"] for r in sub], [pgd(r) for r in sub], marker="o",
+            label=f"norm target {target:g}")
+  ranks = sorted({r["run"]["overrides"]["lowrank.rank"] for r in rs})
+  ax.set_xscale("log")
+  ax.set_xticks(ranks, [str(k) for k in ranks])
+  ax.minorticks_off()
+  ax.set(xlabel="rank of W", ylabel=f"PGD-20 robust accuracy, {_e255(e)}", ylim=(0, 1),
+         title="validation sweep (seed 0)")
+  ax.legend()
+  fig_path = os.path.join(figures_dir, "sweep.png")
+  _save(fig, fig_path)
+  c = any_r["config"]
+  names = any_r["eval"]["robust_accuracy"][eps_key(e)]["attacks"]
+  attacks = ", ".join(f"{n} (x{names.count(n)})" if names.count(n) > 1 else n for n in dict.fromkeys(names))
+  by = {}
+  for r in rs:
+    by.setdefault(r["run"]["overrides"]["lowrank.norm_target"], {})[r["run"]["overrides"]["lowrank.rank"]] = pgd(r)
+  said = []
+  for target, acc in sorted(by.items()):
+    vals = [acc[k] for k in sorted(acc)]
+    if len(vals) > 1:
+      trend = ("rises with every step up in W's rank" if all(b > a for a, b in zip(vals, vals[1:])) else
+               "does not rise steadily with W's rank")
+      said.append(f"at norm target {target:g}, PGD-20 robust accuracy {trend} ({' → '.join(f'{v:.3f}' for v in vals)})")
+  if len(by) == 2:
+    (t1, a1), (t2, a2) = sorted(by.items())
+    common = sorted(set(a1) & set(a2))
+    if common and all(a2[k] > a1[k] for k in common):
+      said.append(f"target {t2:g} beats target {t1:g} at every rank")
+  finding = ["Read: " + "; ".join(said) + ".", ""] if said else []
+  return ["## The configuration most favourable to LR (validation sweep)", "",
+          "Regenerate: `python experiments/run.py sweep` (raw JSON: `docs/results/sweep/`).", "",
+          f"Setting: {c['model']}, {c['num_epochs']} epochs, LR on the penultimate layer, seed 0, "
+          f"{c['dataset']['validation_size']:,} training images held out as a validation split; the first "
+          f"{any_r['eval']['num_examples']:,} validation examples (never the test set), PGD-20 (random start, CE) at "
+          f"{_e255(e)}; worst case = per example over {attacks}. "
+          "Effective rank and mean ‖a‖: the penultimate layer at the end of training. The configuration with the "
+          "largest PGD-20 robust accuracy (bold) is the one the claims grid trains as \"LR (most favourable)\", "
+          "with 3 seeds and on the test set.", ""] + _table(
+              ["rank of W", "norm target", "clean acc.", f"PGD-20 @{_e255(e)}", f"worst @{_e255(e)}",
+               "eff. rank", "mean ‖a‖", "seconds"], rows) + [""] + finding + [f"![sweep]({rel(fig_path)})", ""]
 
 
 def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
@@ -609,12 +671,13 @@ def update_readme(path: str, block: list[str]) -> None:
 
 def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir: str | None = None,
           readme: str | None = None) -> None:
-  """Writes the page from results_dir/{claims, paper, curves, ablations}/*.json (those present); first_dir: the
+  """Writes the page from results_dir/{claims, paper, curves, sweep, ablations}/*.json (those present); first_dir: the
   2-epoch first pass, if not results_dir/paper."""
   figures_dir = figures_dir or os.path.join(os.path.dirname(page), "figures")
   os.makedirs(figures_dir, exist_ok=True)
   rel = lambda p: os.path.relpath(p, os.path.dirname(page))
-  grid, curves, ablations = (load_dir(os.path.join(results_dir, d)) for d in ("claims", "curves", "ablations"))
+  grid, curves, sweep, ablations = (load_dir(os.path.join(results_dir, d))
+                                    for d in ("claims", "curves", "sweep", "ablations"))
   first = load_dir(first_dir or os.path.join(results_dir, "paper"))
   L = ["# Results", "", "Every number on this page is read from the raw JSON under `docs/results/`; "
        "`python experiments/page.py` rewrites it, `make experiments` reruns everything (2 CPU cores; no GPU was used). "
@@ -632,6 +695,8 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
       update_readme(readme, readme_table(new, old, which, curves_summary(curves) if curves else None))
   if curves:
     L += section_curves(curves, rel, figures_dir)
+  if sweep:
+    L += section_sweep(sweep, rel, figures_dir)
   if main:
     L += section_pgd(groups, rows, rel, figures_dir)
     L += section_deepfool(groups, rows, rel, figures_dir)

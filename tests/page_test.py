@@ -1,6 +1,8 @@
 """experiments/page.py on the committed JSON: every claim's section and verdict, the verdicts equal to those
 experiments/claims.py computes from the same JSON, every figure it links written."""
 
+import copy
+import json
 import os
 import re
 import shutil
@@ -9,6 +11,7 @@ import tempfile
 from absl.testing import absltest
 
 from experiments import claims, page
+from lowrank_jax import experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "docs", "results")
@@ -53,6 +56,27 @@ class PageTest(absltest.TestCase):
     self.assertIn("Claims read the claims grid (`docs/results/claims/`): 1 row,", text)
     self.assertIn("| 1. LR models resist PGD far better than vanilla, SNIP and SRN | **not measured** | "
                   "not reproduced | not yet known |", text)
+
+  def test_sweep_marks_the_config_the_runner_chooses_and_reads_the_trend(self):
+    """The bold row is the config experiment.best_config gives "LR (most favourable)" (claims.json's rule); the
+    sentence under the table follows the numbers: a jump at one rank is no longer "rises with every step"."""
+    sweep_dir = os.path.join(RESULTS, "sweep")
+    results = page.load_dir(sweep_dir)
+    spec = json.load(open(os.path.join(ROOT, "experiments", "specs", "claims.json")))
+    key = next(r["config_from"]["maximise"] for r in spec["runs"] if "config_from" in r)
+    chosen = experiment.best_config(sweep_dir, key)
+    lines = page.section_sweep(results, lambda p: p, tempfile.mkdtemp())
+    bold = [l for l in lines if l.startswith("| **")]
+    self.assertLen(bold, 1)
+    self.assertTrue(bold[0].startswith(f"| **{chosen['lowrank.rank']}** | **{chosen['lowrank.norm_target']:g}** |"))
+    changed = copy.deepcopy(results)
+    low = min((r for r in changed.values() if r["run"]["overrides"]["lowrank.rank"] == 20),
+              key=lambda r: r["run"]["overrides"]["lowrank.norm_target"])
+    low["eval"]["pgd_grid"]["pgd"]["0.0313725"]["20"] = 0.99  # rank 20 at the lower target now jumps above all
+    read = next(l for l in page.section_sweep(changed, lambda p: p, tempfile.mkdtemp()) if l.startswith("Read:"))
+    target = low["run"]["overrides"]["lowrank.norm_target"]
+    self.assertIn(f"at norm target {target:g}, PGD-20 robust accuracy does not rise steadily with W's rank", read)
+    self.assertNotIn("beats", read)  # the higher target no longer wins at every rank
 
 
 if __name__ == "__main__":
