@@ -42,7 +42,9 @@ class Row:
   worst_correct: dict[float, np.ndarray] | None = None  # eps -> per example (None: an older result without them)
   paper_like: dict[float, float] = dataclasses.field(default_factory=dict)  # eps -> paper-like PGD (fewest steps)
   rho_adv: float | None = None
+  rho: np.ndarray | None = None  # DeepFool's ||r|| / ||x|| per example (None: an older result without them)
   pixels: dict[float, float] = dataclasses.field(default_factory=dict)  # p -> accuracy
+  pixels_correct: dict[float, np.ndarray] = dataclasses.field(default_factory=dict)  # p -> per example (if kept)
   slopes: dict[str, float] = dataclasses.field(default_factory=dict)  # deepfool / transfer / gaussian (penultimate)
   cushion: float | None = None  # median layer cushion
   compression: dict[int, float] = dataclasses.field(default_factory=dict)  # rate -> accuracy (0: uncompressed)
@@ -78,12 +80,16 @@ def row_of(result: dict) -> Row:
   ns = ev.get("noise_stability", {})
   slopes = {s: ns[s]["penultimate"]["slope"] for s in ("deepfool", "transfer", "gaussian")
             if "penultimate" in ns.get(s, {})}
+  rp = ev.get("random_pixels", {})
+  pixels_correct = {float(p): per_example.unpack(c, ev["num_examples"]) for p, c in rp.get("correct", {}).items()}
   comp = ev.get("compression", {})
   rep = comp.get("representation", {})
   compression = {0: rep["uncompressed"], **{int(k): v["accuracy"] for k, v in rep.items() if k.isdigit()}} if rep else {}
   return Row(seed=int(result["config"]["seed"]), clean=ev["clean_accuracy"], worst=worst, worst_correct=worst_correct,
              paper_like=paper_like, rho_adv=ev.get("deepfool", {}).get("rho_adv"),
-             pixels={float(p): a for p, a in ev.get("random_pixels", {}).get("accuracy", {}).items()}, slopes=slopes,
+             rho=np.asarray(ev["deepfool"]["rho"], float) if "rho" in ev.get("deepfool", {}) else None,
+             pixels={float(p): a for p, a in rp.get("accuracy", {}).items()}, pixels_correct=pixels_correct,
+             slopes=slopes,
              cushion=ev.get("representation", {}).get("layer_cushion", {}).get("median"), compression=compression,
              head=comp.get("linear_head", {}).get("accuracy"), pca=comp.get("pca_2d", {}).get("linear_accuracy"))
 
@@ -134,25 +140,43 @@ def worst_gap(a: list[Row], b: list[Row], eps: float) -> dict:
                   lambda r: _at(r.worst, eps)) if pairs else seed_gap(a, b, lambda r: _at(r.worst, eps))
 
 
-def paired(a: list[Row], b: list[Row], eps: float) -> dict | None:
-  """McNemar and a paired bootstrap of worst-case correctness at eps, seed s of a against seed s of b on the same
-  examples, pooled over the common seeds; None without per-example results."""
+def _pooled(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None]) -> tuple | None:
+  """get(row) of seed s of a beside seed s of b, on the examples both cover (the first n), pooled over the common
+  seeds; None where no seed has both."""
   by_seed = {r.seed: r for r in b}
   xa, xb = [], []
   for r in a:
     o = by_seed.get(r.seed)
-    if o is None or r.worst_correct is None or o.worst_correct is None:
-      continue
-    ca, cb = _at(r.worst_correct, eps), _at(o.worst_correct, eps)
+    ca, cb = (None, None) if o is None else (get(r), get(o))
     if ca is None or cb is None:
       continue
-    n = min(len(ca), len(cb))  # the examples both were evaluated on (the first n)
+    n = min(len(ca), len(cb))
     xa.append(ca[:n])
     xb.append(cb[:n])
-  if not xa:
-    return None
-  xa, xb = np.concatenate(xa), np.concatenate(xb)
-  return {"mcnemar": per_example.mcnemar(xa, xb), "bootstrap": per_example.paired_bootstrap(xa, xb)}
+  return (np.concatenate(xa), np.concatenate(xb)) if xa else None
+
+
+def _paired_correct(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None]) -> dict | None:
+  x = _pooled(a, b, get)
+  return None if x is None else {"mcnemar": per_example.mcnemar(*x), "bootstrap": per_example.paired_bootstrap(*x)}
+
+
+def paired(a: list[Row], b: list[Row], eps: float) -> dict | None:
+  """McNemar and a paired bootstrap of worst-case correctness at eps, seed s of a against seed s of b on the same
+  examples, pooled over the common seeds; None without per-example results."""
+  return _paired_correct(a, b, lambda r: None if r.worst_correct is None else _at(r.worst_correct, eps))
+
+
+def paired_pixels(a: list[Row], b: list[Row], p: float) -> dict | None:
+  """The same for correctness under random pixel perturbation with probability p."""
+  return _paired_correct(a, b, lambda r: _at(r.pixels_correct, p))
+
+
+def paired_rho(a: list[Row], b: list[Row]) -> dict | None:
+  """rho_adv of a over b's with a paired bootstrap 95% interval (DeepFool per example, seed s against seed s on the
+  same examples, pooled); None without per-example results."""
+  x = _pooled(a, b, lambda r: r.rho)
+  return None if x is None else per_example.paired_ratio_bootstrap(*x)
 
 
 def significant_gain(gap: dict, test: dict | None, minimum: float) -> bool:
@@ -238,7 +262,9 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
 def claim2_deepfool(rows: dict[str, list[Row]]) -> Verdict:
   title = "LR needs an order of magnitude more DeepFool perturbation"
   rule = ("rho_adv (DeepFool, mean ||r||/||x|| over all examples, Eq. 15) of LR over vanilla's, same architecture. "
-          "Reproduced: >= 5x for every architecture; partly: > 1.2x for some, with every seed's ratio above 1.")
+          "Reproduced: >= 5x for every architecture; partly: > 1.2x for some, with every seed's ratio above 1 and, "
+          "where per-example results exist, the paired bootstrap's 95% interval (seed s against seed s on the same "
+          "examples) above 1.")
   arch = _architectures(rows, LR_VARIANTS)
   if not arch:
     return _missing(2, title, rule, "vanilla and LR rows")
@@ -249,20 +275,23 @@ def claim2_deepfool(rows: dict[str, list[Row]]) -> Verdict:
     by_seed = {r.seed: r.rho_adv for r in rows[van]}
     for lab, ratio in ratios.items():
       seeds = [r.rho_adv / by_seed[r.seed] for r in rows[lab] if r.seed in by_seed and by_seed[r.seed]]
-      numbers[lab] = {"vs": van, "ratio": ratio, "seed_ratios": seeds}
-      if ratio > 1.2 and all(s > 1 for s in seeds):
+      test = paired_rho(rows[lab], rows[van])
+      numbers[lab] = {"vs": van, "ratio": ratio, "seed_ratios": seeds, "paired": test}
+      if ratio > 1.2 and all(s > 1 for s in seeds) and (test is None or test["low"] > 1):
         some.append(lab)
     strong.append(any(r >= 5 for r in ratios.values()))
   verdict = _decide(strong, some)
-  reason = "; ".join(f"{lab} / {n['vs']} = {n['ratio']:.2f}x" for lab, n in numbers.items())
+  reason = "; ".join(f"{lab} / {n['vs']} = {n['ratio']:.2f}x"
+                     + (f" (paired bootstrap 95% [{n['paired']['low']:.2f}, {n['paired']['high']:.2f}])"
+                        if n["paired"] else "") for lab, n in numbers.items())
   return Verdict(2, title, verdict, rule, reason, numbers)
 
 
 def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
   title = "accuracy drops more slowly under random pixel perturbation"
   rule = ("accuracy of LR minus vanilla's when each pixel is perturbed with probability p. Reproduced: LR above by "
-          "> 1 point (and two seed standard errors) at every p for some LR variant of every architecture; partly: at "
-          "some p.")
+          "> 1 point (and two seed standard errors; McNemar p < 0.05 on the same examples where per-example results "
+          "exist) at every p for some LR variant of every architecture; partly: at some p.")
   arch = _architectures(rows, LR_VARIANTS)
   if not arch or not rows[CNN_VANILLA if CNN_VANILLA in arch else next(iter(arch))][0].pixels:
     return _missing(3, title, rule, "vanilla and LR rows with random-pixel results")
@@ -272,15 +301,18 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
     all_p = False
     for lab in lrs:
       gaps = {p: seed_gap(rows[lab], rows[van], lambda r, p=p: _at(r.pixels, p)) for p in probs}
-      above = [p for p, g in gaps.items() if significant_gain(g, None, 0.01)]
-      numbers[lab] = {"vs": van, "gaps": {p: g["gap"] for p, g in gaps.items()}, "above_at": above}
+      tests = {p: paired_pixels(rows[lab], rows[van], p) for p in probs}
+      above = [p for p, g in gaps.items() if significant_gain(g, tests[p], 0.01)]
+      numbers[lab] = {"vs": van, "gaps": {p: g["gap"] for p, g in gaps.items()}, "above_at": above,
+                      "mcnemar": {p: t["mcnemar"]["p"] for p, t in tests.items() if t}}
       all_p |= len(above) == len(probs)
       if above:
         some.append(lab)
     strong.append(all_p)
   verdict = _decide(strong, some)
-  reason = "; ".join(f"{lab} - {n['vs']}: " + ", ".join(f"p {p:g} {_pct(g)}" for p, g in n["gaps"].items())
-                     for lab, n in numbers.items())
+  reason = "; ".join(f"{lab} - {n['vs']}: " + ", ".join(
+      f"p {p:g} {_pct(g)}" + (f" (McNemar p {n['mcnemar'][p]:.2g})" if p in n["mcnemar"] else "")
+      for p, g in n["gaps"].items()) for lab, n in numbers.items())
   return Verdict(3, title, verdict, rule, reason, numbers)
 
 

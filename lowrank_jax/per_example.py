@@ -5,6 +5,7 @@
     PerExample.worst(eps, examples=None)                     # correct under every attack at eps or below
     mcnemar(a, b) -> dict                                   # paired: two models on the same examples
     paired_bootstrap(a, b, seed=0) -> dict                  # the accuracy gap a - b with a 95% interval
+    paired_ratio_bootstrap(a, b, seed=0) -> dict            # mean(a) / mean(b) (e.g. rho_adv) with a 95% interval
 
 The worst case is monotone in eps: an adversarial example found within a smaller
 budget lies within every larger one, so it counts there too.
@@ -88,14 +89,33 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
   return {"n": int(len(a)), "a_only": a_only, "b_only": b_only, "p": p}
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, num: int = 10000, seed: int = 0) -> dict:
-  """The accuracy gap mean(a) - mean(b) on the same examples, with a 95% percentile interval from resampling
-  examples (the same resample for both models)."""
+def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
   a, b = np.asarray(a, float), np.asarray(b, float)
   if a.shape != b.shape:
     raise ValueError(f"paired results must cover the same examples: {a.shape} vs {b.shape}")
+  return a, b
+
+
+def _resamples(n: int, num: int, seed: int) -> np.ndarray:
+  """num bootstrap resamples of n examples' indices (the same resample for both models)."""
+  return np.random.default_rng(seed).integers(0, n, size=(num, n))
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, num: int = 10000, seed: int = 0) -> dict:
+  """The accuracy gap mean(a) - mean(b) on the same examples, with a 95% percentile interval from resampling
+  examples (the same resample for both models)."""
+  a, b = _paired(a, b)
   d = a - b
-  idx = np.random.default_rng(seed).integers(0, len(d), size=(num, len(d)))
-  gaps = d[idx].mean(axis=1)
+  gaps = d[_resamples(len(d), num, seed)].mean(axis=1)
   lo, hi = np.percentile(gaps, [2.5, 97.5])
   return {"n": int(len(d)), "gap": float(d.mean()), "low": float(lo), "high": float(hi)}
+
+
+def paired_ratio_bootstrap(a: np.ndarray, b: np.ndarray, num: int = 10000, seed: int = 0) -> dict:
+  """The ratio mean(a) / mean(b) of a per-example measure (e.g. DeepFool's ||r|| / ||x||) of two models on the same
+  examples, with a 95% percentile interval from resampling examples (the same resample for both)."""
+  a, b = _paired(a, b)
+  idx = _resamples(len(a), num, seed)
+  ratios = a[idx].mean(axis=1) / b[idx].mean(axis=1)
+  lo, hi = np.percentile(ratios, [2.5, 97.5])
+  return {"n": int(len(a)), "ratio": float(a.mean() / b.mean()), "low": float(lo), "high": float(hi)}

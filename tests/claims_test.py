@@ -24,10 +24,10 @@ def correct(accuracy: float, n: int = N, offset: int = 0) -> np.ndarray:
 
 
 def row(seed=0, worst=0.3, paper_like=None, rho=0.05, pixels=None, slopes=None, cushion=0.2, comp=None, head=None,
-        pca=None, per_example_=True, offset=0) -> Row:
+        pca=None, per_example_=True, offset=0, rho_each=None, pixels_each=None) -> Row:
   wc = {E: correct(worst, offset=offset)} if per_example_ else None
   return Row(seed=seed, clean=0.9, worst={E: worst}, worst_correct=wc, paper_like={E: paper_like or worst},
-             rho_adv=rho, pixels=pixels or {0.4: 0.5, 1.0: 0.2}, slopes=slopes or {"deepfool": 5.0, "transfer": 2.0,
+             rho_adv=rho, rho=rho_each, pixels_correct=pixels_each or {}, pixels=pixels or {0.4: 0.5, 1.0: 0.2}, slopes=slopes or {"deepfool": 5.0, "transfer": 2.0,
                                                                                   "gaussian": 1.0},
              cushion=cushion, compression=comp or {0: 0.9, 400: 0.8}, head=head, pca=pca)
 
@@ -105,6 +105,20 @@ class OtherClaimsTest(absltest.TestCase):
     self.assertEqual(claims.claim2_deepfool({"vanilla": van, "LR": mixed}).verdict, NOT)
     self.assertEqual(claims.claim2_deepfool({"LR": van}).verdict, MISSING)
 
+  def test_claim2_needs_the_paired_interval_above_1_where_per_example_results_exist(self):
+    van = [row(rho=0.05, rho_each=np.full(100, 0.05))]
+    outlier = np.full(100, 0.05)
+    outlier[0] = 2.0  # 1.39x on average, all from one example
+    lucky = [row(rho=float(outlier.mean()), rho_each=outlier)]
+    self.assertEqual(claims.claim2_deepfool({"vanilla": [row(rho=0.05)], "LR": [row(rho=0.0695)]}).verdict, PARTLY)
+    v = claims.claim2_deepfool({"vanilla": van, "LR": lucky})
+    self.assertEqual(v.verdict, NOT)  # the interval reaches 1: one example is no evidence
+    self.assertAlmostEqual(v.numbers["LR"]["paired"]["low"], 1.0)
+    steady = [row(rho=0.075, rho_each=np.full(100, 0.075))]
+    v = claims.claim2_deepfool({"vanilla": van, "LR": steady})
+    self.assertEqual(v.verdict, PARTLY)
+    self.assertIn("LR / vanilla = 1.50x (paired bootstrap 95% [1.50, 1.50])", v.reason)
+
   def test_claim3_pixels(self):
     van = seeds(pixels={0.4: 0.5, 1.0: 0.2})
     self.assertEqual(claims.claim3_pixels({"vanilla": van, "LR": seeds(pixels={0.4: 0.6, 1.0: 0.25})}).verdict,
@@ -112,6 +126,22 @@ class OtherClaimsTest(absltest.TestCase):
     self.assertEqual(claims.claim3_pixels({"vanilla": van, "LR": seeds(pixels={0.4: 0.6, 1.0: 0.2})}).verdict, PARTLY)
     self.assertEqual(claims.claim3_pixels({"vanilla": van, "LR": seeds(pixels={0.4: 0.4, 1.0: 0.2})}).verdict, NOT)
     self.assertEqual(claims.claim3_pixels({"vanilla": van}).verdict, MISSING)
+
+  def test_claim3_with_per_example_results_needs_mcnemar(self):
+    """+2 points at p 0.4 on 400 examples, one seed: 8 examples LR alone gets right is significant (McNemar p 0.008)
+    and decides the claim without a seed spread; 30 against 22 is not (p 0.33)."""
+    base = correct(0.5)
+    gain = base.copy()
+    gain[200:208] = True  # LR right on 8 more, wrong on none
+    mixed = base.copy()
+    mixed[200:230], mixed[:22] = True, False  # LR right on 30 vanilla gets wrong, wrong on 22 it gets right
+    van = [row(pixels={0.4: 0.5}, pixels_each={0.4: base})]
+    for lr, verdict in ((gain, REPRODUCED), (mixed, NOT)):
+      rows = {"vanilla": van, "LR": [row(pixels={0.4: float(lr.mean())}, pixels_each={0.4: lr})]}
+      v = claims.claim3_pixels(rows)
+      self.assertEqual(v.verdict, verdict)
+      self.assertIn(f"p 0.4 +2.0 (McNemar p {v.numbers['LR']['mcnemar'][0.4]:.2g})", v.reason)
+    self.assertAlmostEqual(claims.claim3_pixels(rows).numbers["LR"]["mcnemar"][0.4], 0.33, places=2)
 
   def test_claim4_needs_the_slopes_not_the_cushion_alone(self):
     van = seeds(slopes={"deepfool": 5.0, "transfer": 2.0, "gaussian": 1.0}, cushion=0.2)
@@ -162,7 +192,7 @@ class RowOfTest(absltest.TestCase):
                 Attacked(0.2, "pgd", np.array([1, 1, 1, 0, 0, 1], bool))]
     result = {"config": {"seed": 2}, "eval": {
         "num_examples": 6, "clean_accuracy": float(clean.mean()), "autoattack": {"examples": 4},
-        "pgd_grid": {"paper_like": {"0.1": {"7": 0.5, "20": 0.4}}}, "deepfool": {"rho_adv": 0.07},
+        "pgd_grid": {"paper_like": {"0.1": {"7": 0.5, "20": 0.4}}}, "deepfool": {"rho_adv": 0.07, "rho": [0.1, 0.04]},
         "per_example": per_example.to_json(clean, attacked)}}
     r = claims.row_of(json.loads(json.dumps(result)))
     self.assertEqual(r.seed, 2)
@@ -171,6 +201,7 @@ class RowOfTest(absltest.TestCase):
     self.assertEqual(r.worst, {0.1: 0.5, 0.2: 0.25})
     self.assertEqual(r.paper_like, {0.1: 0.5})  # the fewest steps
     self.assertEqual(r.rho_adv, 0.07)
+    np.testing.assert_array_equal(r.rho, [0.1, 0.04])
 
   def test_row_of_a_committed_result(self):
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "results", "paper",

@@ -160,6 +160,8 @@ class EvaluationTest(absltest.TestCase):
     self.assertNotIn("accuracy_autoattack_examples", r["robust_accuracy"]["0.05"])  # no AutoAttack there
     self.assertEqual(set(r["masking"]["by_eps"]["0.1"]["paper_like"]), {"pgd-3"})
     self.assertEqual(len(r["deepfool"]["norms"]), 20)
+    for p, acc in r["random_pixels"]["accuracy"].items():  # per example, kept for paired tests between models
+      self.assertEqual(per_example.unpack(r["random_pixels"]["correct"][p], 40).mean(), acc, p)
     self.assertEqual(set(r["noise_stability"]), {"deepfool", "gaussian", "transfer", "reference", "reference_gaussian"})
     self.assertEqual(len(r["noise_stability"]["gaussian"]["penultimate"]["input_ratio"]), 40)
     ratios = np.asarray(r["noise_stability"]["gaussian"]["penultimate"]["input_ratio"])
