@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments import claims, length  # pylint: disable=g-import-not-at-top
-from lowrank_jax import experiment, runfiles  # pylint: disable=g-import-not-at-top
+from lowrank_jax import experiment, per_example, runfiles  # pylint: disable=g-import-not-at-top
 from lowrank_jax.runfiles import eps_key  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -250,9 +250,10 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]
   return L + [""]
 
 
-def section_sweep(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
+def section_sweep(results: dict[str, dict], rel, figures_dir: str, anchor: dict[str, dict] | None = None) -> list[str]:
   """The validation sweep that chooses "LR (most favourable)": one row per configuration, the chosen one (largest
-  PGD-20 robust accuracy, the rule of `experiment.best_config`) in bold, and robust accuracy against W's rank."""
+  PGD-20 robust accuracy, the rule of `experiment.best_config`) in bold, and robust accuracy against W's rank;
+  anchor: vanilla trained and attacked at the same setting (its own folder), read beside them."""
   rs = sorted(results.values(), key=lambda r: (r["run"]["overrides"]["lowrank.norm_target"],
                                               r["run"]["overrides"]["lowrank.rank"]))
   any_r = rs[0]
@@ -266,6 +267,12 @@ def section_sweep(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
              f"{ev['robust_accuracy'][eps_key(e)]['accuracy']:.3f}", f"{t['penultimate/effective_rank']}",
              f"{t['train_penultimate/mean_norm']:.3g}", f"{r['seconds']['train'] + r['seconds']['eval']:.0f}"]
     rows.append([f"**{c}**" for c in cells] if r is best else cells)
+  van = next(iter((anchor or {}).values()), None)
+  if van is not None:
+    ev = van["eval"]
+    rows.insert(0, ["vanilla", "-", f"{ev['clean_accuracy']:.3f}", f"{pgd(van):.3f}",
+                    f"{ev['robust_accuracy'][eps_key(e)]['accuracy']:.3f}", f"{van['train']['penultimate/effective_rank']}",
+                    "-", f"{van['seconds']['train'] + van['seconds']['eval']:.0f}"])
   fig, ax = plt.subplots(figsize=(6, 3.6))
   for target in sorted({r["run"]["overrides"]["lowrank.norm_target"] for r in rs}):
     sub = [r for r in rs if r["run"]["overrides"]["lowrank.norm_target"] == target]
@@ -275,6 +282,8 @@ def section_sweep(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
   ax.set_xscale("log")
   ax.set_xticks(ranks, [str(k) for k in ranks])
   ax.minorticks_off()
+  if van is not None:
+    ax.axhline(pgd(van), color="k", ls="--", lw=0.8, label="vanilla")
   ax.set(xlabel="rank of W", ylabel=f"PGD-20 robust accuracy, {_e255(e)}", ylim=(0, 1),
          title="validation sweep (seed 0)")
   ax.legend()
@@ -298,9 +307,20 @@ def section_sweep(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
     common = sorted(set(a1) & set(a2))
     if common and all(a2[k] > a1[k] for k in common):
       said.append(f"target {t2:g} beats target {t1:g} at every rank")
+  if van is not None:
+    above = [r for r in rs if pgd(r) > pgd(van)]
+    said.append(f"vanilla at the same setting: {pgd(van):.3f}; {len(above)} of {len(rs)} configurations above it"
+                + (f" (by at most {100 * (pgd(best) - pgd(van)):.1f} points, one seed, no AutoAttack)" if above else ""))
+    if "per_example" in van["eval"] and "per_example" in best["eval"]:
+      a, b = (per_example.from_json(r["eval"]["per_example"]).worst(e) for r in (best, van))
+      mc, bs = per_example.mcnemar(a, b), per_example.paired_bootstrap(a, b)
+      said.append(f"the chosen configuration against vanilla on the same {mc['n']:,} validation examples, worst case: "
+                  f"{100 * bs['gap']:+.1f} points (bootstrap 95% [{100 * bs['low']:+.1f}, {100 * bs['high']:+.1f}]; "
+                  f"{mc['a_only']} vs {mc['b_only']} examples only one gets right, McNemar p {mc['p']:.2g})")
   finding = ["Read: " + "; ".join(said) + ".", ""] if said else []
   return ["## The configuration most favourable to LR (validation sweep)", "",
-          "Regenerate: `python experiments/run.py sweep` (raw JSON: `docs/results/sweep/`).", "",
+          "Regenerate: `python experiments/run.py sweep sweep_anchor` (raw JSON: `docs/results/sweep/`, vanilla's "
+          "in `docs/results/sweep_anchor/`).", "",
           f"Setting: {c['model']}, {c['num_epochs']} epochs, LR on the penultimate layer, seed 0, "
           f"{c['dataset']['validation_size']:,} training images held out as a validation split; the first "
           f"{any_r['eval']['num_examples']:,} validation examples (never the test set), PGD-20 (random start, CE) at "
@@ -671,13 +691,13 @@ def update_readme(path: str, block: list[str]) -> None:
 
 def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir: str | None = None,
           readme: str | None = None) -> None:
-  """Writes the page from results_dir/{claims, paper, curves, sweep, ablations}/*.json (those present); first_dir: the
+  """Writes the page from results_dir/{claims, paper, curves, sweep, sweep_anchor, ablations}/*.json (those present); first_dir: the
   2-epoch first pass, if not results_dir/paper."""
   figures_dir = figures_dir or os.path.join(os.path.dirname(page), "figures")
   os.makedirs(figures_dir, exist_ok=True)
   rel = lambda p: os.path.relpath(p, os.path.dirname(page))
-  grid, curves, sweep, ablations = (load_dir(os.path.join(results_dir, d))
-                                    for d in ("claims", "curves", "sweep", "ablations"))
+  grid, curves, sweep, anchor, ablations = (load_dir(os.path.join(results_dir, d))
+                                            for d in ("claims", "curves", "sweep", "sweep_anchor", "ablations"))
   first = load_dir(first_dir or os.path.join(results_dir, "paper"))
   L = ["# Results", "", "Every number on this page is read from the raw JSON under `docs/results/`; "
        "`python experiments/page.py` rewrites it, `make experiments` reruns everything (2 CPU cores; no GPU was used). "
@@ -696,7 +716,7 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
   if curves:
     L += section_curves(curves, rel, figures_dir)
   if sweep:
-    L += section_sweep(sweep, rel, figures_dir)
+    L += section_sweep(sweep, rel, figures_dir, anchor)
   if main:
     L += section_pgd(groups, rows, rel, figures_dir)
     L += section_deepfool(groups, rows, rel, figures_dir)

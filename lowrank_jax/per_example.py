@@ -30,6 +30,9 @@ def unpack(text: str, n: int) -> np.ndarray:
   return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8), count=n).astype(bool)
 
 
+EPS_TOLERANCE = 1e-6  # eval.json stores eps with 6 significant digits (8/255 as 0.031373): compare within this
+
+
 @dataclasses.dataclass(frozen=True)
 class PerExample:
   """Clean correctness of n examples and, per (eps, attack), correctness on the first k of them."""
@@ -42,7 +45,7 @@ class PerExample:
     return len(self.clean)
 
   def names(self, eps: float | None = None) -> list[str]:
-    return list(dict.fromkeys(a for e, a, _ in self.attacks if eps is None or e == eps))
+    return list(dict.fromkeys(a for e, a, _ in self.attacks if eps is None or abs(e - eps) < EPS_TOLERANCE))
 
   def worst(self, eps: float, examples: int | None = None, attacks: Iterable[str] | None = None) -> np.ndarray:
     """Correct under every attack run at eps or at any smaller eps (an attack on the first k examples leaves
@@ -50,14 +53,14 @@ class PerExample:
     keep = None if attacks is None else set(attacks)
     out = self.clean.copy()
     for e, name, correct in self.attacks:
-      if e <= eps + 1e-12 and (keep is None or name in keep):
+      if e <= eps + EPS_TOLERANCE and (keep is None or name in keep):
         out[:len(correct)] &= correct
     return out[:examples]
 
   def attack(self, name: str, eps: float) -> np.ndarray:
     """One attack's correctness at eps (on the examples it ran on)."""
     for e, a, correct in self.attacks:
-      if a == name and abs(e - eps) < 1e-12:
+      if a == name and abs(e - eps) < EPS_TOLERANCE:
         return correct
     raise KeyError(f"no attack {name!r} at eps {eps:g} in these results")
 

@@ -49,6 +49,18 @@ class WorstCaseTest(absltest.TestCase):
     part = WorstCase(clean, [Attacked(0.1, "subset", np.array([False, False, True]))])
     np.testing.assert_array_equal(part.correct[0.1], [False, False, True, True, True, False])
 
+  def test_an_eps_read_back_from_json_is_the_same_eps(self):
+    """A finished row's attacks come back from eval.json at 6 digits (8/255 -> 0.031373); an attack added now runs at
+    8/255 exactly: one eps, both attacks in its worst case (by hand: 1/4 survives both), not two rows."""
+    clean = np.ones(4, bool)
+    wc = WorstCase(clean, [Attacked(0.031373, "old", np.array([0, 1, 1, 1], bool)),
+                           Attacked(8 / 255, "new", np.array([1, 0, 0, 1], bool))])
+    self.assertEqual(list(wc.to_json()), ["0.0313725"])
+    self.assertEqual(wc.to_json()["0.0313725"], {"accuracy": 0.25, "attacks": ["old", "new"]})
+    self.assertEqual((wc.accuracy(8 / 255), wc.accuracy(0.031373)), (0.25, 0.25))
+    with self.assertRaisesRegex(KeyError, "no attack ran at eps 0.05"):
+      wc.accuracy(0.05)
+
 
 def _evaluation(clean, attacks, audit=(), step=100):
   """A hand-made eval.json: attacks as (eps, name, correct); one evaluator per attack name."""

@@ -77,6 +77,15 @@ class PageTest(absltest.TestCase):
     target = low["run"]["overrides"]["lowrank.norm_target"]
     self.assertIn(f"at norm target {target:g}, PGD-20 robust accuracy does not rise steadily with W's rank", read)
     self.assertNotIn("beats", read)  # the higher target no longer wins at every rank
+    van = copy.deepcopy(next(iter(results.values())))  # vanilla at the sweep's setting, PGD-20 set to 0.400
+    van["run"]["overrides"] = {"method": "vanilla", "seed": 0}
+    van["eval"]["pgd_grid"]["pgd"]["0.0313725"]["20"] = 0.4
+    lines = page.section_sweep(results, lambda p: p, tempfile.mkdtemp(), anchor={"vanilla_s0": van})
+    self.assertTrue(next(l for l in lines if l.startswith("| vanilla |")).startswith("| vanilla | - |"))
+    pgd = sorted(r["eval"]["pgd_grid"]["pgd"]["0.0313725"]["20"] for r in results.values())
+    above = [v for v in pgd if v > 0.4]  # counted by hand from the committed sweep
+    self.assertIn(f"vanilla at the same setting: 0.400; {len(above)} of {len(pgd)} configurations above it (by at most "
+                  f"{100 * (max(pgd) - 0.4):.1f} points", next(l for l in lines if l.startswith("Read:")))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,16 @@ class PerExampleTest(absltest.TestCase):
     with self.assertRaisesRegex(KeyError, "no attack 'aa' at eps 0.3"):
       kept.attack("aa", 0.3)
 
+  def test_eps_as_stored_in_json_matches_the_exact_fraction(self):
+    """eval.json keeps 6 significant digits (8/255 -> 0.031373, just above 8/255): asking for 8/255 must still count
+    the attacks run there, not fall back to clean accuracy."""
+    stored = per_example.from_json(per_example.to_json(np.ones(4, bool), []))
+    stored = per_example.PerExample(stored.clean, ((0.031373, "pgd-20", np.array([0, 1, 0, 1], bool)),))
+    np.testing.assert_array_equal(stored.worst(8 / 255), [0, 1, 0, 1])
+    np.testing.assert_array_equal(stored.attack("pgd-20", 8 / 255), [0, 1, 0, 1])
+    self.assertEqual(stored.names(8 / 255), ["pgd-20"])
+    np.testing.assert_array_equal(stored.worst(7 / 255), [1, 1, 1, 1])  # a smaller eps still excludes it
+
   def test_mcnemar_known_answers(self):
     a = np.array([1] * 5 + [0] * 0 + [1] * 10, bool)
     b = np.array([0] * 5 + [1] * 0 + [1] * 10, bool)

@@ -111,15 +111,22 @@ class WorstCase:
     self.per_example = per_example.PerExample(np.asarray(clean, bool),
                                               tuple((float(a.eps), a.attack, np.asarray(a.correct, bool))
                                                     for a in attacked))
-    eps = sorted({float(a.eps) for a in attacked})
+    tol = per_example.EPS_TOLERANCE  # an eps read back from eval.json (6 digits) is the same as the config's
+    eps = []
+    for e in sorted({float(a.eps) for a in attacked}):
+      if not eps or e - eps[-1] >= tol:
+        eps.append(e)
     self.correct: dict[float, np.ndarray] = {e: self.per_example.worst(e) for e in eps}
     self.attacks: dict[float, list[str]] = {
-        e: [f"{a.attack} @{eps_key(a.eps)}" if a.eps != e else a.attack for a in attacked if a.eps <= e]
-        for e in eps}
+        e: [f"{a.attack} @{eps_key(a.eps)}" if abs(a.eps - e) >= tol else a.attack for a in attacked
+            if a.eps <= e + tol] for e in eps}
 
   def accuracy(self, eps: float, examples: int | None = None) -> float:
     """Worst-case accuracy at eps, over all examples or the first `examples` (where a subset attack ran)."""
-    return float(self.correct[float(eps)][:examples].mean())
+    e = min(self.correct, key=lambda k: abs(k - float(eps)))
+    if abs(e - float(eps)) >= per_example.EPS_TOLERANCE:
+      raise KeyError(f"no attack ran at eps {float(eps):g}")
+    return float(self.correct[e][:examples].mean())
 
   def to_json(self) -> dict:
     return {eps_key(e): {"accuracy": self.accuracy(e), "attacks": self.attacks[e]} for e in sorted(self.correct)}
