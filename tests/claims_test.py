@@ -114,10 +114,15 @@ class OtherClaimsTest(absltest.TestCase):
     v = claims.claim2_deepfool({"vanilla": van, "LR": lucky})
     self.assertEqual(v.verdict, NOT)  # the interval reaches 1: one example is no evidence
     self.assertAlmostEqual(v.numbers["LR"]["paired"]["low"], 1.0)
+    spike = np.full(100, 0.05)
+    spike[0] = 30.0  # 7x on average, all from one example: not even "partly"
+    v = claims.claim2_deepfool({"vanilla": van, "LR": [row(rho=float(spike.mean()), rho_each=spike)]})
+    self.assertGreater(v.numbers["LR"]["ratio"], 5)
+    self.assertEqual(v.verdict, NOT)
     steady = [row(rho=0.075, rho_each=np.full(100, 0.075))]
     v = claims.claim2_deepfool({"vanilla": van, "LR": steady})
     self.assertEqual(v.verdict, PARTLY)
-    self.assertIn("LR / vanilla = 1.50x (paired bootstrap 95% [1.50, 1.50])", v.reason)
+    self.assertIn("LR / vanilla = 1.50x (paired, the same seeds and examples: 1.50x, bootstrap 95% [1.50, 1.50])", v.reason)
 
   def test_claim3_pixels(self):
     van = seeds(pixels={0.4: 0.5, 1.0: 0.2})
