@@ -50,6 +50,9 @@ class Row:
   compression: dict[int, float] = dataclasses.field(default_factory=dict)  # rate -> accuracy (0: uncompressed)
   head: float | None = None  # linear-head accuracy
   pca: float | None = None  # 2-D PCA linear accuracy
+  compression_correct: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # rate -> per example (if kept)
+  head_correct: np.ndarray | None = None  # the linear head's, per example (if kept)
+  pca_correct: np.ndarray | None = None  # the 2-D PCA classifier's, per example (if kept)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +88,19 @@ def row_of(result: dict) -> Row:
   comp = ev.get("compression", {})
   rep = comp.get("representation", {})
   compression = {0: rep["uncompressed"], **{int(k): v["accuracy"] for k, v in rep.items() if k.isdigit()}} if rep else {}
+  unpack = lambda c: None if c is None else per_example.unpack(c, ev["num_examples"])
+  compression_correct = {int(k): unpack(v["correct"]) for k, v in rep.items() if k.isdigit() and "correct" in v}
+  if "uncompressed_correct" in rep:
+    compression_correct[0] = unpack(rep["uncompressed_correct"])
   return Row(seed=int(result["config"]["seed"]), clean=ev["clean_accuracy"], worst=worst, worst_correct=worst_correct,
              paper_like=paper_like, rho_adv=ev.get("deepfool", {}).get("rho_adv"),
              rho=np.asarray(ev["deepfool"]["rho"], float) if "rho" in ev.get("deepfool", {}) else None,
              pixels={float(p): a for p, a in rp.get("accuracy", {}).items()}, pixels_correct=pixels_correct,
              slopes=slopes,
              cushion=ev.get("representation", {}).get("layer_cushion", {}).get("median"), compression=compression,
-             head=comp.get("linear_head", {}).get("accuracy"), pca=comp.get("pca_2d", {}).get("linear_accuracy"))
+             head=comp.get("linear_head", {}).get("accuracy"), pca=comp.get("pca_2d", {}).get("linear_accuracy"),
+             compression_correct=compression_correct, head_correct=unpack(comp.get("linear_head", {}).get("correct")),
+             pca_correct=unpack(comp.get("pca_2d", {}).get("correct")))
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -215,6 +224,14 @@ def _missing(claim: int, title: str, rule: str, what: str) -> Verdict:
   return Verdict(claim, title, MISSING, rule, f"needs {what}", {})
 
 
+def _mcnemar_note(test: dict | None, gap: dict) -> str:
+  """' (McNemar p ...)' from a paired test, else what the comparison rests on."""
+  if test:
+    return f" (McNemar p {test['mcnemar']['p']:.2g})"
+  return " (one seed without per-example results: not told from chance)" if gap["se"] is None else (
+      f" (seed SE {100 * gap['se']:.1f})")
+
+
 def _pct(x: float | None) -> str:
   return "-" if x is None else f"{100 * x:+.1f}"
 
@@ -249,10 +266,7 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
         reversed_.append(lab)
     strong.append(big_here)
   verdict = _decide(strong, some)
-  reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}"
-                     + (f" (McNemar p {n['paired']['mcnemar']['p']:.2g})" if n["paired"] else
-                        " (one seed without per-example results: not told from chance)" if n["gap"]["se"] is None
-                        else f" (seed SE {100 * n['gap']['se']:.1f})")
+  reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}" + _mcnemar_note(n["paired"], n["gap"])
                      for lab, n in numbers.items())
   if reversed_:
     reason += f". Significantly less robust than vanilla: {', '.join(reversed_)}"
@@ -352,7 +366,9 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
   rule = ("test accuracy with the compressed layer's activations projected on their top m/rate principal directions, "
           "at the largest rate. Reproduced: for every architecture LR's accuracy there is above vanilla's there (the "
           "paper compares accuracies: 6% lost vs > 27%) and LR loses <= 10 points; partly: above vanilla's for some "
-          "architecture. A smaller drop from a lower accuracy does not count.")
+          "architecture. A smaller drop from a lower accuracy does not count. Above counts only if McNemar's paired "
+          f"test (seed s against seed s on the same examples, where per-example results exist) gives p < {ALPHA} and "
+          "the gap exceeds two standard errors of the seed-to-seed spread.")
   arch = _architectures(rows, COMPRESSED)
   if not arch or not rows[next(iter(arch))][0].compression:
     return _missing(5, title, rule, "2-LR (or ResNet LR) and vanilla rows with compression results")
@@ -362,15 +378,18 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
     for lab in lrs:
       acc = _pair(rows, lab, van, lambda r: r.compression.get(rate))
       full = _pair(rows, lab, van, lambda r: r.compression.get(0))
-      above = acc[0] > acc[1]
+      gap = seed_gap(rows[lab], rows[van], lambda r: r.compression.get(rate))
+      test = _paired_correct(rows[lab], rows[van], lambda r: r.compression_correct.get(rate))
+      above = significant_gain(gap, test, 0.0)
       numbers[lab] = {"vs": van, "rate": rate, "accuracy": acc, "uncompressed": full,
-                      "lost": (full[0] - acc[0], full[1] - acc[1])}
+                      "lost": (full[0] - acc[0], full[1] - acc[1]), "gap": gap, "paired": test}
       strong.append(above and full[0] - acc[0] <= 0.10)
       if above:
         some.append(lab)
   verdict = _decide(strong, some)
   reason = "; ".join(f"at {n['rate']}x {lab} {n['accuracy'][0]:.3f} (lost {100 * n['lost'][0]:.1f} points) vs "
-                     f"{n['vs']} {n['accuracy'][1]:.3f} (lost {100 * n['lost'][1]:.1f})" for lab, n in numbers.items())
+                     f"{n['vs']} {n['accuracy'][1]:.3f} (lost {100 * n['lost'][1]:.1f})"
+                     + _mcnemar_note(n["paired"], n["gap"]) for lab, n in numbers.items())
   return Verdict(5, title, verdict, rule, reason, numbers)
 
 
@@ -378,7 +397,8 @@ def claim6_linear_head(rows: dict[str, list[Row]]) -> Verdict:
   title = "a linear head on the LR layer replaces the rest of the network losing < 1%"
   rule = ("a softmax-regression head on the compressed layer replacing everything after it. Reproduced: LR's head "
           "within 1 point of its own network and at least as accurate as vanilla's head (accuracies, not drops); "
-          "partly: one of the two.")
+          "partly: one of the two. McNemar's paired test of the two heads (seed s against seed s on the same examples) "
+          "is given where per-example results exist.")
   arch = _architectures(rows, COMPRESSED)
   if not arch or rows[next(iter(arch))][0].head is None:
     return _missing(6, title, rule, "2-LR (or ResNet LR) and vanilla rows with linear-head results")
@@ -388,20 +408,25 @@ def claim6_linear_head(rows: dict[str, list[Row]]) -> Verdict:
       head = _pair(rows, lab, van, lambda r: r.head)
       net = _pair(rows, lab, van, lambda r: r.compression.get(0))
       close, above = net[0] - head[0] < 0.01, head[0] >= head[1]
-      numbers[lab] = {"vs": van, "head": head, "network": net}
+      numbers[lab] = {"vs": van, "head": head, "network": net,
+                      "gap": seed_gap(rows[lab], rows[van], lambda r: r.head),
+                      "paired": _paired_correct(rows[lab], rows[van], lambda r: r.head_correct)}
       strong.append(close and above)
       if close or above:
         some.append(lab)
   verdict = _decide(strong, some)
   reason = "; ".join(f"{lab} head {n['head'][0]:.3f} (network {n['network'][0]:.3f}) vs {n['vs']} head "
-                     f"{n['head'][1]:.3f} (network {n['network'][1]:.3f})" for lab, n in numbers.items())
+                     f"{n['head'][1]:.3f} (network {n['network'][1]:.3f})" + _mcnemar_note(n["paired"], n["gap"])
+                     for lab, n in numbers.items())
   return Verdict(6, title, verdict, rule, reason, numbers)
 
 
 def claim7_pca(rows: dict[str, list[Row]]) -> Verdict:
   title = "2-D PCA of LR representations is more discriminative"
   rule = ("accuracy of a linear classifier on the top-2 principal coordinates of the compressed layer. Reproduced: "
-          "LR above vanilla by > 2 points for every architecture; partly: for some.")
+          "LR above vanilla by > 2 points for every architecture; partly: for some. Above counts only if McNemar's "
+          f"paired test (where per-example results exist) gives p < {ALPHA} and the gap exceeds two standard errors "
+          "of the seed-to-seed spread.")
   arch = _architectures(rows, COMPRESSED)
   if not arch or rows[next(iter(arch))][0].pca is None:
     return _missing(7, title, rule, "2-LR (or ResNet LR) and vanilla rows with PCA results")
@@ -409,10 +434,13 @@ def claim7_pca(rows: dict[str, list[Row]]) -> Verdict:
   for van, lrs in arch.items():
     for lab in lrs:
       acc = _pair(rows, lab, van, lambda r: r.pca)
-      numbers[lab] = {"vs": van, "accuracy": acc}
-      strong.append(acc[0] > acc[1] + 0.02)
+      gap = seed_gap(rows[lab], rows[van], lambda r: r.pca)
+      test = _paired_correct(rows[lab], rows[van], lambda r: r.pca_correct)
+      numbers[lab] = {"vs": van, "accuracy": acc, "gap": gap, "paired": test}
+      strong.append(significant_gain(gap, test, 0.02))
   verdict = REPRODUCED if all(strong) else PARTLY if any(strong) else NOT
-  reason = "; ".join(f"{lab} {n['accuracy'][0]:.3f} vs {n['vs']} {n['accuracy'][1]:.3f}" for lab, n in numbers.items())
+  reason = "; ".join(f"{lab} {n['accuracy'][0]:.3f} vs {n['vs']} {n['accuracy'][1]:.3f}"
+                     + _mcnemar_note(n["paired"], n["gap"]) for lab, n in numbers.items())
   return Verdict(7, title, verdict, rule, reason, numbers)
 
 

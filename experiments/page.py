@@ -484,7 +484,7 @@ def section_compression(groups, rows, rel, figures_dir) -> list[str]:
         "accuracy %. CNN: pool2 (3,136-d, regularised in 2-LR); ResNet-18/4: layer3 (3,136-d, regularised in its "
         "LR model).", ""]
   for lr, van in pairs:
-    rates = [k for k in groups[lr][0]["eval"]["compression"]["representation"] if k not in ("m", "uncompressed")]
+    rates = [k for k in groups[lr][0]["eval"]["compression"]["representation"] if k.isdigit()]
     L += _table([f"{lr} vs {van}", "uncompressed"] + [f"{r}x" for r in rates],
                 [[f"{lab} ({len(groups[lab])})", ms([r["eval"]["compression"]["representation"]["uncompressed"]
                                                     for r in groups[lab]])]

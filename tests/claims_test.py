@@ -24,12 +24,14 @@ def correct(accuracy: float, n: int = N, offset: int = 0) -> np.ndarray:
 
 
 def row(seed=0, worst=0.3, paper_like=None, rho=0.05, pixels=None, slopes=None, cushion=0.2, comp=None, head=None,
-        pca=None, per_example_=True, offset=0, rho_each=None, pixels_each=None) -> Row:
+        pca=None, per_example_=True, offset=0, rho_each=None, pixels_each=None, comp_each=None, head_each=None,
+        pca_each=None) -> Row:
   wc = {E: correct(worst, offset=offset)} if per_example_ else None
   return Row(seed=seed, clean=0.9, worst={E: worst}, worst_correct=wc, paper_like={E: paper_like or worst},
              rho_adv=rho, rho=rho_each, pixels_correct=pixels_each or {}, pixels=pixels or {0.4: 0.5, 1.0: 0.2}, slopes=slopes or {"deepfool": 5.0, "transfer": 2.0,
                                                                                   "gaussian": 1.0},
-             cushion=cushion, compression=comp or {0: 0.9, 400: 0.8}, head=head, pca=pca)
+             cushion=cushion, compression=comp or {0: 0.9, 400: 0.8}, head=head, pca=pca,
+             compression_correct=comp_each or {}, head_correct=head_each, pca_correct=pca_each)
 
 
 def seeds(**kw) -> list[Row]:
@@ -168,6 +170,30 @@ class OtherClaimsTest(absltest.TestCase):
     self.assertEqual(smaller_drop.verdict, NOT)  # loses 4.4 points vs 17, but 71.1 < 75.0
     self.assertEqual(claims.claim5_compression({"vanilla": van, "LR": seeds()}).verdict, MISSING)  # no 2-LR row
 
+  def test_claims_5_to_7_need_the_paired_test_on_the_same_examples(self):
+    """The same mean accuracies (+3 points): a gain McNemar's test tells from chance counts; the same mean gain
+    made of examples each model gets right that the other does not (discordant both ways) does not."""
+    base = correct(0.75)  # vanilla: the first 300 of 400
+    clear = correct(0.78)  # LR right on every example vanilla is, and on 12 more (36 vs 0 over 3 seeds: p 3e-11)
+    noisy = np.roll(correct(0.78), 100)  # 0.78 too, but 100 vs 88 discordant per seed (pooled: p 0.14)
+    comp = {0: 0.9, 400: 0.75}
+    van = [row(seed=s, comp=comp, comp_each={400: base}, pca=0.75, pca_each=base, head=0.75, head_each=base)
+           for s in range(3)]
+    def lr(each):
+      return [row(seed=s, comp={0: 0.85, 400: 0.78}, comp_each={400: each}, pca=0.78, pca_each=each, head=0.78,
+                  head_each=each) for s in range(3)]
+    self.assertEqual(claims.claim5_compression({"vanilla": van, "2-LR": lr(clear)}).verdict, REPRODUCED)
+    self.assertEqual(claims.claim5_compression({"vanilla": van, "2-LR": lr(noisy)}).verdict, NOT)
+    self.assertEqual(claims.claim7_pca({"vanilla": van, "2-LR": lr(clear)}).verdict, REPRODUCED)
+    self.assertEqual(claims.claim7_pca({"vanilla": van, "2-LR": lr(noisy)}).verdict, NOT)
+    v6 = claims.claim6_linear_head({"vanilla": van, "2-LR": lr(clear)})
+    self.assertLess(v6.numbers["2-LR"]["paired"]["mcnemar"]["p"], 1e-6)  # 36 vs 0 discordant examples, pooled
+    self.assertIn("McNemar p", v6.reason)
+    # one seed each and no per-example results: a higher mean is not told from chance
+    one = claims.claim5_compression({"vanilla": [row(comp=comp)], "2-LR": [row(comp={0: 0.9, 400: 0.78})]})
+    self.assertEqual(one.verdict, NOT)
+    self.assertIn("not told from chance", one.reason)
+
   def test_claim6_linear_head(self):
     van = seeds(comp={0: 0.916, 400: 0.75}, head=0.853)
     good = seeds(comp={0: 0.90, 400: 0.8}, head=0.895)
@@ -207,6 +233,20 @@ class RowOfTest(absltest.TestCase):
     self.assertEqual(r.paper_like, {0.1: 0.5})  # the fewest steps
     self.assertEqual(r.rho_adv, 0.07)
     np.testing.assert_array_equal(r.rho, [0.1, 0.04])
+    self.assertEqual((r.compression_correct, r.head_correct, r.pca_correct), ({}, None, None))  # none kept
+    # compression results with per-example correctness (as evaluators/compression.py writes them)
+    bits = lambda *b: per_example.pack(np.array(b, bool))
+    result["eval"]["compression"] = {
+        "representation": {"m": 8, "uncompressed": 5 / 6, "uncompressed_correct": bits(1, 1, 1, 1, 0, 1),
+                           "400": {"k": 1, "accuracy": 0.5, "correct": bits(1, 0, 1, 0, 0, 1)}},
+        "linear_head": {"accuracy": 4 / 6, "correct": bits(1, 1, 0, 1, 0, 1)},
+        "pca_2d": {"linear_accuracy": 1 / 6, "correct": bits(0, 0, 0, 0, 0, 1)}}
+    r = claims.row_of(json.loads(json.dumps(result)))
+    self.assertEqual(r.compression, {0: 5 / 6, 400: 0.5})
+    np.testing.assert_array_equal(r.compression_correct[400], [1, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(r.compression_correct[0], [1, 1, 1, 1, 0, 1])
+    np.testing.assert_array_equal(r.head_correct, [1, 1, 0, 1, 0, 1])
+    np.testing.assert_array_equal(r.pca_correct, [0, 0, 0, 0, 0, 1])
 
   def test_row_of_a_committed_result(self):
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "results", "paper",

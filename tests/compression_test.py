@@ -32,6 +32,8 @@ class PcaTest(absltest.TestCase):
     X = np.eye(3)[y] * 3 + 0.3 * rng.normal(size=(600, 3))
     r = compression.linear_head(X[:500], y[:500], X[500:], y[500:], epochs=30, batch=32)
     self.assertGreater(r["accuracy"], 0.95)
+    self.assertEqual(r["correct"].shape, (100,))
+    self.assertEqual(r["correct"].mean(), r["accuracy"])
     self.assertEqual(r["parameters"], 3 * 3 + 3)
 
 
@@ -50,6 +52,12 @@ class ModelCompressionTest(absltest.TestCase):
     self.assertEqual(out["uncompressed"], 1.0)  # labels are the model's own predictions
     self.assertEqual(out["1"]["accuracy"], 1.0)  # k = m: the projection is the identity
     self.assertEqual(out["128"]["k"], 1)
+    np.testing.assert_array_equal(out["uncompressed_correct"], np.ones(64, bool))
+    # per example: right where the 1-direction projection still predicts the model's own label
+    proj = compression.project(jnp.asarray(feats), *map(jnp.asarray, compression.principal_directions(feats, 1)))
+    pred = np.argmax(np.asarray(proj).reshape(64, -1) @ m.head_kernel + np.asarray(m.params["fc2"]["bias"]), -1)
+    np.testing.assert_array_equal(out["128"]["correct"], pred == y)
+    self.assertEqual(out["128"]["accuracy"], out["128"]["correct"].mean())
 
 
 if __name__ == "__main__":

@@ -208,6 +208,25 @@ class EvaluationTest(absltest.TestCase):
                      both["autoattack"]["by_eps"]["0.3"]["robust_accuracy"])
     self.assertEqual(sorted(c["check"] for c in merged["audit"]), sorted(c["check"] for c in both["audit"]))
 
+  def test_compression_keeps_per_example_results_for_paired_tests(self):
+    """The compression evaluator's JSON: every accuracy (each rate, uncompressed, linear head, 2-D PCA) comes with
+    its per-example correctness, and the uncompressed one is the network's own."""
+    ec = _eval_config()
+    ec.compression_rates, ec.compression_train_examples = (2, 128), 200
+    model = loading.load_model(self.lr)
+    ds = data.load_dataset(model.config.dataset)
+    tx, ty = ds.splits["test"]
+    x, y = data.to_unit(tx[:40]), ty[:40].astype(np.int32)
+    clean = np.argmax(np.asarray(model.logits(x)), -1) == y
+    inputs = evaluators.Inputs(model, ec, x, y, clean, jax.random.PRNGKey(0), train=ds.splits["train"])
+    out = json.loads(json.dumps(evaluators.EVALUATORS["compression"].run(inputs, {}).json))
+    rep = out["representation"]
+    np.testing.assert_array_equal(per_example.unpack(rep["uncompressed_correct"], 40), clean)
+    for acc, bits in [(rep[r]["accuracy"], rep[r]["correct"]) for r in ("2", "128")] + [
+        (out["linear_head"]["accuracy"], out["linear_head"]["correct"]),
+        (out["pca_2d"]["linear_accuracy"], out["pca_2d"]["correct"])]:
+      self.assertEqual(per_example.unpack(bits, 40).mean(), acc)
+
   def test_a_split_the_run_lacks_is_one_error(self):
     ec = _eval_config()
     ec.split = "validation"

@@ -9,9 +9,12 @@ from flax import nnx
 from lowrank_jax import models
 
 
-def _build(name, shape, classes=10, **kwargs):
-  m = models.create_model(name, classes, shape, [0.5] * shape[-1], [0.25] * shape[-1], rngs=nnx.Rngs(0), **kwargs)
-  return models.FunctionalModel.from_module(m)
+def _build(name, shape, classes=10, abstract=False, **kwargs):
+  """(functional model, params, batch_stats); abstract: shapes only (nnx.eval_shape), skipping the eager
+  initialisation that costs seconds for the deep models."""
+  make = lambda: models.create_model(name, classes, shape, [0.5] * shape[-1], [0.25] * shape[-1], rngs=nnx.Rngs(0),
+                                     **kwargs)
+  return models.FunctionalModel.from_module(nnx.eval_shape(make) if abstract else make())
 
 
 class ModelsTest(parameterized.TestCase):
@@ -21,7 +24,7 @@ class ModelsTest(parameterized.TestCase):
                             ("resnet50", (32, 32, 3), {"penultimate": 2048, "layer3": 8 * 8 * 1024}),
                             ("vgg19", (32, 32, 3), {"penultimate": 512, "block3": 4 * 4 * 256}))
   def test_named_layers_and_shapes(self, name, shape, some_dims):
-    fm, params, stats = _build(name, shape, classes=7)
+    fm, params, stats = _build(name, shape, classes=7, abstract=True)
     dims = fm.feature_dims(params, stats, shape)
     self.assertEqual(set(dims), set(fm.representation_layers))
     for k, v in some_dims.items():

@@ -8,7 +8,8 @@
                   test accuracy of a linear classifier on those 2 coordinates
 
 Uses the first config.eval.compression_train_examples training examples (PCA and the
-linear head are fitted on them) and the evaluated test examples.
+linear head are fitted on them) and the evaluated test examples. Each accuracy comes with
+"correct", per example (per_example.pack), for paired tests between models.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from lowrank_jax import batching, compression, data
+from lowrank_jax import batching, compression, data, per_example
 from lowrank_jax.evaluators.base import Inputs, Result
 
 
@@ -25,6 +26,12 @@ def features(inputs: Inputs, x: np.ndarray, layer: str) -> np.ndarray:
   m = inputs.model
   fn = jax.tree_util.Partial(compression.LayerFn(m.network, layer), m.params, m.batch_stats)
   return batching.outputs(fn, x, inputs.batch_size, inputs.mesh)
+
+
+def _packed(d: dict) -> dict:
+  """d with its per-example bool arrays (keys "correct", "*_correct") packed for JSON."""
+  return {k: per_example.pack(v) if isinstance(v, np.ndarray) else _packed(v) if isinstance(v, dict) else v
+          for k, v in d.items()}
 
 
 def evaluate(inputs: Inputs, needed: dict) -> Result:
@@ -45,6 +52,6 @@ def evaluate(inputs: Inputs, needed: dict) -> Result:
                                                      if isinstance(v, dict))
              + f"; linear head {head['accuracy']:.3f} ({head['parameters']} vs {head['parameters_replaced']} "
              f"parameters); 2-D PCA linear accuracy {pca['accuracy']:.3f}")
-  return Result({"layer": layer, "train_examples": n, "representation": rep, "linear_head": head,
-                 "pca_2d": {"linear_accuracy": pca["accuracy"], "points": np.round(p2te[:1000], 4).tolist(),
-                            "labels": inputs.y[:1000].tolist()}})
+  return Result({"layer": layer, "train_examples": n, "representation": _packed(rep), "linear_head": _packed(head),
+                 "pca_2d": {"linear_accuracy": pca["accuracy"], "correct": per_example.pack(pca["correct"]),
+                            "points": np.round(p2te[:1000], 4).tolist(), "labels": inputs.y[:1000].tolist()}})
