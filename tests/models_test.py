@@ -9,12 +9,29 @@ from flax import nnx
 from lowrank_jax import models
 
 
-def _build(name, shape, classes=10, abstract=False, **kwargs):
-  """(functional model, params, batch_stats); abstract: shapes only (nnx.eval_shape), skipping the eager
-  initialisation that costs seconds for the deep models."""
+def _numpy_values(state):
+  """Any parameters of the right shapes, from numpy (He-scaled kernels; BatchNorm scale and variance 1): the
+  flax initialisers, run eagerly, take seconds per deep model for values these tests do not depend on."""
+  rng = np.random.default_rng(0)
+  def fill(path, leaf):
+    name = str(getattr(path[-2], "key", path[-2]))  # the variable's name (path[-1] is its .value)
+    if name in ("scale", "var"):
+      return np.ones(leaf.shape, leaf.dtype)
+    if len(leaf.shape) < 2:
+      return np.zeros(leaf.shape, leaf.dtype)
+    return (rng.normal(size=leaf.shape) * np.sqrt(2 / np.prod(leaf.shape[:-1]))).astype(leaf.dtype)
+  return jax.tree.map(jnp.asarray, jax.tree_util.tree_map_with_path(fill, state))  # jax arrays, as the model's
+
+
+def _build(name, shape, classes=10, init="flax", **kwargs):
+  """(functional model, params, batch_stats). init: "flax" (the model's initialisers), "numpy" (_numpy_values) or
+  "abstract" (shapes only)."""
   make = lambda: models.create_model(name, classes, shape, [0.5] * shape[-1], [0.25] * shape[-1], rngs=nnx.Rngs(0),
                                      **kwargs)
-  return models.FunctionalModel.from_module(nnx.eval_shape(make) if abstract else make())
+  if init == "flax":
+    return models.FunctionalModel.from_module(make())
+  graphdef, state = nnx.split(nnx.eval_shape(make))
+  return models.FunctionalModel.from_module(nnx.merge(graphdef, state if init == "abstract" else _numpy_values(state)))
 
 
 class ModelsTest(parameterized.TestCase):
@@ -24,7 +41,7 @@ class ModelsTest(parameterized.TestCase):
                             ("resnet50", (32, 32, 3), {"penultimate": 2048, "layer3": 8 * 8 * 1024}),
                             ("vgg19", (32, 32, 3), {"penultimate": 512, "block3": 4 * 4 * 256}))
   def test_named_layers_and_shapes(self, name, shape, some_dims):
-    fm, params, stats = _build(name, shape, classes=7, abstract=True)
+    fm, params, stats = _build(name, shape, classes=7, init="abstract")
     dims = fm.feature_dims(params, stats, shape)
     self.assertEqual(set(dims), set(fm.representation_layers))
     for k, v in some_dims.items():
@@ -36,9 +53,9 @@ class ModelsTest(parameterized.TestCase):
   @parameterized.parameters(("cnn", (28, 28, 1)), ("resnet18", (32, 32, 3)), ("resnet50", (28, 28, 1)),
                             ("vgg19", (28, 28, 1)), ("vgg19", (32, 32, 3)))
   def test_features_are_the_activations_feeding_the_head(self, name, shape):
-    fm, params, stats = _build(name, shape, **({} if name == "cnn" else {"width": 0.25}))  # any width
+    fm, params, stats = _build(name, shape, **({} if name == "cnn" else {"width": 0.25, "init": "numpy"}))  # any width
     x = jax.random.uniform(jax.random.PRNGKey(0), (5, *shape))
-    logits, feats, _ = fm.apply(params, stats, x, train=False)
+    logits, feats, _ = jax.jit(lambda p, s, z: fm.apply(p, s, z, train=False))(params, stats, x)
     head = params[fm.head]
     np.testing.assert_allclose(feats["penultimate"].reshape(5, -1) @ head["kernel"] + head["bias"], logits,
                                rtol=1e-4, atol=1e-4)
@@ -57,8 +74,7 @@ class ModelsTest(parameterized.TestCase):
     np.testing.assert_array_equal(models.max_pool_2x2(x), nnx.max_pool(x, (2, 2), (2, 2)))
 
   def test_width_multiplier(self):
-    fm, params, stats = models.FunctionalModel.from_module(models.create_model(
-        "resnet18", 10, (28, 28, 1), [0.5], [0.25], rngs=nnx.Rngs(0), width=0.25))
+    fm, params, stats = _build("resnet18", (28, 28, 1), init="abstract", width=0.25)
     dims = fm.feature_dims(params, stats, (28, 28, 1))
     self.assertEqual((dims["penultimate"], dims["layer3"]), (128, 7 * 7 * 64))
 
@@ -67,7 +83,7 @@ class ModelsTest(parameterized.TestCase):
     np.testing.assert_allclose(m(jnp.array([[0.0], [1.0]])), [[-2.0], [2.0]])
 
   def test_batchnorm_uses_batch_stats_in_train_and_running_stats_in_eval(self):
-    fm, params, stats = _build("resnet18", (8, 8, 3), width=0.25)
+    fm, params, stats = _build("resnet18", (8, 8, 3), width=0.25, init="numpy")
     x = jax.random.uniform(jax.random.PRNGKey(1), (4, 8, 8, 3))
     _, _, new_stats = fm.apply(params, stats, x, train=True)
     moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), stats, new_stats))
