@@ -228,6 +228,8 @@ def _mcnemar_note(test: dict | None, gap: dict) -> str:
   """' (McNemar p ...)' from a paired test, else what the comparison rests on."""
   if test:
     return f" (McNemar p {test['mcnemar']['p']:.2g})"
+  if not gap["seeds"]:
+    return " (no seed measured for both, so no paired test: not told from chance)"
   return " (one seed without per-example results: not told from chance)" if gap["se"] is None else (
       f" (seed SE {100 * gap['se']:.1f})")
 

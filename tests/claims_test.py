@@ -192,7 +192,10 @@ class OtherClaimsTest(absltest.TestCase):
     # one seed each and no per-example results: a higher mean is not told from chance
     one = claims.claim5_compression({"vanilla": [row(comp=comp)], "2-LR": [row(comp={0: 0.9, 400: 0.78})]})
     self.assertEqual(one.verdict, NOT)
-    self.assertIn("not told from chance", one.reason)
+    self.assertIn("one seed without per-example results", one.reason)
+    apart = claims.claim5_compression({"vanilla": [row(comp=comp)], "2-LR": [row(seed=2, comp={0: 0.9, 400: 0.78})]})
+    self.assertEqual(apart.verdict, NOT)
+    self.assertIn("no seed measured for both", apart.reason)
 
   def test_claim6_linear_head(self):
     van = seeds(comp={0: 0.916, 400: 0.75}, head=0.853)
