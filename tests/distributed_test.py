@@ -13,6 +13,7 @@ from absl.testing import absltest
 from lowrank_jax import data
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import TEST_XLA_FLAGS  # pylint: disable=g-import-not-at-top
 from training_test import ROOT, _params  # pylint: disable=g-import-not-at-top
 
 FLAGS = ["--config.dataset.train_size=512", "--config.dataset.test_size=200", "--config.batch_size=32",
@@ -28,7 +29,7 @@ def _free_port() -> int:
 
 def _train(workdir, devices, process=None):
   """train.py (9 steps) with `devices` forced CPU devices; process = (id, count, port) for a multi-process run."""
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env = dict(os.environ, XLA_FLAGS=f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}")
   cmd = [sys.executable, os.path.join(ROOT, "train.py"), f"--workdir={workdir}", *FLAGS]
   if process:
     pid, count, port = process
@@ -76,7 +77,7 @@ def _flat(tree, prefix=""):
 
 SHARDED = r'''
 import os, sys
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[1]
+os.environ["XLA_FLAGS"] = sys.argv[5] + " --xla_force_host_platform_device_count=" + sys.argv[1]
 sys.path.insert(0, sys.argv[3]); sys.path.insert(0, os.path.join(sys.argv[3], "tests"))
 import jax, numpy as np
 from training_test import tiny_config, _batch
@@ -114,8 +115,8 @@ class ShardedTest(absltest.TestCase):
       runs = {}
       for devices, model in ((1, 1), (8, 4)):
         out = os.path.join(d, f"{devices}.npz")
-        r = subprocess.run([sys.executable, script, str(devices), str(model), ROOT, out], capture_output=True,
-                           text=True, timeout=600)
+        r = subprocess.run([sys.executable, script, str(devices), str(model), ROOT, out, TEST_XLA_FLAGS],
+                           capture_output=True, text=True, timeout=600)
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         runs[devices] = (np.load(out), r.stdout)
       self.assertIn("{'data': 2, 'model': 4} [\"P('model', None)\"]", runs[8][1])
