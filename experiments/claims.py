@@ -24,6 +24,7 @@ import numpy as np
 from lowrank_jax import per_example
 
 REPRODUCED, PARTLY, NOT, MISSING = "reproduced", "partly reproduced", "not reproduced", "not measured"
+UNDECIDED = "undecided"  # the rows are in, but a gain on the means is not yet told from chance
 EPS = 8 / 255  # the eps the claims' rules read (the paper's tables start there)
 CNN_VANILLA, RESNET_VANILLA = "vanilla", "ResNet-18/4 vanilla"
 LR_VARIANTS = {CNN_VANILLA: ("LR", "LR (paper's loss)", "LR (most favourable)", "2-LR"),
@@ -199,6 +200,20 @@ def significant_gain(gap: dict, test: dict | None, minimum: float) -> bool:
   return gap["se"] is None or gap["gap"] > 2 * gap["se"]
 
 
+def untold(gap: dict, test: dict | None, minimum: float) -> bool:
+  """A gain of more than `minimum` on the means that neither a paired test nor a seed spread can check (no seed
+  measured for both, or one seed without per-example results)."""
+  return gap["gap"] is not None and gap["gap"] > minimum and test is None and gap["se"] is None
+
+
+def _undecided(verdict: str, reason: str, labels: list[str]) -> tuple[str, str]:
+  """'not reproduced' becomes 'undecided' while a variant's gain on the means is still untold from chance."""
+  if verdict != NOT or not labels:
+    return verdict, reason
+  return UNDECIDED, (reason + f". Undecided until a seed is measured for both: {', '.join(dict.fromkeys(labels))} "
+                   "above vanilla on the means")
+
+
 def _significant_loss(gap: dict, test: dict | None) -> bool:
   flipped = dict(gap, gap=None if gap["gap"] is None else -gap["gap"])
   return test is not None and significant_gain(flipped, test, 0.0)
@@ -251,7 +266,7 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
   arch = _architectures(rows, LR_VARIANTS)
   if not arch:
     return _missing(1, title, rule, "vanilla and LR rows")
-  numbers, strong, some, reversed_ = {}, [], [], []
+  numbers, strong, some, reversed_, pending = {}, [], [], [], []
   for van, lrs in arch.items():
     big_here = False
     for lab in lrs:
@@ -261,6 +276,8 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
       numbers[lab] = {"vs": van, "worst": _mean(_at(r.worst, eps) for r in rows[lab]),
                       "vanilla_worst": _mean(_at(r.worst, eps) for r in rows[van]), "gap": gap, "paired": test,
                       "paper_like_gap": paper["gap"]}
+      if untold(gap, test, 0.02):
+        pending.append(lab)
       big_here |= significant_gain(gap, test, 0.2)
       if significant_gain(gap, test, 0.02) or (paper["gap"] is not None and paper["gap"] >= 0.2):
         some.append(lab)
@@ -272,6 +289,7 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
                      for lab, n in numbers.items())
   if reversed_:
     reason += f". Significantly less robust than vanilla: {', '.join(reversed_)}"
+  verdict, reason = _undecided(verdict, reason, pending)
   return Verdict(1, title, verdict, rule, reason, numbers)
 
 
@@ -313,7 +331,7 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
   arch = _architectures(rows, LR_VARIANTS)
   if not arch or not rows[CNN_VANILLA if CNN_VANILLA in arch else next(iter(arch))][0].pixels:
     return _missing(3, title, rule, "vanilla and LR rows with random-pixel results")
-  numbers, strong, some = {}, [], []
+  numbers, strong, some, pending = {}, [], [], []
   for van, lrs in arch.items():
     probs = sorted(rows[van][0].pixels)
     all_p = False
@@ -321,6 +339,7 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
       gaps = {p: seed_gap(rows[lab], rows[van], lambda r, p=p: _at(r.pixels, p)) for p in probs}
       tests = {p: paired_pixels(rows[lab], rows[van], p) for p in probs}
       above = [p for p, g in gaps.items() if significant_gain(g, tests[p], 0.01)]
+      pending += [lab for p, g in gaps.items() if untold(g, tests[p], 0.01)]
       numbers[lab] = {"vs": van, "gaps": {p: g["gap"] for p, g in gaps.items()}, "above_at": above,
                       "mcnemar": {p: t["mcnemar"]["p"] for p, t in tests.items() if t}}
       all_p |= len(above) == len(probs)
@@ -331,6 +350,7 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
   reason = "; ".join(f"{lab} - {n['vs']}: " + ", ".join(
       f"p {p:g} {_pct(g)}" + (f" (McNemar p {n['mcnemar'][p]:.2g})" if p in n["mcnemar"] else "")
       for p, g in n["gaps"].items()) for lab, n in numbers.items())
+  verdict, reason = _undecided(verdict, reason, pending)
   return Verdict(3, title, verdict, rule, reason, numbers)
 
 
@@ -374,7 +394,7 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
   arch = _architectures(rows, COMPRESSED)
   if not arch or not rows[next(iter(arch))][0].compression:
     return _missing(5, title, rule, "2-LR (or ResNet LR) and vanilla rows with compression results")
-  numbers, strong, some = {}, [], []
+  numbers, strong, some, pending = {}, [], [], []
   for van, lrs in arch.items():
     rate = max(rows[van][0].compression)
     for lab in lrs:
@@ -383,6 +403,8 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
       gap = seed_gap(rows[lab], rows[van], lambda r: r.compression.get(rate))
       test = _paired_correct(rows[lab], rows[van], lambda r: r.compression_correct.get(rate))
       above = significant_gain(gap, test, 0.0)
+      if untold(gap, test, 0.0):
+        pending.append(lab)
       numbers[lab] = {"vs": van, "rate": rate, "accuracy": acc, "uncompressed": full,
                       "lost": (full[0] - acc[0], full[1] - acc[1]), "gap": gap, "paired": test}
       strong.append(above and full[0] - acc[0] <= 0.10)
@@ -392,6 +414,7 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
   reason = "; ".join(f"at {n['rate']}x {lab} {n['accuracy'][0]:.3f} (lost {100 * n['lost'][0]:.1f} points) vs "
                      f"{n['vs']} {n['accuracy'][1]:.3f} (lost {100 * n['lost'][1]:.1f})"
                      + _mcnemar_note(n["paired"], n["gap"]) for lab, n in numbers.items())
+  verdict, reason = _undecided(verdict, reason, pending)
   return Verdict(5, title, verdict, rule, reason, numbers)
 
 
@@ -432,7 +455,7 @@ def claim7_pca(rows: dict[str, list[Row]]) -> Verdict:
   arch = _architectures(rows, COMPRESSED)
   if not arch or rows[next(iter(arch))][0].pca is None:
     return _missing(7, title, rule, "2-LR (or ResNet LR) and vanilla rows with PCA results")
-  numbers, strong = {}, []
+  numbers, strong, pending = {}, [], []
   for van, lrs in arch.items():
     for lab in lrs:
       acc = _pair(rows, lab, van, lambda r: r.pca)
@@ -440,9 +463,12 @@ def claim7_pca(rows: dict[str, list[Row]]) -> Verdict:
       test = _paired_correct(rows[lab], rows[van], lambda r: r.pca_correct)
       numbers[lab] = {"vs": van, "accuracy": acc, "gap": gap, "paired": test}
       strong.append(significant_gain(gap, test, 0.02))
+      if untold(gap, test, 0.02):
+        pending.append(lab)
   verdict = REPRODUCED if all(strong) else PARTLY if any(strong) else NOT
   reason = "; ".join(f"{lab} {n['accuracy'][0]:.3f} vs {n['vs']} {n['accuracy'][1]:.3f}"
                      + _mcnemar_note(n["paired"], n["gap"]) for lab, n in numbers.items())
+  verdict, reason = _undecided(verdict, reason, pending)
   return Verdict(7, title, verdict, rule, reason, numbers)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from absl.testing import absltest
 
 from experiments import claims
-from experiments.claims import MISSING, NOT, PARTLY, REPRODUCED, Row
+from experiments.claims import MISSING, NOT, PARTLY, REPRODUCED, UNDECIDED, Row
 from lowrank_jax import per_example
 from lowrank_jax.evaluators import Attacked
 
@@ -84,7 +84,8 @@ class Claim1Test(absltest.TestCase):
 
   def test_one_seed_without_per_example_results_decides_nothing(self):
     v = claims.claim1_pgd({"vanilla": [row(worst=0.3, per_example_=False)], "LR": [row(worst=0.33, per_example_=False)]})
-    self.assertEqual(v.verdict, NOT)
+    self.assertEqual(v.verdict, UNDECIDED)  # +3 points on the means that nothing can tell from chance
+    self.assertIn("Undecided until a seed is measured for both: LR", v.reason)
 
   def test_paper_like_gain_alone_is_partly(self):
     rows = {"vanilla": seeds(worst=0.3, paper_like=0.4), "LR": seeds(worst=0.3, paper_like=0.7)}
@@ -191,11 +192,16 @@ class OtherClaimsTest(absltest.TestCase):
     self.assertIn("McNemar p", v6.reason)
     # one seed each and no per-example results: a higher mean is not told from chance
     one = claims.claim5_compression({"vanilla": [row(comp=comp)], "2-LR": [row(comp={0: 0.9, 400: 0.78})]})
-    self.assertEqual(one.verdict, NOT)
+    self.assertEqual(one.verdict, UNDECIDED)  # above on the means, untold: not 'not reproduced'
     self.assertIn("one seed without per-example results", one.reason)
+    self.assertIn("Undecided until a seed is measured for both: 2-LR", one.reason)
     apart = claims.claim5_compression({"vanilla": [row(comp=comp)], "2-LR": [row(seed=2, comp={0: 0.9, 400: 0.78})]})
-    self.assertEqual(apart.verdict, NOT)
+    self.assertEqual(apart.verdict, UNDECIDED)
     self.assertIn("no seed measured for both", apart.reason)
+    below = claims.claim5_compression({"vanilla": [row(comp=comp)], "2-LR": [row(seed=2, comp={0: 0.9, 400: 0.7})]})
+    self.assertEqual(below.verdict, NOT)  # below on the means: not reproduced, tested or not
+    low7 = claims.claim7_pca({"vanilla": [row(pca=0.4)], "2-LR": [row(seed=2, pca=0.5)]})
+    self.assertEqual(low7.verdict, UNDECIDED)
 
   def test_claim6_linear_head(self):
     van = seeds(comp={0: 0.916, 400: 0.75}, head=0.853)

@@ -54,8 +54,9 @@ class PageTest(absltest.TestCase):
     page.write(os.path.join(out, "RESULTS.md"), results, os.path.join(out, "figures"))
     text = open(os.path.join(out, "RESULTS.md")).read()
     self.assertIn("Claims read the claims grid (`docs/results/claims/`): 1 row,", text)
+    # the first pass's claim 1: the ResNet's +3.0 points (one seed, no per-example results) is not told from chance
     self.assertIn("| 1. LR models resist PGD far better than vanilla, SNIP and SRN | **not measured** | "
-                  "not reproduced | not yet known |", text)
+                  "undecided | not yet known |", text)
 
   def test_sweep_marks_the_config_the_runner_chooses_and_reads_the_trend(self):
     """The bold row is the config experiment.best_config gives "LR (most favourable)" (claims.json's rule); the
