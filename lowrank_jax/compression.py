@@ -118,4 +118,5 @@ def linear_head(train_feats: np.ndarray, train_y: np.ndarray, test_feats: np.nda
       idx = perm[i:i + batch]
       params, opt = step(params, opt, Xtr[idx], train_y[idx])
   right = np.argmax(Xte @ np.asarray(params["w"]) + np.asarray(params["b"]), -1) == test_y
-  return {"accuracy": float(right.mean()), "correct": right, "parameters": int(Xtr.shape[1] * classes + classes), "inputs": int(Xtr.shape[1])}
+  return {"accuracy": float(right.mean()), "correct": right, "parameters": int(Xtr.shape[1] * classes + classes),
+          "inputs": int(Xtr.shape[1])}
