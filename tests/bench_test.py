@@ -11,6 +11,8 @@ from absl.testing import absltest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench import report  # pylint: disable=g-import-not-at-top
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import TEST_XLA_FLAGS  # pylint: disable=g-import-not-at-top
 
 
 class GpuBenchTest(absltest.TestCase):
@@ -18,7 +20,7 @@ class GpuBenchTest(absltest.TestCase):
   def test_small_run_on_cpu_writes_every_part(self):
     with tempfile.TemporaryDirectory() as tmp:
       out = os.path.join(tmp, "gpu.json")
-      env = {**os.environ, "PYTHON": sys.executable, "XLA_FLAGS": ""}
+      env = {**os.environ, "PYTHON": sys.executable, "XLA_FLAGS": TEST_XLA_FLAGS}  # one CPU device
       proc = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu.sh"), "--small", out], env=env,
                             capture_output=True, text=True, timeout=600)
       self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])

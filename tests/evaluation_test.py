@@ -27,6 +27,7 @@ def _eval_config():
   c.autoattack_steps = 20
   c.masking_probes, c.probe_eps, c.probe_strong_steps, c.probe_strong_restarts = True, (0.1,), 4, 2
   c.probe_square_queries, c.probe_examples, c.paper_steps = 20, 10, (3,)
+  c.probe_temperatures = (10.0,)  # each temperature is its own compiled PGD
   return c
 
 

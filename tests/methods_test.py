@@ -36,7 +36,7 @@ class SnipTest(absltest.TestCase):
                                           num_train=512)[1]["params"]["model"]
     ce = lambda p: training.optax.softmax_cross_entropy_with_integer_labels(
         setup.network.apply(p, state["batch_stats"], data.to_unit(jnp.asarray(x)), train=True)[0], y).mean()
-    g = jax.grad(ce)(params0)
+    g = jax.jit(jax.grad(ce))(params0)  # jitted: eager, each op compiles on its own
     sal = np.concatenate([np.abs(np.asarray(g[k]["kernel"]) * np.asarray(params0[k]["kernel"])).ravel()
                           for k in sorted(g)])
     keep = np.concatenate([np.asarray(mask[k]["kernel"]).ravel() for k in sorted(g)]).astype(bool)
