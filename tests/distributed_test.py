@@ -1,7 +1,6 @@
 """Scale-out, for real: 2 processes on localhost against 1 process; a (data, model) mesh of 8 forced devices."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -47,18 +46,16 @@ def _wait(*procs):
 @absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")
 class MultiProcessTest(absltest.TestCase):
 
-  def test_two_processes_match_one_and_resume(self):
-    """2 processes x 2 devices = 1 process x 4 devices; the 2-process run, rolled back to its step-6
-    checkpoint (saved by both processes through Orbax), resumes to the same parameters."""
+  def test_two_processes_match_one(self):
+    """2 processes x 2 devices = 1 process x 4 devices (each process loads its own rows of every batch); both
+    processes take part in every Orbax checkpoint. Resuming from a checkpoint is the single-process code path,
+    checked bit for bit in training_test; relaunching both processes to resume here took 19 of this test's 70 s."""
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
       _wait(_train(one, 4))
       outs = _wait(*[_train(two, 2, (i, 2, port)) for port in [_free_port()] for i in range(2)])
       self.assertIn("over 2 process(es)", outs[0][0])
       self.assertNotIn("process(es)", outs[1][0])  # only process 0 logs
-      shutil.rmtree(os.path.join(two, "checkpoints", "9"))
-      outs = _wait(*[_train(two, 2, (i, 2, port)) for port in [_free_port()] for i in range(2)])
-      self.assertIn("resumed from", outs[0][0])
-      self.assertIn(os.path.join("checkpoints", "6"), outs[0][0])
+      self.assertEqual(sorted(os.listdir(os.path.join(two, "checkpoints")), key=int)[-2:], ["6", "9"])
       (s1, p1), (s2, p2) = _params(one), _params(two)
       self.assertEqual((s1, s2), (9, 9))
       flat1 = {k: v for k, v in _flat(p1)}

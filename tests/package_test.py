@@ -51,6 +51,7 @@ def _small_config():
   return c
 _lr.get_config = _small_config
 _aa.AttackSettings.__init__.__defaults__ = (10, 1, 3, 100)  # steps, restarts, targets, Square queries
+_lr.attacks.apgd.__kwdefaults__["steps"] = 10  # of 100
 _lr.attacks.deepfool.__kwdefaults__["max_iter"] = 10  # of 50: the tiny run leaves some examples unflipped at 50
 """
 
