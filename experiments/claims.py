@@ -152,7 +152,7 @@ def worst_gap(a: list[Row], b: list[Row], eps: float) -> dict:
 
 def _pooled(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None]) -> tuple | None:
   """get(row) of seed s of a beside seed s of b, on the examples both cover (the first n), pooled over the common
-  seeds; None where no seed has both."""
+  seeds, and how many seed pairs that is; None where no seed has both."""
   by_seed = {r.seed: r for r in b}
   xa, xb = [], []
   for r in a:
@@ -163,12 +163,13 @@ def _pooled(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None])
     n = min(len(ca), len(cb))
     xa.append(ca[:n])
     xb.append(cb[:n])
-  return (np.concatenate(xa), np.concatenate(xb)) if xa else None
+  return (np.concatenate(xa), np.concatenate(xb), len(xa)) if xa else None
 
 
 def _paired_correct(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None]) -> dict | None:
   x = _pooled(a, b, get)
-  return None if x is None else {"mcnemar": per_example.mcnemar(*x), "bootstrap": per_example.paired_bootstrap(*x)}
+  return None if x is None else {"mcnemar": per_example.mcnemar(*x[:2]),
+                                 "bootstrap": per_example.paired_bootstrap(*x[:2]), "pairs": x[2]}
 
 
 def paired(a: list[Row], b: list[Row], eps: float) -> dict | None:
@@ -186,7 +187,7 @@ def paired_rho(a: list[Row], b: list[Row]) -> dict | None:
   """rho_adv of a over b's with a paired bootstrap 95% interval (DeepFool per example, seed s against seed s on the
   same examples, pooled); None without per-example results."""
   x = _pooled(a, b, lambda r: r.rho)
-  return None if x is None else per_example.paired_ratio_bootstrap(*x)
+  return None if x is None else {**per_example.paired_ratio_bootstrap(*x[:2]), "pairs": x[2]}
 
 
 def significant_gain(gap: dict, test: dict | None, minimum: float) -> bool:
@@ -242,11 +243,16 @@ def _missing(claim: int, title: str, rule: str, what: str) -> Verdict:
 def _mcnemar_note(test: dict | None, gap: dict) -> str:
   """' (McNemar p ...)' from a paired test, else what the comparison rests on."""
   if test:
-    return f" (McNemar p {test['mcnemar']['p']:.2g})"
+    return f" (McNemar p {test['mcnemar']['p']:.2g}, {_pairs(test['pairs'])})"
   if not gap["seeds"]:
     return " (no seed measured for both, so no paired test: not told from chance)"
   return " (one seed without per-example results: not told from chance)" if gap["se"] is None else (
       f" (seed SE {100 * gap['se']:.1f})")
+
+
+def _pairs(n: int) -> str:
+  """How many seed pairs a paired test pooled: rows without per-example results take no part in it."""
+  return f"{n} seed pair" + ("" if n == 1 else "s")
 
 
 def _pct(x: float | None) -> str:
@@ -317,8 +323,8 @@ def claim2_deepfool(rows: dict[str, list[Row]]) -> Verdict:
                       for lab, r in ratios.items()))
   verdict = _decide(strong, some)
   reason = "; ".join(f"{lab} / {n['vs']} = {n['ratio']:.2f}x"
-                     + (f" (paired, the same seeds and examples: {n['paired']['ratio']:.2f}x, bootstrap 95% "
-                        f"[{n['paired']['low']:.2f}, {n['paired']['high']:.2f}])"
+                     + (f" (paired, {_pairs(n['paired']['pairs'])} on the same examples: {n['paired']['ratio']:.2f}x, "
+                        f"bootstrap 95% [{n['paired']['low']:.2f}, {n['paired']['high']:.2f}])"
                         if n["paired"] else "") for lab, n in numbers.items())
   return Verdict(2, title, verdict, rule, reason, numbers)
 
@@ -341,7 +347,8 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
       above = [p for p, g in gaps.items() if significant_gain(g, tests[p], 0.01)]
       pending += [lab for p, g in gaps.items() if untold(g, tests[p], 0.01)]
       numbers[lab] = {"vs": van, "gaps": {p: g["gap"] for p, g in gaps.items()}, "above_at": above,
-                      "mcnemar": {p: t["mcnemar"]["p"] for p, t in tests.items() if t}}
+                      "mcnemar": {p: t["mcnemar"]["p"] for p, t in tests.items() if t},
+                      "pairs": max((t["pairs"] for t in tests.values() if t), default=0)}
       all_p |= len(above) == len(probs)
       if above:
         some.append(lab)
@@ -349,7 +356,8 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
   verdict = _decide(strong, some)
   reason = "; ".join(f"{lab} - {n['vs']}: " + ", ".join(
       f"p {p:g} {_pct(g)}" + (f" (McNemar p {n['mcnemar'][p]:.2g})" if p in n["mcnemar"] else "")
-      for p, g in n["gaps"].items()) for lab, n in numbers.items())
+      for p, g in n["gaps"].items()) + (f" ({_pairs(n['pairs'])})" if n["pairs"] else "")
+      for lab, n in numbers.items())
   verdict, reason = _undecided(verdict, reason, pending)
   return Verdict(3, title, verdict, rule, reason, numbers)
 

@@ -125,7 +125,7 @@ class OtherClaimsTest(absltest.TestCase):
     steady = [row(rho=0.075, rho_each=np.full(100, 0.075))]
     v = claims.claim2_deepfool({"vanilla": van, "LR": steady})
     self.assertEqual(v.verdict, PARTLY)
-    self.assertIn("LR / vanilla = 1.50x (paired, the same seeds and examples: 1.50x, bootstrap 95% [1.50, 1.50])", v.reason)
+    self.assertIn("LR / vanilla = 1.50x (paired, 1 seed pair on the same examples: 1.50x, bootstrap 95% [1.50, 1.50])", v.reason)
 
   def test_claim3_pixels(self):
     van = seeds(pixels={0.4: 0.5, 1.0: 0.2})
@@ -220,6 +220,15 @@ class OtherClaimsTest(absltest.TestCase):
     self.assertEqual(claims.claim7_pca(rows).verdict, PARTLY)
     self.assertEqual(claims.claim7_pca({"vanilla": van, "2-LR": seeds(pca=0.41)}).verdict, NOT)
     self.assertEqual(claims.claim7_pca({"vanilla": van}).verdict, MISSING)
+
+  def test_paired_tests_pool_only_seeds_with_per_example_results_and_say_how_many(self):
+    """Vanilla seed 0 kept no per-example PCA results: the paired test pools seeds 1 and 2 only (800 examples)."""
+    van = [row(seed=s, pca=0.4, pca_each=None if s == 0 else correct(0.4)) for s in range(3)]
+    lr = [row(seed=s, pca=0.5, pca_each=correct(0.5)) for s in range(3)]
+    v = claims.claim7_pca({"vanilla": van, "2-LR": lr})
+    self.assertEqual(v.numbers["2-LR"]["paired"]["pairs"], 2)
+    self.assertEqual(v.numbers["2-LR"]["paired"]["mcnemar"]["n"], 2 * N)
+    self.assertIn(", 2 seed pairs)", v.reason)
 
 
 class RowOfTest(absltest.TestCase):
