@@ -5,6 +5,7 @@
   python experiments/run.py curves --quick         # the smoke version, in runs/experiments_quick
   python experiments/run.py curves --commit        # git-commit each result file (with the page) as it is written
   python experiments/run.py claims --add masking   # run evaluators on finished rows' checkpoints, merged in
+                                                   # (a missing checkpoint is retrained first)
 
 Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/).
 Rerunning skips finished runs and resumes an interrupted one.

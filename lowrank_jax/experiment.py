@@ -160,7 +160,9 @@ def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators:
                    on_result: Callable[[str], None] | None = None) -> dict[str, dict]:
   """Runs `evaluators` (comma separated, `config.eval.only`: what they need is rerun too) on each finished run's
   checkpoint and merges them into its result (`evaluation.merge`), without rerunning the others; a run with no
-  result yet is skipped. Returns {name: result} of the runs changed."""
+  result yet is skipped. A run whose workdir holds no checkpoint (another machine, a fresh clone) is retrained
+  first from its spec (the same config and seed); the merge then refuses it unless it classifies every evaluated
+  example as the result says. Returns {name: result} of the runs changed."""
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   runs = list(runs)
   dirs = {r.name: r.dir for r in runs}
@@ -172,8 +174,19 @@ def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators:
       continue
     result = runfiles.read_json(out)
     t0 = time.perf_counter()
+    workdir = os.path.join(root, r.dir)
+    ckpts = runfiles.path(workdir, runfiles.CHECKPOINTS)
+    if not (os.path.isdir(ckpts) and os.listdir(ckpts)):
+      # a chosen config (config_from) is the one the result recorded; a spec's own overrides are exact (the JSON's
+      # floats are rounded to 5 digits)
+      overrides = result["run"]["overrides"] if r.config_from is not None else r.overrides
+      log(f"{r.name}: no checkpoint in {workdir}: retraining it (the same config and seed) before adding {evaluators}")
+      training.train_and_evaluate(apply_overrides(base_config, overrides), workdir, log=lambda s: None,
+                                  until_epoch=r.until_epoch)
+      result["seconds"]["retrained"] = round(result["seconds"].get("retrained", 0.0) + time.perf_counter() - t0, 1)
+      t0 = time.perf_counter()
     result["eval"] = evaluation.evaluate_workdir(
-        os.path.join(root, r.dir), _eval_config(base_config, eval_overrides, r, only=evaluators),
+        workdir, _eval_config(base_config, eval_overrides, r, only=evaluators),
         transfer_from=_dir(root, dirs.get(r.transfer_from)), reference=_dir(root, dirs.get(r.reference)),
         progress=False, add_to=result["eval"])
     result["seconds"]["added"] = round(result["seconds"].get("added", 0.0) + time.perf_counter() - t0, 1)

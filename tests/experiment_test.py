@@ -3,6 +3,7 @@ curve trained in stages that matches one uninterrupted run."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -140,6 +141,20 @@ class CurveTest(absltest.TestCase):
     self.assertEqual(runfiles.read_json(os.path.join(out, "lr_e02.json")), added)
     with self.assertRaisesRegex(ValueError, "differ in 'step' \\(16 vs 32\\)"):
       experiment.add_evaluators(runs[:1], root, out, "random_pixels", base_config=base, eval_overrides=ev,
+                                log=lambda s: None)
+    # on a machine without the checkpoints: the run is retrained from its spec, and merged only if it classifies
+    # every evaluated example as before; a different training (another seed) is refused
+    shutil.rmtree(os.path.join(root, "lr"))
+    logs = []
+    again = experiment.add_evaluators(runs[1:], root, out, "random_pixels", base_config=base, eval_overrides=ev,
+                                      log=logs.append)["lr_e02"]
+    self.assertIn("lr_e02: no checkpoint in", logs[0])
+    self.assertEqual(again["eval"]["random_pixels"], added["eval"]["random_pixels"])  # the same model
+    self.assertGreater(again["seconds"]["retrained"], 0)
+    shutil.rmtree(os.path.join(root, "lr"))
+    other = experiment.apply_overrides(base, {"seed": 1})
+    with self.assertRaisesRegex(ValueError, "merge: the evaluations('| differ in 'clean_accuracy')"):
+      experiment.add_evaluators(runs[1:], root, out, "random_pixels", base_config=other, eval_overrides=ev,
                                 log=lambda s: None)
 
 
