@@ -121,8 +121,7 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
       r = dataclasses.replace(r, overrides={**best_config(folder, list(key)), **r.overrides})
     config = apply_overrides(base_config, r.overrides)
     t0 = time.perf_counter()
-    ckpts = runfiles.path(workdir, runfiles.CHECKPOINTS)
-    resumed = os.path.isdir(ckpts) and bool(os.listdir(ckpts))  # its train seconds cover only this call
+    resumed = _has_checkpoint(workdir)  # its train seconds cover only this call
     log(f"[{i + 1}/{len(runs)}] {r.name}: training ({', '.join(f'{k}={v}' for k, v in r.overrides.items()) or 'base'})")
     last = training.train_and_evaluate(config, workdir, log=lambda s: None, until_epoch=r.until_epoch)
     train_s = time.perf_counter() - t0
@@ -175,8 +174,8 @@ def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators:
     result = runfiles.read_json(out)
     t0 = time.perf_counter()
     workdir = os.path.join(root, r.dir)
-    ckpts = runfiles.path(workdir, runfiles.CHECKPOINTS)
-    if not (os.path.isdir(ckpts) and os.listdir(ckpts)):
+    retrained = not _has_checkpoint(workdir)
+    if retrained:
       # a chosen config (config_from) is the one the result recorded; a spec's own overrides are exact (the JSON's
       # floats are rounded to 5 digits)
       overrides = result["run"]["overrides"] if r.config_from is not None else r.overrides
@@ -185,10 +184,16 @@ def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators:
                                   until_epoch=r.until_epoch)
       result["seconds"]["retrained"] = round(result["seconds"].get("retrained", 0.0) + time.perf_counter() - t0, 1)
       t0 = time.perf_counter()
-    result["eval"] = evaluation.evaluate_workdir(
-        workdir, _eval_config(base_config, eval_overrides, r, only=evaluators),
-        transfer_from=_dir(root, dirs.get(r.transfer_from)), reference=_dir(root, dirs.get(r.reference)),
-        progress=False, add_to=result["eval"])
+    try:
+      result["eval"] = evaluation.evaluate_workdir(
+          workdir, _eval_config(base_config, eval_overrides, r, only=evaluators),
+          transfer_from=_dir(root, dirs.get(r.transfer_from)), reference=_dir(root, dirs.get(r.reference)),
+          progress=False, add_to=result["eval"])
+    except ValueError as e:
+      if not retrained:
+        raise
+      raise ValueError(f"{r.name}: retrained in {workdir}, it is not the model of {out} ({e}); rerun the row instead "
+                       f"(move {out} away)") from None
     result["seconds"]["added"] = round(result["seconds"].get("added", 0.0) + time.perf_counter() - t0, 1)
     write_result(out, result)
     changed[r.name] = runfiles.read_json(out)
@@ -196,6 +201,11 @@ def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators:
       on_result(out)
     log(f"{r.name}: {evaluators} added in {time.perf_counter() - t0:.0f} s; {summary_line(changed[r.name])}")
   return changed
+
+
+def _has_checkpoint(workdir: str) -> bool:
+  ckpts = runfiles.path(workdir, runfiles.CHECKPOINTS)
+  return os.path.isdir(ckpts) and bool(os.listdir(ckpts))
 
 
 def write_result(path: str, result: dict) -> None:

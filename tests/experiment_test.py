@@ -153,7 +153,8 @@ class CurveTest(absltest.TestCase):
     self.assertGreater(again["seconds"]["retrained"], 0)
     shutil.rmtree(os.path.join(root, "lr"))
     other = experiment.apply_overrides(base, {"seed": 1})
-    with self.assertRaisesRegex(ValueError, "merge: the evaluations('| differ in 'clean_accuracy')"):
+    with self.assertRaisesRegex(ValueError, "^lr_e02: retrained in .*, it is not the model of .*lr_e02.json "
+                                            "\\(merge: the evaluations('| differ in 'clean_accuracy')"):
       experiment.add_evaluators(runs[1:], root, out, "random_pixels", base_config=other, eval_overrides=ev,
                                 log=lambda s: None)
 
