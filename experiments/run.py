@@ -6,6 +6,8 @@
   python experiments/run.py curves --commit        # git-commit each result file (with the page) as it is written
   python experiments/run.py claims --add masking   # run evaluators on finished rows' checkpoints, merged in
                                                    # (a missing checkpoint is retrained first)
+  python experiments/run.py claims --only vanilla_s0 --redo vanilla_s0   # evaluate a finished row again; its
+                                                   # result is replaced when the new one is written
 
 Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/).
 Rerunning skips finished runs and resumes an interrupted one.
@@ -62,7 +64,7 @@ def results_of(folder: str, quick: bool) -> str:
   return os.path.join(QUICK_ROOT, "results", os.path.basename(folder)) if quick else os.path.join(ROOT, folder)
 
 
-def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "") -> dict[str, dict]:
+def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", redo: str = "") -> dict[str, dict]:
   spec = experiment.load_spec(spec_path(name), quick=quick, results_of=lambda f: results_of(f, quick))
   runs = list(spec.runs)
   if only:
@@ -74,8 +76,11 @@ def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "") -
   if add:
     return experiment.add_evaluators(runs, root, results, add, base_config=spec.base_config(), eval_overrides=spec.eval,
                                      on_result=on_result)
-  return experiment.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
-                                   on_result=on_result)
+  try:
+    return experiment.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
+                                     on_result=on_result, redo=[n for n in redo.split(",") if n])
+  except ValueError as e:
+    raise ValueError(f"{spec_path(name)}: {e}") from None
 
 
 def main() -> None:
@@ -86,11 +91,15 @@ def main() -> None:
   ap.add_argument("--commit", action="store_true", help="git-commit each result file as it is written")
   ap.add_argument("--add", default="", help="comma-separated evaluators to run on the finished runs' checkpoints "
                   "and merge into their results (what they need is rerun; the others are kept)")
+  ap.add_argument("--redo", default="", help="comma-separated finished runs to evaluate again (trained only if "
+                  "their checkpoint is missing); each result is replaced when its new one is written")
   a = ap.parse_args()
   quick = a.quick or os.environ.get("QUICK") == "1"
+  if a.add and a.redo:
+    sys.exit("error: --add and --redo: give one (--add merges evaluators into a result, --redo replaces it)")
   for name in a.specs:
     try:
-      run(name, quick, a.only, on_result=commit if a.commit and not quick else None, add=a.add)
+      run(name, quick, a.only, on_result=commit if a.commit and not quick else None, add=a.add, redo=a.redo)
     except ValueError as e:
       sys.exit(f"error: {e}")
 

@@ -94,12 +94,17 @@ def _order(runs: Iterable[Run]) -> list[Run]:
 
 def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_config: ml_collections.ConfigDict,
                    eval_overrides: dict | None = None, log: Callable[[str], None] | None = None,
-                   on_result: Callable[[str], None] | None = None) -> dict[str, dict]:
+                   on_result: Callable[[str], None] | None = None, redo: Iterable[str] = ()) -> dict[str, dict]:
   """Trains and evaluates every run (resuming, skipping what is done); returns {name: result}.
-  on_result(path) is called with each result file written (e.g. to commit it)."""
+  on_result(path) is called with each result file written (e.g. to commit it). Runs named in redo are evaluated
+  again although their result exists (trained first only if their checkpoint is missing); the old result stays
+  until the new one replaces it."""
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   runs = _order(runs)
   names = {r.name for r in runs}
+  redo = set(redo)
+  if redo - names:
+    raise ValueError(f"--redo: run(s) {', '.join(sorted(redo - names))} not selected; selected: {', '.join(sorted(names))}")
   for r in runs:
     for dep in (r.transfer_from, r.reference):
       if dep is not None and dep not in names:
@@ -110,8 +115,9 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
   for i, r in enumerate(runs):
     out = os.path.join(results_dir, f"{r.name}.json")
     workdir = os.path.join(root, r.dir)
-    if os.path.exists(out):
-      results[r.name] = runfiles.read_json(out)
+    old = runfiles.read_json(out) if os.path.exists(out) else None
+    if old is not None and r.name not in redo:
+      results[r.name] = old
       continue
     if r.config_from is not None:  # chosen now, from the results that exist when the run starts
       folder, key = r.config_from
@@ -144,6 +150,8 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
       on_result(out)
     log(f"[{i + 1}/{len(runs)}] {r.name}: done in {time.perf_counter() - t0:.0f} s; "
         f"{summary_line(results[r.name])}")
+    if old is not None:
+      log(f"[{i + 1}/{len(runs)}] {r.name}: replaced; it was: {summary_line(old)}")
   return results
 
 

@@ -132,6 +132,15 @@ class CurveTest(absltest.TestCase):
     again = experiment.run_experiment(runs, root, out, base_config=base, eval_overrides=ev,
                                       log=lambda s: self.fail(f"reran: {s}"))
     self.assertEqual(again, results)
+    # evaluated again on request: the same checkpoint gives the same evaluation, and the old result is named
+    logged = []
+    redone = experiment.run_experiment(runs[1:], root, out, base_config=base, eval_overrides=ev, log=logged.append,
+                                       redo=["lr_e02"])["lr_e02"]
+    self.assertEqual(redone["eval"]["representation"], results["lr_e02"]["eval"]["representation"])
+    self.assertTrue(redone["seconds"]["resumed"])
+    self.assertTrue(any(line.startswith("[1/1] lr_e02: replaced; it was: ") for line in logged), logged)
+    with self.assertRaisesRegex(ValueError, r"^--redo: run\(s\) lr_e01 not selected; selected: lr_e02$"):
+      experiment.run_experiment(runs[1:], root, out, base_config=base, eval_overrides=ev, redo=["lr_e01"])
     # an evaluator added to the finished last point; the first point's checkpoint is gone (one workdir): one error
     added = experiment.add_evaluators(runs[1:], root, out, "random_pixels", base_config=base, eval_overrides=ev,
                                       log=lambda s: None)["lr_e02"]
