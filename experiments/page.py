@@ -251,10 +251,12 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]
   return L + [""]
 
 
-def section_sweep(results: dict[str, dict], rel, figures_dir: str, anchor: dict[str, dict] | None = None) -> list[str]:
+def section_sweep(results: dict[str, dict], rel, figures_dir: str, anchor: dict[str, dict] | None = None,
+                  check: dict[str, dict] | None = None) -> list[str]:
   """The validation sweep that chooses "LR (most favourable)": one row per configuration, the chosen one (largest
   PGD-20 robust accuracy, the rule of `experiment.best_config`) in bold, and robust accuracy against W's rank;
-  anchor: vanilla trained and attacked at the same setting (its own folder), read beside them."""
+  anchor: vanilla trained and attacked at the same setting (its own folder), read beside them; check: both
+  retrained and attacked with AutoAttack too (`section_sweep_check`)."""
   rs = sorted(results.values(), key=lambda r: (r["run"]["overrides"]["lowrank.norm_target"],
                                               r["run"]["overrides"]["lowrank.rank"]))
   any_r = rs[0]
@@ -312,12 +314,9 @@ def section_sweep(results: dict[str, dict], rel, figures_dir: str, anchor: dict[
     above = [r for r in rs if pgd(r) > pgd(van)]
     said.append(f"vanilla at the same setting: {pgd(van):.3f}; {len(above)} of {len(rs)} configurations above it"
                 + (f" (by at most {100 * (pgd(best) - pgd(van)):.1f} points, one seed, no AutoAttack)" if above else ""))
-    if "per_example" in van["eval"] and "per_example" in best["eval"]:
-      a, b = (per_example.from_json(r["eval"]["per_example"]).worst(e) for r in (best, van))
-      mc, bs = per_example.mcnemar(a, b), per_example.paired_bootstrap(a, b)
-      said.append(f"the chosen configuration against vanilla on the same {mc['n']:,} validation examples, worst case: "
-                  f"{100 * bs['gap']:+.1f} points (bootstrap 95% [{100 * bs['low']:+.1f}, {100 * bs['high']:+.1f}]; "
-                  f"{mc['a_only']} vs {mc['b_only']} examples only one gets right, McNemar p {mc['p']:.2g})")
+    gap = _paired_worst(best, van, e)
+    if gap:
+      said.append(f"the chosen configuration against vanilla on the same {gap}")
   finding = ["Read: " + "; ".join(said) + ".", ""] if said else []
   return ["## The configuration most favourable to LR (validation sweep)", "",
           "Regenerate: `python experiments/run.py sweep sweep_anchor` (raw JSON: `docs/results/sweep/`, vanilla's "
@@ -330,7 +329,56 @@ def section_sweep(results: dict[str, dict], rel, figures_dir: str, anchor: dict[
           "largest PGD-20 robust accuracy (bold) is the one the claims grid trains as \"LR (most favourable)\", "
           "with 3 seeds and on the test set.", ""] + _table(
               ["rank of W", "norm target", "clean acc.", f"PGD-20 @{_e255(e)}", f"worst @{_e255(e)}",
-               "eff. rank", "mean ‖a‖", "seconds"], rows) + [""] + finding + [f"![sweep]({rel(fig_path)})", ""]
+               "eff. rank", "mean ‖a‖", "seconds"], rows) + [""] + finding + [f"![sweep]({rel(fig_path)})", ""] + (
+                   section_sweep_check(check, best, van, e) if check else [])
+
+
+def _paired_worst(a: dict, b: dict, e: float) -> str:
+  """"N examples, worst case: gap (bootstrap, McNemar)" of result a against b at eps e, "" without per-example
+  results."""
+  if "per_example" not in a["eval"] or "per_example" not in b["eval"]:
+    return ""
+  x, y = (per_example.from_json(r["eval"]["per_example"]).worst(e) for r in (a, b))
+  mc, bs = per_example.mcnemar(x, y), per_example.paired_bootstrap(x, y)
+  return (f"{mc['n']:,} {a['eval'].get('split', 'test')} examples, worst case: {100 * bs['gap']:+.1f} points "
+          f"(bootstrap 95% [{100 * bs['low']:+.1f}, {100 * bs['high']:+.1f}]; {mc['a_only']} vs {mc['b_only']} "
+          f"examples only one gets right, McNemar p {mc['p']:.2g})")
+
+
+def section_sweep_check(check: dict[str, dict], best: dict, van: dict | None, e: float) -> list[str]:
+  """The sweep's chosen configuration and vanilla retrained at the sweep's setting and attacked with AutoAttack
+  too (results/sweep_check): one row per model, the sweep's own numbers beside them, and the paired gap."""
+  by = {r["run"]["name"].rsplit("_s", 1)[0]: r for r in check.values()}
+  first = {"vanilla": van, "lr_favourable": best}
+  rows = []
+  for name in ("vanilla", "lr_favourable"):
+    r = by.get(name)
+    if r is None:
+      continue
+    ev, ra = r["eval"], r["eval"]["robust_accuracy"][eps_key(e)]
+    aa = ev.get("autoattack", {}).get("by_eps", {}).get(eps_key(e), {}).get("robust_accuracy")
+    f = first.get(name)
+    rows.append([r["run"]["label"], f"{ev['clean_accuracy']:.3f}", f"{ev['pgd_grid']['pgd'][eps_key(e)]['20']:.3f}",
+                 "-" if aa is None else f"{aa:.3f}", f"{ra['accuracy']:.3f}",
+                 "-" if f is None else f"{f['eval']['pgd_grid']['pgd'][eps_key(e)]['20']:.3f}",
+                 "-" if f is None else f"{f['eval']['robust_accuracy'][eps_key(e)]['accuracy']:.3f}"])
+  any_r = next(iter(check.values()))
+  c = any_r["config"]
+  L = ["### The sweep's gain, checked with AutoAttack", "",
+       "Regenerate: `python experiments/run.py sweep_check` (raw JSON: `docs/results/sweep_check/`). Vanilla and the "
+       f"chosen configuration trained again at the sweep's setting ({c['num_epochs']} epoch"
+       f"{'' if c['num_epochs'] == 1 else 's'}, seed 0, the same "
+       "validation split; the sweep's checkpoints were not kept, and training on another machine does not give "
+       f"bit-identical models) and attacked on the same first {any_r['eval']['num_examples']:,} validation examples: "
+       f"PGD-20 and AutoAttack (standard) at {_e255(e)}; worst case per example over every attack run. The sweep's own "
+       "numbers (its first training) beside them.", ""]
+  L += _table(["model", "clean", f"PGD-20 @{_e255(e)}", f"AutoAttack @{_e255(e)}", f"worst @{_e255(e)}",
+               "sweep: PGD-20", "sweep: worst"], rows) + [""]
+  if "vanilla" in by and "lr_favourable" in by:
+    gap = _paired_worst(by["lr_favourable"], by["vanilla"], e)
+    if gap:
+      L += [f"Read: the chosen configuration against vanilla on the same {gap}.", ""]
+  return L
 
 
 def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
@@ -692,13 +740,15 @@ def update_readme(path: str, block: list[str]) -> None:
 
 def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir: str | None = None,
           readme: str | None = None) -> None:
-  """Writes the page from results_dir/{claims, paper, curves, sweep, sweep_anchor, ablations}/*.json (those present); first_dir: the
+  """Writes the page from results_dir/{claims, paper, curves, sweep, sweep_anchor, sweep_check, ablations}/*.json
+  (those present); first_dir: the
   2-epoch first pass, if not results_dir/paper."""
   figures_dir = figures_dir or os.path.join(os.path.dirname(page), "figures")
   os.makedirs(figures_dir, exist_ok=True)
   rel = lambda p: os.path.relpath(p, os.path.dirname(page))
-  grid, curves, sweep, anchor, ablations = (load_dir(os.path.join(results_dir, d))
-                                            for d in ("claims", "curves", "sweep", "sweep_anchor", "ablations"))
+  grid, curves, sweep, anchor, check, ablations = (
+      load_dir(os.path.join(results_dir, d))
+      for d in ("claims", "curves", "sweep", "sweep_anchor", "sweep_check", "ablations"))
   first = load_dir(first_dir or os.path.join(results_dir, "paper"))
   L = ["# Results", "", "Every number on this page is read from the raw JSON under `docs/results/`; "
        "`python experiments/page.py` rewrites it, `make experiments` reruns everything (2 CPU cores; no GPU was used). "
@@ -717,7 +767,7 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
   if curves:
     L += section_curves(curves, rel, figures_dir)
   if sweep:
-    L += section_sweep(sweep, rel, figures_dir, anchor)
+    L += section_sweep(sweep, rel, figures_dir, anchor, check)
   if main:
     L += section_pgd(groups, rows, rel, figures_dir)
     L += section_deepfool(groups, rows, rel, figures_dir)

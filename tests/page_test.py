@@ -85,6 +85,33 @@ class PageTest(absltest.TestCase):
     self.assertIn(f"vanilla at the same setting: 0.400; {len(above)} of {len(pgd)} configurations above it (by at most "
                   f"{100 * (max(pgd) - 0.4):.1f} points", next(l for l in lines if l.startswith("Read:")))
 
+  def test_sweep_check_reads_autoattack_and_the_paired_gap(self):
+    """The check's table: each model's AutoAttack and worst case with the sweep's first-training numbers beside it;
+    its paired gap equals the difference of the two worst-case accuracies (the same examples)."""
+    sweep = page.load_dir(os.path.join(RESULTS, "sweep"))
+    anchor = page.load_dir(os.path.join(RESULTS, "sweep_anchor"))
+    best = max(sweep.values(), key=lambda r: r["eval"]["pgd_grid"]["pgd"]["0.0313725"]["20"])
+    van = next(iter(anchor.values()))
+    check = {}
+    for name, label, r, aa in (("vanilla_s0", "vanilla", van, 0.333), ("lr_favourable_s0", "LR (most favourable)",
+                                                                         best, 0.444)):
+      r = copy.deepcopy(r)
+      r["run"].update(name=name, label=label)
+      r["eval"]["autoattack"] = {"by_eps": {"0.0313725": {"robust_accuracy": aa}}}
+      check[name] = r
+    lines = page.section_sweep(sweep, lambda p: p, tempfile.mkdtemp(), anchor, check)
+    row = next(l for l in lines if l.startswith("| LR (most favourable) |"))
+    pgd, worst = (best["eval"]["pgd_grid"]["pgd"]["0.0313725"]["20"],
+                  best["eval"]["robust_accuracy"]["0.0313725"]["accuracy"])
+    self.assertEqual(row, f"| LR (most favourable) | {best['eval']['clean_accuracy']:.3f} | {pgd:.3f} | 0.444 | "
+                          f"{worst:.3f} | {pgd:.3f} | {worst:.3f} |")
+    self.assertIn("| vanilla | ", next(l for l in lines if l.startswith("| vanilla |") and "0.333" in l))
+    van_worst = van["eval"]["robust_accuracy"]["0.0313725"]["accuracy"]
+    read = [l for l in lines if l.startswith("Read: the chosen configuration against vanilla on the same 1,000 "
+                                             "validation examples")]
+    self.assertLen(read, 1)
+    self.assertIn(f"worst case: {100 * (worst - van_worst):+.1f} points", read[0])
+
 
 if __name__ == "__main__":
   absltest.main()
