@@ -415,13 +415,17 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
         pending.append(lab)
       numbers[lab] = {"vs": van, "rate": rate, "accuracy": acc, "uncompressed": full,
                       "lost": (full[0] - acc[0], full[1] - acc[1]), "gap": gap, "paired": test}
-      strong.append(above and full[0] - acc[0] <= 0.10)
+      within = full[0] - acc[0] <= 0.10
+      numbers[lab]["status"] = (("above vanilla, losing <= 10 points" if within else
+                                 "above vanilla, but losing more than 10 points") if above else
+                                "not above vanilla beyond chance")
+      strong.append(above and within)
       if above:
         some.append(lab)
   verdict = _decide(strong, some)
   reason = "; ".join(f"at {n['rate']}x {lab} {n['accuracy'][0]:.3f} (lost {100 * n['lost'][0]:.1f} points) vs "
                      f"{n['vs']} {n['accuracy'][1]:.3f} (lost {100 * n['lost'][1]:.1f})"
-                     + _mcnemar_note(n["paired"], n["gap"]) for lab, n in numbers.items())
+                     + _mcnemar_note(n["paired"], n["gap"]) + f": {n['status']}" for lab, n in numbers.items())
   verdict, reason = _undecided(verdict, reason, pending)
   return Verdict(5, title, verdict, rule, reason, numbers)
 
