@@ -705,6 +705,21 @@ def plot_ablations(groups: dict[str, list[dict]], path: str) -> None:
 # ----------------------------------------------------------------------------- the page
 
 
+def not_yet_run(spec_path: str, grid: dict[str, dict]) -> str:
+  """The evaluated rows of a spec without a result in grid, by label with their seeds ("" when none)."""
+  runs = [r for r in experiment.load_spec(spec_path).runs if r.evaluate]
+  missing: dict[str, list[str]] = {r.label: [] for r in runs}  # in the spec's order of entries
+  for r in runs:
+    if r.name not in grid:
+      missing[r.label].append(r.name.rsplit("_s", 1)[-1])
+  missing = {lab: sorted(s, key=int) for lab, s in missing.items() if s}
+  if not missing:
+    return ""
+  n = sum(map(len, missing.values()))
+  return (f"Not yet run: {n} of the {len(runs)} rows of `experiments/specs/{os.path.basename(spec_path)}`: "
+          + "; ".join(f"{lab} (seed{'s' if len(s) > 1 else ''} {', '.join(s)})" for lab, s in missing.items()) + ".")
+
+
 def _compute(results: dict[str, dict]) -> str:
   secs = [r["seconds"] for r in results.values() if "seconds" in r]
   train, ev = sum(s["train"] for s in secs), sum(s["eval"] for s in secs)
@@ -718,14 +733,14 @@ README_START, README_END = "<!-- claims table: experiments/page.py writes it -->
 
 
 def readme_table(new: list[claims.Verdict], old: list[claims.Verdict] | None, source: str,
-                 curves: list[str] | None = None) -> list[str]:
+                 curves: list[str] | None = None, pending: str = "") -> list[str]:
   """The README's claims table: each verdict with the numbers it read (and the first pass's, when the grid exists),
-  then what the learning curves decide (`curves_summary`), if any."""
+  the grid's rows not yet run, then what the learning curves decide (`curves_summary`), if any."""
   header = ["claim", "verdict"] + (["2 epochs"] if old else []) + ["the numbers it read"]
   rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] + ([o.verdict] if old else []) + [v.reason]
           for v, o in zip(new, old or new)]
   return [README_START, f"Verdicts of `experiments/claims.py` on {source} ([docs/RESULTS.md](docs/RESULTS.md)):", ""] + \
-      _table(header, rows) + ([""] + curves if curves else []) + [README_END]
+      _table(header, rows) + (["", pending] if pending else []) + ([""] + curves if curves else []) + [README_END]
 
 
 def update_readme(path: str, block: list[str]) -> None:
@@ -738,11 +753,15 @@ def update_readme(path: str, block: list[str]) -> None:
   runfiles.write_text_atomic(path, head + "\n".join(block) + tail)
 
 
+CLAIMS_SPEC = os.path.join(ROOT, "experiments", "specs", "claims.json")
+
+
 def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir: str | None = None,
-          readme: str | None = None) -> None:
+          readme: str | None = None, spec: str | None = None) -> None:
   """Writes the page from results_dir/{claims, paper, curves, sweep, sweep_anchor, sweep_check, ablations}/*.json
   (those present); first_dir: the
-  2-epoch first pass, if not results_dir/paper."""
+  2-epoch first pass, if not results_dir/paper; spec: the claims spec whose rows without a result the page and the
+  README's table list."""
   figures_dir = figures_dir or os.path.join(os.path.dirname(page), "figures")
   os.makedirs(figures_dir, exist_ok=True)
   rel = lambda p: os.path.relpath(p, os.path.dirname(page))
@@ -761,9 +780,11 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     old = claims.verdicts(rows_of(groups_of(first))) if grid and first else None
     which = "the claims grid (`docs/results/claims/`)" if grid else "the 2-epoch first pass (`docs/results/paper/`)"
     L += [f"Claims read {which}: {len(main)} row{'' if len(main) == 1 else 's'}, {_compute(main)}.", ""]
+    pending = not_yet_run(spec, grid) if spec and grid else ""
+    L += [pending, ""] if pending else []
     L += section_summary(new, old)
     if readme:
-      update_readme(readme, readme_table(new, old, which, curves_summary(curves) if curves else None))
+      update_readme(readme, readme_table(new, old, which, curves_summary(curves) if curves else None, pending))
   if curves:
     L += section_curves(curves, rel, figures_dir)
   if sweep:
@@ -794,7 +815,8 @@ def main() -> None:
                   "page is docs/RESULTS.md)")
   a = ap.parse_args()
   default_page = os.path.abspath(a.page) == os.path.join(ROOT, "docs", "RESULTS.md")
-  write(a.page, a.results, a.figures, a.first, a.readme or (os.path.join(ROOT, "README.md") if default_page else None))
+  write(a.page, a.results, a.figures, a.first, a.readme or (os.path.join(ROOT, "README.md") if default_page else None),
+        spec=CLAIMS_SPEC if os.path.abspath(a.results) == os.path.join(ROOT, "docs", "results") else None)
   print(f"wrote {a.page}")
 
 

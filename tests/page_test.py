@@ -26,7 +26,7 @@ class PageTest(absltest.TestCase):
     out = tempfile.mkdtemp()
     path, readme = os.path.join(out, "RESULTS.md"), os.path.join(out, "README.md")
     shutil.copy(os.path.join(ROOT, "README.md"), readme)
-    page.write(path, RESULTS, os.path.join(out, "figures"), readme=readme)
+    page.write(path, RESULTS, os.path.join(out, "figures"), readme=readme, spec=page.CLAIMS_SPEC)
     text = open(path).read()
     grid = page.load_dir(os.path.join(RESULTS, "claims")) or page.load_dir(os.path.join(RESULTS, "paper"))
     verdicts = claims.verdicts(page.rows_of(page.groups_of(grid)))
@@ -40,6 +40,18 @@ class PageTest(absltest.TestCase):
     self.assertEqual(open(readme).read(), open(os.path.join(ROOT, "README.md")).read(),
                      "README.md's claims table is stale: run `make page`")
     self.assertIn("| 1. LR models resist PGD far better than vanilla, SNIP and SRN |", open(readme).read())
+
+  def test_the_rows_not_yet_run_are_listed_by_label_and_seed(self):
+    """Counted against the spec by hand: a grid of vanilla seeds 0 and 2 lacks vanilla seed 1 and every other row."""
+    spec = json.load(open(page.CLAIMS_SPEC))
+    evaluated = [r for r in spec["runs"] if r.get("evaluate", True)]
+    total = sum(len(r.get("seeds", [0])) for r in evaluated)
+    line = page.not_yet_run(page.CLAIMS_SPEC, {"vanilla_s0": {}, "vanilla_s2": {}})
+    self.assertTrue(line.startswith(f"Not yet run: {total - 2} of the {total} rows of `experiments/specs/claims.json`: "
+                                    "vanilla (seed 1); LR (seeds 0, 1, 2); "), line)
+    self.assertIn("; SNIP (seed 0); ", line)
+    self.assertEqual(page.not_yet_run(page.CLAIMS_SPEC, {f"{r['name']}_s{s}": {} for r in evaluated
+                                                         for s in r.get("seeds", [0])}), "")
 
   def test_a_grid_with_one_row_says_what_is_not_yet_known(self):
     """The grid's first row landing must not crash the page (run.py --commit writes it) nor call a claim changed."""
