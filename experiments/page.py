@@ -153,9 +153,10 @@ def _curves(results: dict[str, dict]) -> dict[str, list[dict]]:
   return curves
 
 
-def curves_summary(results: dict[str, dict]) -> list[str]:
+def curves_summary(results: dict[str, dict], grid: dict[str, dict] | None = None) -> list[str]:
   """What the learning curves decide (the page's and the README's words): each curve's worst-case robust accuracy
-  at its first and last checkpoint, and the claims grid's training length per model."""
+  at its first and last checkpoint, and the claims grid's training length per model (with what the grid's rows,
+  if given, were trained for where that differs)."""
   curves = _curves(results)
   e = float(next(iter(results.values()))["eval"]["config"]["eps"][0])
   parts = []
@@ -173,13 +174,21 @@ def curves_summary(results: dict[str, dict]) -> list[str]:
   L += ["", "Training seconds per epoch on 2 CPU cores (the median over the curve's checkpoints, each timed from its "
         "resume): " + ", ".join(f"{lab} {v:.0f}" for lab, v in rates.items()) + "."]
   lengths = length.grid_length(list(results.values()))
+  trained: dict[str, set[int]] = {}
+  for r in (grid or {}).values():
+    trained.setdefault(r["config"]["model"], set()).add(int(r["config"]["num_epochs"]))
+  schedule = {r["config"]["model"]: int(r["config"]["num_epochs"]) for r in results.values()}
+  def grid_note(model: str, n: int) -> str:
+    other = sorted(trained.get(model, set()) - {n})
+    full = ", the curves' full schedule" if other == [schedule.get(model)] else ""
+    return f" (its grid rows train {', '.join(map(str, other))}{full})" if other else ""
   if lengths:
     L += ["", "Training length of the claims grid (`length.grid_length`, the longest converged curve of each model): "
-          + ", ".join(f"{m}: {n} epochs" for m, n in lengths.items()) + "."]
+          + ", ".join(f"{m}: {n} epochs{grid_note(m, n)}" for m, n in lengths.items()) + "."]
   return L
 
 
-def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]:
+def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[str, dict] | None = None) -> list[str]:
   """Learning curves: clean and robust accuracy, and the training loss, against epochs."""
   curves = _curves(results)
   any_r = next(iter(results.values()))
@@ -241,7 +250,7 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str) -> list[str]
       L.append(f"- {lab}: epoch {chosen[lab]} of {last['config']['num_epochs']}.")
     else:
       L.append(f"- {lab}: measured to epoch {last['run']['until_epoch']} of {last['config']['num_epochs']} so far.")
-  L += [""] + curves_summary(results)
+  L += [""] + curves_summary(results, grid)
   for lab, rs in curves.items():
     hist = rs[-1]["history"]
     keys = sorted({k for h in hist for k in h if k.endswith("/W_offrank")})
@@ -784,9 +793,9 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     L += [pending, ""] if pending else []
     L += section_summary(new, old)
     if readme:
-      update_readme(readme, readme_table(new, old, which, curves_summary(curves) if curves else None, pending))
+      update_readme(readme, readme_table(new, old, which, curves_summary(curves, grid) if curves else None, pending))
   if curves:
-    L += section_curves(curves, rel, figures_dir)
+    L += section_curves(curves, rel, figures_dir, grid)
   if sweep:
     L += section_sweep(sweep, rel, figures_dir, anchor, check)
   if main:

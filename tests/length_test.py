@@ -56,7 +56,13 @@ class GridLengthTest(absltest.TestCase):
     if not curves:
       self.skipTest("no learning curves committed")
     spec = json.load(open(os.path.join(ROOT, "experiments", "specs", "claims.json")))
-    self.assertEqual(spec["config"]["num_epochs"], grid_length(curves)["cnn"])
+    lengths = grid_length(curves)
+    self.assertEqual(spec["config"]["num_epochs"], lengths["cnn"])
+    schedule = {c["config"]["model"]: c["config"]["num_epochs"] for c in curves}
+    for run in spec["runs"]:  # a model with its own length trains at least its converged length, at most its curve's
+      model, epochs = run.get("config", {}).get("model", "cnn"), run.get("config", {}).get("num_epochs")
+      if epochs is not None and model in lengths:
+        self.assertBetween(epochs, lengths[model], schedule[model], msg=run["name"])
 
 
 if __name__ == "__main__":

@@ -67,6 +67,23 @@ class PageTest(absltest.TestCase):
     self.assertIn("| 1. LR models resist PGD far better than vanilla, SNIP and SRN | **not measured** | "
                   "undecided | not yet known |", text)
 
+  def test_curves_summary_says_when_the_grid_trains_longer_than_the_curve_converged(self):
+    """A ResNet curve converged at epoch 2 of 4 (hand-made) whose grid rows train all 4 epochs: the length line
+    names both; a CNN grid row at its converged length adds nothing."""
+    def point(model, label, until, n, history):
+      ev = {"num_examples": 10, "config": {"eps": [8 / 255]},
+            "robust_accuracy": {"0.0313725": {"accuracy": 0.5}}}
+      return {"config": {"model": model, "num_epochs": n}, "run": {"label": label, "until_epoch": until},
+              "history": history, "eval": ev, "seconds": {"train": 1.0}}
+    hist = [{"epoch": e, "test_accuracy": a, "train_loss": l} for e, a, l in
+            [(1, 0.8, 0.5), (2, 0.9, 0.1), (3, 0.9, 0.1), (4, 0.9, 0.1)]]
+    curves = {"r": point("resnet18", "ResNet", 4, 4, hist), "c": point("cnn", "CNN", 4, 4, hist)}
+    grid = {"a": {"config": {"model": "resnet18", "num_epochs": 4}}, "b": {"config": {"model": "cnn", "num_epochs": 2}}}
+    line = page.curves_summary(curves, grid)[-1]
+    self.assertIn("resnet18: 2 epochs (its grid rows train 4, the curves' full schedule)", line)
+    self.assertIn("cnn: 2 epochs.", line)
+    self.assertNotIn("grid rows", page.curves_summary(curves)[-1])
+
   def test_sweep_marks_the_config_the_runner_chooses_and_reads_the_trend(self):
     """The bold row is the config experiment.best_config gives "LR (most favourable)" (claims.json's rule); the
     sentence under the table follows the numbers: a jump at one rank is no longer "rises with every step"."""
