@@ -87,6 +87,19 @@ class Claim1Test(absltest.TestCase):
     self.assertEqual(v.verdict, UNDECIDED)  # +3 points on the means that nothing can tell from chance
     self.assertIn("Undecided until a seed is measured for both: LR", v.reason)
 
+  def test_reproduced_needs_lr_far_above_snip_and_srn_where_they_are_measured(self):
+    rows = {"vanilla": seeds(worst=0.30), "LR": seeds(worst=0.60), "SNIP": seeds(worst=0.20)}
+    v = claims.claim1_pgd(rows)
+    self.assertEqual(v.verdict, REPRODUCED)  # +30 over vanilla, +40 over SNIP, SRN not measured
+    self.assertAlmostEqual(v.numbers["LR"]["baselines"]["SNIP"]["gap"]["gap"], 0.4, places=9)
+    self.assertIn("Against the baselines: LR +40.0 vs SNIP (McNemar p", v.reason)
+    rows["SRN"] = seeds(worst=0.50)  # LR only +10 over SRN: not far better than every model the claim names
+    v = claims.claim1_pgd(rows)
+    self.assertEqual(v.verdict, PARTLY)
+    self.assertIn("LR +10.0 vs SRN", v.reason)
+    rows["SRN"] = [row(seed=5, worst=0.1)]  # no seed in common with LR and no paired test: not told from chance
+    self.assertEqual(claims.claim1_pgd(rows).verdict, PARTLY)
+
   def test_paper_like_gain_alone_is_partly(self):
     rows = {"vanilla": seeds(worst=0.3, paper_like=0.4), "LR": seeds(worst=0.3, paper_like=0.7)}
     self.assertEqual(claims.claim1_pgd(rows).verdict, PARTLY)
