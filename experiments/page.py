@@ -188,6 +188,30 @@ def curves_summary(results: dict[str, dict], grid: dict[str, dict] | None = None
   return L
 
 
+def curves_paired(results: dict[str, dict]) -> list[str]:
+  """Each LR curve against its architecture's vanilla curve, checkpoint by checkpoint at the epochs both have: the
+  worst-case gap at the curves' eps on the same examples and McNemar's p (the claims' statistics)."""
+  curves = _curves(results)
+  e = float(next(iter(results.values()))["eval"]["config"]["eps"][0])
+  L = []
+  for van, lrs in claims.LR_VARIANTS.items():
+    if van not in curves:
+      continue
+    base = {r["run"]["until_epoch"]: claims.row_of(r) for r in curves[van]}
+    for lab in (l for l in lrs if l in curves):
+      parts = []
+      for r in curves[lab]:
+        ep = r["run"]["until_epoch"]
+        if ep in base:
+          a, b = [claims.row_of(r)], [base[ep]]
+          gap, test = claims.worst_gap(a, b, e), claims.paired(a, b, e)
+          parts.append(f"{ep}: {100 * gap['gap']:+.1f}" + (f" (p {test['mcnemar']['p']:.2g})" if test else ""))
+      if parts:
+        L += ["", f"{lab} - {van}, worst case at {_e255(e)} on the same examples, by epoch (points; McNemar p): "
+              + ", ".join(parts) + "."]
+  return L
+
+
 def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[str, dict] | None = None) -> list[str]:
   """Learning curves: clean and robust accuracy, and the training loss, against epochs."""
   curves = _curves(results)
@@ -239,6 +263,7 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[s
                    str(rep["effective_rank"])])
   L += _table(["model", "epoch", "train acc.", "train loss", "test acc. (10,000)", "clean", "PGD-20", "AutoAttack",
                "worst case", "rho_adv", "L_c", "L_n", "mean ‖a‖", "eff. rank"], rows)
+  L += curves_paired(results)
   L += ["", f"Converged (`experiments/length.py`): the first epoch after which the test accuracy stays within "
         f"{100 * length.ACC_TOL:g} points of its final value and the training loss is within {length.LOSS_TOL:g} of "
         "its final value.", ""]

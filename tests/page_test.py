@@ -84,6 +84,15 @@ class PageTest(absltest.TestCase):
     self.assertIn("cnn: 2 epochs.", line)
     self.assertNotIn("grid rows", page.curves_summary(curves)[-1])
 
+  def test_curves_are_compared_with_vanilla_checkpoint_by_checkpoint_on_the_same_examples(self):
+    """The committed curves: LR's gap at each epoch is its table's worst case minus vanilla's at that epoch."""
+    curves = page.load_dir(os.path.join(RESULTS, "curves"))
+    if not {"lr_s0_e10", "vanilla_s0_e10"} <= set(curves):
+      self.skipTest("no LR and vanilla curves committed")
+    line = next(l for l in page.curves_paired(curves) if l.startswith("LR - vanilla"))
+    worst = lambda n: curves[n]["eval"]["robust_accuracy"]["0.0313725"]["accuracy"]
+    self.assertIn(f"10: {100 * (worst('lr_s0_e10') - worst('vanilla_s0_e10')):+.1f} (p ", line)
+
   def test_sweep_marks_the_config_the_runner_chooses_and_reads_the_trend(self):
     """The bold row is the config experiment.best_config gives "LR (most favourable)" (claims.json's rule); the
     sentence under the table follows the numbers: a jump at one rank is no longer "rises with every step"."""
