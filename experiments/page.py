@@ -217,26 +217,27 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[s
   curves = _curves(results)
   any_r = next(iter(results.values()))
   e = float(any_r["eval"]["config"]["eps"][0])
-  fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-  for lab, rs in curves.items():
+  models = list(dict.fromkeys(rs[0]["config"]["model"] for rs in curves.values()))  # one row per architecture
+  fig, axes = plt.subplots(len(models), 3, figsize=(14, 3.6 * len(models)), squeeze=False)
+  for i, lab in enumerate(curves):
+    rs, c = curves[lab], f"C{i}"
+    row = axes[models.index(rs[0]["config"]["model"])]
     ep = [r["run"]["until_epoch"] for r in rs]
-    line, = axes[0].plot(ep, [r["eval"]["clean_accuracy"] for r in rs], marker="o", label=f"{lab} clean")
-    c = line.get_color()
-    axes[0].plot(ep, [r["eval"]["pgd_grid"]["pgd"][eps_key(e)]["20"] for r in rs], ls="--", marker="x", color=c,
-                 label=f"{lab} PGD-20")
-    axes[0].plot(ep, [r["eval"]["robust_accuracy"][eps_key(e)]["accuracy"] for r in rs], ls=":", marker="s", color=c,
-                 label=f"{lab} worst case (AutoAttack incl.)")
+    row[0].plot(ep, [r["eval"]["clean_accuracy"] for r in rs], marker="o", color=c, label=lab)
+    row[0].plot(ep, [r["eval"]["pgd_grid"]["pgd"][eps_key(e)]["20"] for r in rs], ls="--", marker="x", color=c)
+    row[0].plot(ep, [r["eval"]["robust_accuracy"][eps_key(e)]["accuracy"] for r in rs], ls=":", marker="s", color=c)
     hist = rs[-1]["history"]
-    axes[1].plot([h["epoch"] for h in hist], [h["train_loss"] for h in hist], color=c, label=f"{lab} train loss")
-    axes[1].plot([h["epoch"] for h in hist], [1 - h["test_accuracy"] for h in hist], color=c, ls="--",
-                 label=f"{lab} test error")
-    axes[2].plot(ep, [r["eval"]["deepfool"]["rho_adv"] for r in rs], marker="o", color=c, label=f"{lab} rho_adv")
-  axes[0].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title=f"accuracy, {_e255(e)} (first "
-              f"{any_r['eval']['num_examples']} test examples)")
-  axes[1].set(xlabel="epoch", yscale="log", title="training loss and test error (every epoch)")
-  axes[2].set(xlabel="epoch", title="DeepFool rho_adv")
-  for ax in axes:
-    ax.legend(fontsize=6)
+    row[1].plot([h["epoch"] for h in hist], [h["train_loss"] for h in hist], color=c, label=lab)
+    row[1].plot([h["epoch"] for h in hist], [1 - h["test_accuracy"] for h in hist], color=c, ls="--")
+    row[2].plot(ep, [r["eval"]["deepfool"]["rho_adv"] for r in rs], marker="o", color=c, label=lab)
+  for model, row in zip(models, axes):
+    row[0].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title=f"{model}: accuracy at {_e255(e)}, first {any_r['eval']['num_examples']} "
+               "test examples\nclean (solid), PGD-20 (dashed), worst case incl. AutoAttack (dotted)")
+    row[1].set(xlabel="epoch", yscale="log", title=f"{model}: every epoch\ntraining loss (solid), test error (dashed)")
+    row[2].set(xlabel="epoch", title=f"{model}: DeepFool rho_adv")
+    for ax in row:
+      ax.title.set_fontsize(9)
+      ax.legend(fontsize=7)
   path = os.path.join(figures_dir, "learning_curves.png")
   _save(fig, path)
   L = ["## Learning curves", "",
