@@ -172,7 +172,7 @@ def curves_summary(results: dict[str, dict], grid: dict[str, dict] | None = None
   rates = {lab: statistics.median(r["seconds"]["train"] / (r["run"]["until_epoch"] - p["run"]["until_epoch"])
                                   for p, r in zip([{"run": {"until_epoch": 0}}] + rs, rs)) for lab, rs in curves.items()}
   L += ["", "Training seconds per epoch on 2 CPU cores (the median over the curve's checkpoints, each timed from its "
-        "resume): " + ", ".join(f"{lab} {v:.0f}" for lab, v in rates.items()) + "."]
+        "resume, on the machine it ran on: machines of this kind differ by up to 3x): " + ", ".join(f"{lab} {v:.0f}" for lab, v in rates.items()) + "."]
   lengths = length.grid_length(list(results.values()))
   trained: dict[str, set[int]] = {}
   for r in (grid or {}).values():
