@@ -10,7 +10,7 @@
                                                    # result is replaced when the new one is written
 
 Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/).
-Rerunning skips finished runs and resumes an interrupted one.
+Rerunning skips finished runs and resumes an interrupted one. Compiled programs are kept in runs/jax_cache.
 """
 
 from __future__ import annotations
@@ -83,6 +83,14 @@ def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", r
     raise ValueError(f"{spec_path(name)}: {e}") from None
 
 
+def use_compilation_cache(folder: str = os.path.join(ROOT, "runs", "jax_cache")) -> None:
+  """Compiled programs kept on disk (JAX's persistent cache), so that rows run by separate processes (one call per
+  row, or a rerun after an interruption) compile each attack once; JAX_COMPILATION_CACHE_DIR, if set, wins."""
+  if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.config.update("jax_compilation_cache_dir", folder)
+
+
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument("specs", nargs="+", help="spec names (experiments/specs/NAME.json) or paths")
@@ -95,6 +103,7 @@ def main() -> None:
                   "their checkpoint is missing); each result is replaced when its new one is written")
   a = ap.parse_args()
   quick = a.quick or os.environ.get("QUICK") == "1"
+  use_compilation_cache()
   if a.add and a.redo:
     sys.exit("error: --add and --redo: give one (--add merges evaluators into a result, --redo replaces it)")
   for name in a.specs:
