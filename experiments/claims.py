@@ -48,6 +48,8 @@ class Row:
   pixels: dict[float, float] = dataclasses.field(default_factory=dict)  # p -> accuracy
   pixels_correct: dict[float, np.ndarray] = dataclasses.field(default_factory=dict)  # p -> per example (if kept)
   slopes: dict[str, float] = dataclasses.field(default_factory=dict)  # deepfool / transfer / gaussian (penultimate)
+  stability: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # the same: (n, 2) input, feature
+  #                                   ratio per example, the feature ratio nan where the model is wrong (if kept)
   cushion: float | None = None  # median layer cushion
   compression: dict[int, float] = dataclasses.field(default_factory=dict)  # rate -> accuracy (0: uncompressed)
   head: float | None = None  # linear-head accuracy
@@ -85,6 +87,9 @@ def row_of(result: dict) -> Row:
   ns = ev.get("noise_stability", {})
   slopes = {s: ns[s]["penultimate"]["slope"] for s in ("deepfool", "transfer", "gaussian")
             if "penultimate" in ns.get(s, {})}
+  stability = {s: np.stack([np.asarray(d["input_ratio"], float),
+                            np.where(np.asarray(d["correct"], bool), np.asarray(d["feature_ratio"], float), np.nan)], 1)
+               for s in slopes if "input_ratio" in (d := ns[s]["penultimate"])}
   rp = ev.get("random_pixels", {})
   pixels_correct = {float(p): per_example.unpack(c, ev["num_examples"]) for p, c in rp.get("correct", {}).items()}
   comp = ev.get("compression", {})
@@ -98,7 +103,7 @@ def row_of(result: dict) -> Row:
              paper_like=paper_like, rho_adv=ev.get("deepfool", {}).get("rho_adv"),
              rho=np.asarray(ev["deepfool"]["rho"], float) if "rho" in ev.get("deepfool", {}) else None,
              pixels={float(p): a for p, a in rp.get("accuracy", {}).items()}, pixels_correct=pixels_correct,
-             slopes=slopes,
+             slopes=slopes, stability=stability,
              cushion=ev.get("representation", {}).get("layer_cushion", {}).get("median"), compression=compression,
              head=comp.get("linear_head", {}).get("accuracy"), pca=comp.get("pca_2d", {}).get("linear_accuracy"),
              compression_correct=compression_correct, head_correct=unpack(comp.get("linear_head", {}).get("correct")),
@@ -189,6 +194,17 @@ def paired_rho(a: list[Row], b: list[Row]) -> dict | None:
   same examples, pooled); None without per-example results."""
   x = _pooled(a, b, lambda r: r.rho)
   return None if x is None else {**per_example.paired_ratio_bootstrap(*x[:2]), "pairs": x[2]}
+
+
+def paired_slopes(a: list[Row], b: list[Row], perturbation: str) -> dict | None:
+  """The ratio of a's noise-stability slope to b's under one perturbation, with a paired bootstrap 95% interval
+  (seed s against seed s on the same examples, pooled; each model's slope over the examples it gets right); None
+  without per-example results."""
+  x = _pooled(a, b, lambda r: r.stability.get(perturbation))
+  if x is None:
+    return None
+  return {**per_example.paired_slope_ratio_bootstrap((x[0][:, 0], x[0][:, 1]), (x[1][:, 0], x[1][:, 1])),
+          "pairs": x[2]}
 
 
 def significant_gain(gap: dict, test: dict | None, minimum: float) -> bool:
@@ -375,7 +391,9 @@ def claim4_stability(rows: dict[str, list[Row]]) -> Verdict:
   title = "the LR representation is more noise-stable; its layer cushion is higher"
   rule = ("noise-stability slopes at the penultimate layer (own DeepFool, transfer from vanilla, common Gaussian; "
           "lower = more stable) and the median layer cushion. Reproduced: LR's three slopes lower and its cushion "
-          "higher; partly: some slope lower (a higher cushion alone does not count: the claim is about stability).")
+          "higher; partly: some slope lower (a higher cushion alone does not count: the claim is about stability). "
+          "A slope counts as lower only if, where per-example results exist, the paired bootstrap's 95% interval of "
+          "the ratio (seed s against seed s on the same examples) lies below 1.")
   arch = _architectures(rows, LR_VARIANTS)
   if not arch or not rows[next(iter(arch))][0].slopes:
     return _missing(4, title, rule, "vanilla and LR rows with noise-stability results")
@@ -384,16 +402,20 @@ def claim4_stability(rows: dict[str, list[Row]]) -> Verdict:
     full = False
     for lab in lrs:
       slopes = {s: _pair(rows, lab, van, lambda r, s=s: r.slopes.get(s)) for s in ("deepfool", "transfer", "gaussian")}
+      tests = {s: paired_slopes(rows[lab], rows[van], s) for s in slopes}
       cushion = _pair(rows, lab, van, lambda r: r.cushion)
-      lower = [s for s, (a, b) in slopes.items() if a is not None and b is not None and a < b]
+      lower = [s for s, (a, b) in slopes.items() if a is not None and b is not None and a < b
+               and (tests[s] is None or tests[s]["high"] < 1)]
       higher = None not in cushion and cushion[0] > cushion[1]
-      numbers[lab] = {"vs": van, "slopes": slopes, "cushion": cushion, "lower_slopes": lower}
+      numbers[lab] = {"vs": van, "slopes": slopes, "paired": tests, "cushion": cushion, "lower_slopes": lower}
       full |= len(lower) == 3 and higher
       if lower:
         some.append(lab)
     strong.append(full)
   verdict = _decide(strong, some)
-  reason = "; ".join(f"{lab} vs {n['vs']}: slopes " + ", ".join(f"{s} {a:.3g} vs {b:.3g}" for s, (a, b) in
+  def slope(s, a, b, t):
+    return f"{s} {a:.3g} vs {b:.3g}" + (f" (paired {t['ratio']:.2g}x [{t['low']:.2g}, {t['high']:.2g}])" if t else "")
+  reason = "; ".join(f"{lab} vs {n['vs']}: slopes " + ", ".join(slope(s, a, b, n["paired"][s]) for s, (a, b) in
                                                                  n["slopes"].items() if a is not None and b is not None)
                      + (f", median cushion {n['cushion'][0]:.3f} vs {n['cushion'][1]:.3f}" if None not in n["cushion"]
                         else "") for lab, n in numbers.items())

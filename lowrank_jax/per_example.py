@@ -6,6 +6,7 @@
     mcnemar(a, b) -> dict                                   # paired: two models on the same examples
     paired_bootstrap(a, b, seed=0) -> dict                  # the accuracy gap a - b with a 95% interval
     paired_ratio_bootstrap(a, b, seed=0) -> dict            # mean(a) / mean(b) (e.g. rho_adv) with a 95% interval
+    paired_slope_ratio_bootstrap((ua, va), (ub, vb)) -> dict  # two noise-stability slopes' ratio, 95% interval
 
 The worst case is monotone in eps: an adversarial example found within a smaller
 budget lies within every larger one, so it counts there too.
@@ -122,3 +123,25 @@ def paired_ratio_bootstrap(a: np.ndarray, b: np.ndarray, num: int = 10000, seed:
   ratios = a[idx].mean(axis=1) / b[idx].mean(axis=1)
   lo, hi = np.percentile(ratios, [2.5, 97.5])
   return {"n": int(len(a)), "ratio": float(a.mean() / b.mean()), "low": float(lo), "high": float(hi)}
+
+
+def paired_slope_ratio_bootstrap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                                 num: int = 10000, seed: int = 0, chunk: int = 500) -> dict:
+  """The ratio of two models' least-squares slopes through the origin, v = k u (`robustness.stability_slope`:
+  k = sum(u v) / sum(u^2)), on the same examples, with a 95% percentile interval from resampling examples (the same
+  resample for both). a, b: (u, v) per example; an example whose u or v is not finite (e.g. v set to nan where the
+  model is wrong) leaves that model's slope."""
+  (ua, va), (ub, vb) = _paired(*a), _paired(*b)
+  if ua.shape != ub.shape:
+    raise ValueError(f"paired results must cover the same examples: {ua.shape} vs {ub.shape}")
+  def terms(u, v):
+    keep = np.isfinite(u) & np.isfinite(v)
+    return np.where(keep, u * v, 0.0), np.where(keep, u * u, 0.0)
+  (na, da), (nb, db) = terms(ua, va), terms(ub, vb)
+  rng, n, ratios = np.random.default_rng(seed), len(ua), []
+  for start in range(0, num, chunk):
+    idx = rng.integers(0, n, size=(min(chunk, num - start), n))
+    ratios.append((na[idx].sum(1) / da[idx].sum(1)) / (nb[idx].sum(1) / db[idx].sum(1)))
+  lo, hi = np.nanpercentile(np.concatenate(ratios), [2.5, 97.5])
+  return {"n": int(n), "ratio": float((na.sum() / da.sum()) / (nb.sum() / db.sum())), "low": float(lo),
+          "high": float(hi)}

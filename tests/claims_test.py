@@ -9,7 +9,7 @@ from absl.testing import absltest
 
 from experiments import claims
 from experiments.claims import MISSING, NOT, PARTLY, REPRODUCED, UNDECIDED, Row
-from lowrank_jax import per_example
+from lowrank_jax import per_example, robustness
 from lowrank_jax.evaluators import Attacked
 
 E = claims.EPS
@@ -174,6 +174,26 @@ class OtherClaimsTest(absltest.TestCase):
     self.assertEqual(claims.claim4_stability({"vanilla": van, "LR": seeds(slopes=worse, cushion=0.3)}).verdict, NOT)
     self.assertEqual(claims.claim4_stability({"vanilla": van}).verdict, MISSING)
 
+  def test_claim4_needs_the_paired_interval_below_1_where_per_example_results_exist(self):
+    """A slope 5% below vanilla's on the means, from 200 noisy examples, is not told from 1 by the paired bootstrap;
+    half of vanilla's on every example is."""
+    rng = np.random.default_rng(0)
+    u = rng.random(200) * 1e-2
+    vb = 2 * u * rng.lognormal(0, 1, 200)
+    stab = lambda v: {"deepfool": np.stack([u, v], 1)}
+    slopes = lambda k: {"deepfool": k, "transfer": 9.0, "gaussian": 9.0}  # the other two higher than vanilla's
+    van = [dataclass_replace(row(slopes={"deepfool": 2.0, "transfer": 2.0, "gaussian": 2.0}), stability=stab(vb))]
+    noisy = [dataclass_replace(row(slopes=slopes(1.9)), stability=stab(1.9 / 2 * vb * rng.lognormal(0, 1, 200)))]
+    v = claims.claim4_stability({"vanilla": van, "LR": noisy})
+    self.assertEqual(v.verdict, NOT)
+    self.assertLess(v.numbers["LR"]["paired"]["deepfool"]["low"], 1)
+    self.assertGreater(v.numbers["LR"]["paired"]["deepfool"]["high"], 1)
+    half = [dataclass_replace(row(slopes=slopes(1.0)), stability=stab(vb / 2))]
+    v = claims.claim4_stability({"vanilla": van, "LR": half})
+    self.assertEqual(v.verdict, PARTLY)
+    self.assertAlmostEqual(v.numbers["LR"]["paired"]["deepfool"]["high"], 0.5)
+    self.assertIn("deepfool 1 vs 2 (paired 0.5x [0.5, 0.5])", v.reason)
+
   def test_claim5_compares_accuracies_not_drops(self):
     van = seeds(comp={0: 0.92, 400: 0.75})
     self.assertEqual(claims.claim5_compression({"vanilla": van, "2-LR": seeds(comp={0: 0.90, 400: 0.85})}).verdict,
@@ -291,6 +311,12 @@ class RowOfTest(absltest.TestCase):
     self.assertEqual(r.compression[400], ev["compression"]["representation"]["400"]["accuracy"])
     self.assertEqual(r.compression[0], ev["compression"]["representation"]["uncompressed"])
     self.assertEqual(r.slopes["transfer"], ev["noise_stability"]["transfer"]["penultimate"]["slope"])
+    d = ev["noise_stability"]["deepfool"]["penultimate"]
+    keep = np.asarray(d["correct"], bool)
+    np.testing.assert_array_equal(r.stability["deepfool"][:, 0], d["input_ratio"])
+    np.testing.assert_array_equal(np.isnan(r.stability["deepfool"][:, 1]), ~keep)
+    self.assertAlmostEqual(robustness.stability_slope(*r.stability["deepfool"][keep].T), d["slope"],
+                           delta=1e-4 * d["slope"])  # the JSON keeps 5 significant digits
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import math
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import per_example
+from lowrank_jax import per_example, robustness
 
 
 class PerExampleTest(absltest.TestCase):
@@ -90,6 +90,27 @@ class PerExampleTest(absltest.TestCase):
     self.assertAlmostEqual(r["low"], 1.0)
     with self.assertRaisesRegex(ValueError, "same examples"):
       per_example.paired_ratio_bootstrap(one, one[:5])
+
+  def test_paired_slope_ratio_bootstrap_known_answers(self):
+    """Slopes from robustness.stability_slope: v = 3 u exactly against v = u gives 3 in every resample; the
+    examples a model gets wrong (v = nan) leave its slope only; two noisy slopes of 2 and 1: the interval holds 2."""
+    rng = np.random.default_rng(4)
+    u = rng.random(400) * 1e-2
+    r = per_example.paired_slope_ratio_bootstrap((u, 3 * u), (u, u))
+    self.assertAlmostEqual(r["ratio"], 3.0)
+    self.assertAlmostEqual(r["low"], 3.0)
+    self.assertAlmostEqual(r["high"], 3.0)
+    va, vb = 2 * u * rng.lognormal(0, 0.3, 400), u * rng.lognormal(0, 0.3, 400)
+    wrong = rng.random(400) < 0.2
+    va_kept = np.where(wrong, np.nan, va)
+    r = per_example.paired_slope_ratio_bootstrap((u, va_kept), (u, vb))
+    expected = robustness.stability_slope(u[~wrong], va[~wrong]) / robustness.stability_slope(u, vb)
+    self.assertAlmostEqual(r["ratio"], expected)
+    self.assertLess(r["low"], expected)
+    self.assertGreater(r["high"], expected)
+    self.assertGreater(r["low"], 1.5)  # 400 examples tell a 2x slope from 1
+    with self.assertRaisesRegex(ValueError, "same examples"):
+      per_example.paired_slope_ratio_bootstrap((u, u), (u[:5], u[:5]))
 
 
 if __name__ == "__main__":
