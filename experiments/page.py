@@ -770,7 +770,7 @@ README_START, README_END = "<!-- claims table: experiments/page.py writes it -->
 def readme_table(new: list[claims.Verdict], old: list[claims.Verdict] | None, source: str,
                  curves: list[str] | None = None, pending: str = "") -> list[str]:
   """The README's claims table: each verdict with the numbers it read (and the first pass's, when the grid exists),
-  the grid's rows not yet run, then what the learning curves decide (`curves_summary`), if any."""
+  pending (the grid's measured cost and its rows not yet run), then what the learning curves decide (`curves_summary`), if any."""
   header = ["claim", "verdict"] + (["2 epochs"] if old else []) + ["the numbers it read"]
   rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] + ([o.verdict] if old else []) + [v.reason]
           for v, o in zip(new, old or new)]
@@ -819,7 +819,9 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     L += [pending, ""] if pending else []
     L += section_summary(new, old)
     if readme:
-      update_readme(readme, readme_table(new, old, which, curves_summary(curves, grid) if curves else None, pending))
+      cost = f"Measured cost of the {len(main)} row{'' if len(main) == 1 else 's'} so far: {_compute(main)}."
+      update_readme(readme, readme_table(new, old, which, curves_summary(curves, grid) if curves else None,
+                                         " ".join(x for x in (cost, pending) if x)))
   if curves:
     L += section_curves(curves, rel, figures_dir, grid)
   if sweep:
