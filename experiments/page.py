@@ -416,6 +416,25 @@ def section_sweep_check(check: dict[str, dict], best: dict, van: dict | None, e:
   return L
 
 
+def underfitted(groups: dict[str, list[dict]], points: float = 5.0) -> list[str]:
+  """A sentence for each model whose mean clean accuracy is more than `points` below vanilla's of the same
+  architecture: its robust accuracy then measures an under-fitted model, not the method. PGD-AT is left out: a
+  lower clean accuracy is the known price of adversarial training."""
+  out = []
+  for lab, rs in groups.items():
+    ref = claims.RESNET_VANILLA if lab.startswith("ResNet") else claims.CNN_VANILLA
+    if lab in (ref, "PGD-AT") or ref not in groups:
+      continue
+    clean = lambda g: 100 * float(np.mean([r["eval"]["clean_accuracy"] for r in g]))
+    gap = clean(groups[ref]) - clean(rs)
+    if gap > points:
+      train = [r["train"]["train_accuracy"] for r in rs if "train_accuracy" in r.get("train", {})]
+      out.append(f"{lab}'s clean accuracy, {clean(rs):.1f}%, is {gap:.1f} points below {ref}'s"
+                 + (f" (train accuracy {ms(train)}%)" if train else "")
+                 + ": under-fitted, so its robust accuracy says little about the method.")
+  return out
+
+
 def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
   v = claims.claim1_pgd(rows)
   labs = [l for l in groups if l in rows]
@@ -444,6 +463,8 @@ def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
       row += [ms([x["pgd_grid"]["paper_like"][eps_key(e)][s] for x in ev]) for e in eps for s in steps]
     table.append(row)
   L += _table(header, table)
+  fit = underfitted({lab: groups[lab] for lab in labs})
+  L += ["", " ".join(fit)] if fit else []
   aa_eps = sorted({float(e) for lab in labs for r in groups[lab] for e in r["eval"].get("autoattack", {}).get("by_eps", {})})
   L += ["", "### AutoAttack and the worst case", "",
         "Worst case: per example, wrong under any attack run at that eps or a smaller one (PGD of every step count, "

@@ -93,6 +93,17 @@ class PageTest(absltest.TestCase):
     worst = lambda n: curves[n]["eval"]["robust_accuracy"]["0.0313725"]["accuracy"]
     self.assertIn(f"10: {100 * (worst('lr_s0_e10') - worst('vanilla_s0_e10')):+.1f} (p ", line)
 
+  def test_a_baseline_far_below_vanillas_clean_accuracy_is_called_under_fitted(self):
+    """By hand: vanilla 92% clean; SRN 76% (16 points below) is flagged with its train accuracy, LR at 91% and PGD-AT
+    (its price) are not, and a ResNet row is compared with the ResNet vanilla (absent here), not with the CNN's."""
+    row = lambda clean, train=None: {"eval": {"clean_accuracy": clean}, "train": {"train_accuracy": train} if train
+                                     else {}}
+    groups = {"vanilla": [row(0.92)], "LR": [row(0.91)], "SRN": [row(0.76, 0.75), row(0.76, 0.77)], "PGD-AT": [row(0.80)],
+              "ResNet-18/4 LR": [row(0.5)]}
+    self.assertEqual(page.underfitted(groups), ["SRN's clean accuracy, 76.0%, is 16.0 points below vanilla's (train "
+                                                "accuracy 76.0 ± 1.4%): under-fitted, so its robust accuracy says "
+                                                "little about the method."])
+
   def test_sweep_marks_the_config_the_runner_chooses_and_reads_the_trend(self):
     """The bold row is the config experiment.best_config gives "LR (most favourable)" (claims.json's rule); the
     sentence under the table follows the numbers: a jump at one rank is no longer "rises with every step"."""
