@@ -42,6 +42,7 @@ class Row:
   clean: float
   worst: dict[float, float]  # eps -> worst-case accuracy over every attack at that eps or below
   worst_correct: dict[float, np.ndarray] | None = None  # eps -> per example (None: an older result without them)
+  clean_correct: np.ndarray | None = None  # clean correctness per example (None: an older result without them)
   paper_like: dict[float, float] = dataclasses.field(default_factory=dict)  # eps -> paper-like PGD (fewest steps)
   rho_adv: float | None = None
   rho: np.ndarray | None = None  # DeepFool's ||r|| / ||x|| per example (None: an older result without them)
@@ -79,8 +80,9 @@ def row_of(result: dict) -> Row:
     eps = sorted({e for e, _, _ in kept.attacks})
     worst_correct = {e: kept.worst(e, examples=n_aa) for e in eps}
     worst = {e: float(c.mean()) for e, c in worst_correct.items()}
+    clean_correct = kept.clean
   else:
-    worst_correct = None
+    worst_correct = clean_correct = None
     worst = {float(e): d.get("accuracy_autoattack_examples", d["accuracy"]) for e, d in ev["robust_accuracy"].items()}
   paper = ev["pgd_grid"].get("paper_like", {})
   paper_like = {float(e): d[min(d, key=int)] for e, d in paper.items()}
@@ -100,6 +102,7 @@ def row_of(result: dict) -> Row:
   if "uncompressed_correct" in rep:
     compression_correct[0] = unpack(rep["uncompressed_correct"])
   return Row(seed=int(result["config"]["seed"]), clean=ev["clean_accuracy"], worst=worst, worst_correct=worst_correct,
+             clean_correct=clean_correct,
              paper_like=paper_like, rho_adv=ev.get("deepfool", {}).get("rho_adv"),
              rho=np.asarray(ev["deepfool"]["rho"], float) if "rho" in ev.get("deepfool", {}) else None,
              pixels={float(p): a for p, a in rp.get("accuracy", {}).items()}, pixels_correct=pixels_correct,
@@ -113,7 +116,7 @@ def row_of(result: dict) -> Row:
 # ----------------------------------------------------------------------------- statistics
 
 
-def _at(d: dict[float, Any], eps: float) -> Any:
+def at(d: dict[float, Any], eps: float) -> Any:
   """d[eps] with float keys compared within per_example.EPS_TOLERANCE (JSON keys carry 6 significant digits)."""
   for k, v in d.items():
     if abs(k - eps) < per_example.EPS_TOLERANCE:
@@ -144,16 +147,16 @@ def worst_gap(a: list[Row], b: list[Row], eps: float) -> dict:
   per-example results."""
   def common(r: Row, o: Row) -> tuple[float | None, float | None]:
     ca, cb = (None, None) if r.worst_correct is None or o.worst_correct is None else (
-        _at(r.worst_correct, eps), _at(o.worst_correct, eps))
+        at(r.worst_correct, eps), at(o.worst_correct, eps))
     if ca is None or cb is None:
-      return _at(r.worst, eps), _at(o.worst, eps)
+      return at(r.worst, eps), at(o.worst, eps)
     n = min(len(ca), len(cb))
     return float(ca[:n].mean()), float(cb[:n].mean())
   by_seed = {r.seed: r for r in b}
   pairs = {r.seed: common(r, by_seed[r.seed]) for r in a if r.seed in by_seed}
   return seed_gap([dataclasses.replace(r, worst={eps: pairs[r.seed][0]}) for r in a if r.seed in pairs],
                   [dataclasses.replace(by_seed[s], worst={eps: v[1]}) for s, v in pairs.items()],
-                  lambda r: _at(r.worst, eps)) if pairs else seed_gap(a, b, lambda r: _at(r.worst, eps))
+                  lambda r: at(r.worst, eps)) if pairs else seed_gap(a, b, lambda r: at(r.worst, eps))
 
 
 def _pooled(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None]) -> tuple | None:
@@ -181,12 +184,12 @@ def _paired_correct(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray 
 def paired(a: list[Row], b: list[Row], eps: float) -> dict | None:
   """McNemar and a paired bootstrap of worst-case correctness at eps, seed s of a against seed s of b on the same
   examples, pooled over the common seeds; None without per-example results."""
-  return _paired_correct(a, b, lambda r: None if r.worst_correct is None else _at(r.worst_correct, eps))
+  return _paired_correct(a, b, lambda r: None if r.worst_correct is None else at(r.worst_correct, eps))
 
 
 def paired_pixels(a: list[Row], b: list[Row], p: float) -> dict | None:
   """The same for correctness under random pixel perturbation with probability p."""
-  return _paired_correct(a, b, lambda r: _at(r.pixels_correct, p))
+  return _paired_correct(a, b, lambda r: at(r.pixels_correct, p))
 
 
 def paired_rho(a: list[Row], b: list[Row]) -> dict | None:
@@ -296,11 +299,11 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
     for lab in lrs:
       gap = worst_gap(rows[lab], rows[van], eps)
       test = paired(rows[lab], rows[van], eps)
-      paper = seed_gap(rows[lab], rows[van], lambda r: _at(r.paper_like, eps))
+      paper = seed_gap(rows[lab], rows[van], lambda r: at(r.paper_like, eps))
       baselines = {b: {"gap": worst_gap(rows[lab], rows[b], eps), "paired": paired(rows[lab], rows[b], eps)}
                    for b in BASELINES.get(van, ()) if rows.get(b)}
-      numbers[lab] = {"vs": van, "worst": _mean(_at(r.worst, eps) for r in rows[lab]),
-                      "vanilla_worst": _mean(_at(r.worst, eps) for r in rows[van]), "gap": gap, "paired": test,
+      numbers[lab] = {"vs": van, "worst": _mean(at(r.worst, eps) for r in rows[lab]),
+                      "vanilla_worst": _mean(at(r.worst, eps) for r in rows[van]), "gap": gap, "paired": test,
                       "paper_like_gap": paper["gap"], "baselines": baselines}
       if untold(gap, test, 0.02):
         pending.append(lab)
@@ -367,7 +370,7 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
     probs = sorted(rows[van][0].pixels)
     all_p = False
     for lab in lrs:
-      gaps = {p: seed_gap(rows[lab], rows[van], lambda r, p=p: _at(r.pixels, p)) for p in probs}
+      gaps = {p: seed_gap(rows[lab], rows[van], lambda r, p=p: at(r.pixels, p)) for p in probs}
       tests = {p: paired_pixels(rows[lab], rows[van], p) for p in probs}
       above = [p for p, g in gaps.items() if significant_gain(g, tests[p], 0.01)]
       pending += [lab for p, g in gaps.items() if untold(g, tests[p], 0.01)]

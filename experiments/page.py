@@ -416,6 +416,41 @@ def section_sweep_check(check: dict[str, dict], best: dict, van: dict | None, e:
   return L
 
 
+def seed_by_seed(rows: dict[str, list[claims.Row]], eps: float = claims.EPS) -> list[str]:
+  """One sentence per LR variant: its clean and worst-case accuracy at eps seed by seed beside its vanilla's (on
+  the examples both cover), each seed's gap, their mean with the seed-level standard error, and McNemar's p pooled
+  over the seed pairs: the numbers claim 1's rule reads, seed by seed."""
+  def common(r: claims.Row, o: claims.Row) -> tuple[float, float, float, float, int | None]:
+    """(clean and worst case of r, the same of o, n): on the first n examples both cover where both keep them."""
+    ca, cb = (None, None) if r.worst_correct is None or o.worst_correct is None else (
+        claims.at(r.worst_correct, eps), claims.at(o.worst_correct, eps))
+    if ca is None or cb is None or r.clean_correct is None or o.clean_correct is None:
+      return r.clean, claims.at(r.worst, eps), o.clean, claims.at(o.worst, eps), None
+    n = min(len(ca), len(cb))
+    return (float(r.clean_correct[:n].mean()), float(ca[:n].mean()), float(o.clean_correct[:n].mean()),
+            float(cb[:n].mean()), n)
+  fmt = lambda xs: ", ".join(f"{x:.3f}" for x in xs)
+  out = []
+  for van, lrs in claims.LR_VARIANTS.items():
+    for lab in (l for l in lrs if rows.get(l) and rows.get(van)):
+      by = {r.seed: r for r in rows[van]}
+      pairs = [(r, by[r.seed]) for r in sorted(rows[lab], key=lambda r: r.seed) if r.seed in by]
+      if not pairs:
+        continue
+      c = [common(r, o) for r, o in pairs]
+      gap, test = claims.worst_gap(rows[lab], rows[van], eps), claims.paired(rows[lab], rows[van], eps)
+      ns = sorted({x[4] for x in c if x[4]})
+      on = f" on the first {', '.join(f'{n:,}' for n in ns)} test examples" if ns else ""
+      se = "" if gap["se"] is None else f" ± seed SE {100 * gap['se']:.1f}"
+      p = "" if test is None else f"; McNemar p {test['mcnemar']['p']:.2g}"
+      seeds = ", ".join(str(r.seed) for r, _ in pairs)
+      out.append(f"{lab} against {van}, seed{'s' if len(pairs) > 1 else ''} {seeds}{on}: clean "
+                 f"{fmt(x[0] for x in c)} against {fmt(x[2] for x in c)}; worst case at {_e255(eps)} "
+                 f"{fmt(x[1] for x in c)} against {fmt(x[3] for x in c)} (gap "
+                 + ", ".join(f"{100 * (x[1] - x[3]):+.1f}" for x in c) + f" points; mean {100 * gap['gap']:+.1f}{se}{p}).")
+  return out
+
+
 def underfitted(groups: dict[str, list[dict]], points: float = 5.0) -> list[str]:
   """A sentence for each model whose mean clean accuracy is more than `points` below vanilla's of the same
   architecture: its robust accuracy then measures an under-fitted model, not the method. PGD-AT is left out: a
@@ -481,7 +516,7 @@ def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
     row = [f"{lab} ({len(ev)})"]
     row += [ms([x.get("autoattack", {}).get("by_eps", {}).get(eps_key(e), {}).get("robust_accuracy") for x in ev])
             for e in aa_eps]
-    row += [ms([claims._at(r.worst, e) for r in rows[lab]]) for e in eps]  # pylint: disable=protected-access
+    row += [ms([claims.at(r.worst, e) for r in rows[lab]]) for e in eps]
     table.append(row)
   L += _table(header, table)
   L += ["", "### LR against vanilla, paired", "",
@@ -504,6 +539,7 @@ def section_pgd(groups, rows, rel, figures_dir) -> list[str]:
                     f"[{100 * bs['low']:+.1f}, {100 * bs['high']:+.1f}]" if bs else "-"])
   L += _table(["eps", "comparison", "gap (points) ± SE", "seeds", "LR only / vanilla only right", "McNemar p",
                "bootstrap 95%"], table)
+  L += ["", "Seed by seed (claim 1's numbers):", ""] + [f"- {x}" for x in seed_by_seed(rows)]
   L += ["", "The gradient-masking audit of every run (`lowrank_jax.robustness.gradient_masking_audit`):", ""]
   table = []
   for lab in labs:
@@ -685,10 +721,10 @@ def plot_robust(groups, rows, labs, eps, path) -> None:
   xs = [0] + [e * 255 for e in eps]
   for lab in labs:
     clean = _mean(r.clean for r in rows[lab])
-    line, = ax.plot(xs, [clean] + [_mean(claims._at(r.worst, e) for r in rows[lab]) for e in eps],  # pylint: disable=protected-access
+    line, = ax.plot(xs, [clean] + [_mean(claims.at(r.worst, e) for r in rows[lab]) for e in eps],
                     marker="o", label=f"{lab}: worst case")
     if all(r.paper_like for r in rows[lab]):
-      ax.plot(xs, [clean] + [_mean(claims._at(r.paper_like, e) for r in rows[lab]) for e in eps],  # pylint: disable=protected-access
+      ax.plot(xs, [clean] + [_mean(claims.at(r.paper_like, e) for r in rows[lab]) for e in eps],
               ls="--", color=line.get_color(), label=f"{lab}: paper-like PGD")
   ax.set(xlabel="eps x 255 (Linf)", ylabel="accuracy", ylim=(0, 1), title="Robust accuracy, Fashion-MNIST")
   ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -789,14 +825,17 @@ README_START, README_END = "<!-- claims table: experiments/page.py writes it -->
 
 
 def readme_table(new: list[claims.Verdict], old: list[claims.Verdict] | None, source: str,
-                 curves: list[str] | None = None, pending: str = "") -> list[str]:
+                 curves: list[str] | None = None, pending: str = "", seeds: list[str] | None = None) -> list[str]:
   """The README's claims table: each verdict with the numbers it read (and the first pass's, when the grid exists),
-  pending (the grid's measured cost and its rows not yet run), then what the learning curves decide (`curves_summary`), if any."""
+  pending (the grid's measured cost and its rows not yet run), claim 1's numbers seed by seed (`seed_by_seed`),
+  then what the learning curves decide (`curves_summary`), if any."""
   header = ["claim", "verdict"] + (["2 epochs"] if old else []) + ["the numbers it read"]
   rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] + ([o.verdict] if old else []) + [v.reason]
           for v, o in zip(new, old or new)]
   return [README_START, f"Verdicts of `experiments/claims.py` on {source} ([docs/RESULTS.md](docs/RESULTS.md)):", ""] + \
-      _table(header, rows) + (["", pending] if pending else []) + ([""] + curves if curves else []) + [README_END]
+      _table(header, rows) + (["", pending] if pending else []) + \
+      (["", "Claim 1 seed by seed:", ""] + [f"- {x}" for x in seeds] if seeds else []) + \
+      ([""] + curves if curves else []) + [README_END]
 
 
 def update_readme(path: str, block: list[str]) -> None:
@@ -842,7 +881,7 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     if readme:
       cost = f"Measured cost of the {len(main)} row{'' if len(main) == 1 else 's'} so far: {_compute(main)}."
       update_readme(readme, readme_table(new, old, which, curves_summary(curves, grid) if curves else None,
-                                         " ".join(x for x in (cost, pending) if x)))
+                                         " ".join(x for x in (cost, pending) if x), seed_by_seed(rows)))
   if curves:
     L += section_curves(curves, rel, figures_dir, grid)
   if sweep:

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 
 from absl.testing import absltest
+import numpy as np
 
 from experiments import claims, page
 from lowrank_jax import experiment
@@ -103,6 +104,19 @@ class PageTest(absltest.TestCase):
     self.assertEqual(page.underfitted(groups), ["SRN's clean accuracy, 76.0%, is 16.0 points below vanilla's (train "
                                                 "accuracy 76.0 ± 1.4%): under-fitted, so its robust accuracy says "
                                                 "little about the method."])
+
+  def test_seed_by_seed_reads_each_seed_on_the_examples_both_models_cover(self):
+    """By hand: vanilla kept 4 examples, LR 2 (the first two); the sentence compares the first 2 only, seed by seed,
+    and its mean and McNemar p are claims.worst_gap's and claims.paired's."""
+    mk = lambda seed, clean, worst: claims.Row(
+        seed=seed, clean=float(np.mean(clean)), worst={claims.EPS: float(np.mean(worst))},
+        worst_correct={claims.EPS: np.array(worst, bool)}, clean_correct=np.array(clean, bool))
+    rows = {"vanilla": [mk(0, [1, 1, 0, 0], [1, 0, 0, 0]), mk(1, [1, 1, 1, 1], [1, 1, 1, 1])],
+            "LR": [mk(1, [1, 0], [0, 0]), mk(0, [1, 1], [1, 1])]}
+    line, = page.seed_by_seed(rows)
+    self.assertEqual(line, "LR against vanilla, seeds 0, 1 on the first 2 test examples: clean 1.000, 0.500 against "
+                     "1.000, 1.000; worst case at 8/255 1.000, 0.000 against 0.500, 1.000 (gap +50.0, -100.0 points; "
+                     "mean -25.0 ± seed SE 75.0; McNemar p 1).")
 
   def test_sweep_marks_the_config_the_runner_chooses_and_reads_the_trend(self):
     """The bold row is the config experiment.best_config gives "LR (most favourable)" (claims.json's rule); the
