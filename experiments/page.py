@@ -138,8 +138,8 @@ def section_summary(new: list[claims.Verdict], old: list[claims.Verdict] | None)
   if old is None:
     return L + _table(["claim", "verdict"], [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] for v in new]) + [""]
   unknown = (claims.MISSING, claims.UNDECIDED)
-  changed = lambda v, o: "not yet known" if v.verdict in unknown or o.verdict == claims.UNDECIDED else (
-      "no" if v.verdict == o.verdict else "**yes**")
+  changed = lambda v, o: "not yet known" if v.verdict in unknown else "**yes**: decided" if (
+      o.verdict == claims.UNDECIDED) else "no" if v.verdict == o.verdict else "**yes**"
   rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**", o.verdict, changed(v, o)] for v, o in zip(new, old)]
   return L + _table(["claim", "converged models", "2 epochs (first pass)", "changed"], rows) + [""]
 

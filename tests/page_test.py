@@ -67,6 +67,8 @@ class PageTest(absltest.TestCase):
     # the first pass's claim 1: the ResNet's +3.0 points (one seed, no per-example results) is not told from chance
     self.assertIn("| 1. LR models resist PGD far better than vanilla, SNIP and SRN | **not measured** | "
                   "undecided | not yet known |", text)
+    self.assertIn("| 2. LR needs an order of magnitude more DeepFool perturbation | **not measured** | not reproduced "
+                  "| not yet known |", text)
 
   def test_curves_summary_says_when_the_grid_trains_longer_than_the_curve_converged(self):
     """A ResNet curve converged at epoch 2 of 4 (hand-made) whose grid rows train all 4 epochs: the length line
@@ -104,6 +106,15 @@ class PageTest(absltest.TestCase):
     self.assertEqual(page.underfitted(groups), ["SRN's clean accuracy, 76.0%, is 16.0 points below vanilla's (train "
                                                 "accuracy 76.0 ± 1.4%): under-fitted, so its robust accuracy says "
                                                 "little about the method."])
+
+  def test_the_verdict_table_says_what_changed_from_the_first_pass(self):
+    """By hand: undecided then decided is a change; the same verdict is not; a claim not measured now is unknown."""
+    v = lambda c, verdict: claims.Verdict(c, f"claim {c}", verdict, "", "", {})
+    new = [v(1, claims.NOT), v(2, claims.NOT), v(3, claims.PARTLY), v(4, claims.MISSING)]
+    old = [v(1, claims.UNDECIDED), v(2, claims.NOT), v(3, claims.NOT), v(4, claims.NOT)]
+    table = page.section_summary(new, old)[4:]
+    self.assertEqual([row.rsplit("|", 2)[1].strip() for row in table if row],
+                     ["**yes**: decided", "no", "**yes**", "not yet known"])
 
   def test_seed_by_seed_reads_each_seed_on_the_examples_both_models_cover(self):
     """By hand: vanilla kept 4 examples, LR 2 (the first two); the sentence compares the first 2 only, seed by seed,
