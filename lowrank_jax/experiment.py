@@ -139,7 +139,7 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
       continue
     ec = _eval_config(base_config, eval_overrides, r)
     ev = evaluation.evaluate_workdir(workdir, ec, transfer_from=_dir(root, dirs.get(r.transfer_from)),
-                                     reference=_dir(root, dirs.get(r.reference)), progress=False)
+                                     reference=_dir(root, dirs.get(r.reference)))
     history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
     result = {"run": dataclasses.asdict(r), "config": config.to_dict(), "train": last, "history": history, "eval": ev,
               "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s, 1),
@@ -196,7 +196,7 @@ def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators:
       result["eval"] = evaluation.evaluate_workdir(
           workdir, _eval_config(base_config, eval_overrides, r, only=evaluators),
           transfer_from=_dir(root, dirs.get(r.transfer_from)), reference=_dir(root, dirs.get(r.reference)),
-          progress=False, add_to=result["eval"])
+          add_to=result["eval"])
     except ValueError as e:
       if not retrained:
         raise
