@@ -879,7 +879,8 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     L += [pending, ""] if pending else []
     L += section_summary(new, old)
     if readme:
-      cost = f"Measured cost of the {len(main)} row{'' if len(main) == 1 else 's'} so far: {_compute(main)}."
+      cost = (f"Measured cost of the {len(main)} row{'' if len(main) == 1 else 's'}{' so far' if pending else ''}: "
+              f"{_compute(main)}.")
       update_readme(readme, readme_table(new, old, which, curves_summary(curves, grid) if curves else None,
                                          " ".join(x for x in (cost, pending) if x), seed_by_seed(rows)))
   if curves:
