@@ -62,7 +62,7 @@ page: venv
 
 # side-by-side benchmarks -> docs/BENCHMARKS.md (torch/torchattacks parts need requirements-bench.txt)
 bench: venv data
-	$(PY) -m pip install -q -r requirements-bench.txt && $(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	$(PY) -m pip install -q -r requirements-bench.txt && $(PY) -m pip install -q --no-deps torchattacks==3.5.1 pyautoattack==0.2.0
 	$(PY) bench/report.py
 
 clean:

@@ -33,19 +33,33 @@ from lowrank_jax import attacks, conv, data, loading
 from lowrank_jax.attacks import autoattack  # pylint: disable=g-import-not-at-top
 
 EPS, STEPS = 0.1, 20
-TARGETS = {"PGD-20 @256": 1.5, "DeepFool @256": 2.0, "AutoAttack": 1.0, "utilisation": 0.35}
+TARGETS = {"PGD-20 @256": 1.5, "DeepFool @256": 2.0, "AutoAttack vs official": 2.0, "AutoAttack vs torchattacks": 1.5,
+           "utilisation": 0.35}
+AA_SETTINGS = [  # AutoAttack against the official implementation: model, eps, test images (the first n)
+    {"model": "vanilla", "eps": 0.1, "images": 500, "torchattacks": True},
+    {"model": "vanilla", "eps": 8 / 255, "images": 200},
+    {"model": "PGD-3 adversarially trained", "eps": 0.1, "images": 200},
+]
 
 
-def trained_cnn(workdir: str | None):
+def trained_cnn(workdir: str | None, method: str = "vanilla", **overrides):
+  """The default CNN: loaded from `workdir` if it holds a run, else trained into runs/bench_<method> (1 epoch;
+  reused by the next bench)."""
   if workdir and os.path.exists(os.path.join(workdir, "model.json")):
     return loading.load_model(workdir)
-  from configs import default  # pylint: disable=g-import-not-at-top
-  from lowrank_jax import training  # pylint: disable=g-import-not-at-top
-  cfg = default.get_config()
-  cfg.method, cfg.num_epochs = "vanilla", 1
-  workdir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs", "bench_cnn")
-  training.train_and_evaluate(cfg, workdir, log=lambda s: None)
+  workdir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs", f"bench_{method}")
+  if not os.path.exists(os.path.join(workdir, "model.json")):
+    from configs import default  # pylint: disable=g-import-not-at-top
+    from lowrank_jax import training  # pylint: disable=g-import-not-at-top
+    from lowrank_jax.experiment import apply_overrides  # pylint: disable=g-import-not-at-top
+    cfg = apply_overrides(default.get_config(), {"method": method, "num_epochs": 1, **overrides})
+    training.train_and_evaluate(cfg, workdir, log=lambda s: None)
   return loading.load_model(workdir)
+
+
+def robust_cnn():
+  """A partly robust CNN: PGD-3 adversarial training (Linf 0.1) for one epoch, trained inside the bench."""
+  return trained_cnn(None, "pgd_at", **{"pgd_at.steps": 3, "pgd_at.eps": 0.1})
 
 
 class Pair:
@@ -145,31 +159,90 @@ def _row(name, bs, n, t, compile_s, acc, extra=None) -> dict:
   return row
 
 
-def autoattack_vs(pair: Pair, x: np.ndarray, y: np.ndarray) -> dict:
+def _margins(logits) -> np.ndarray:
+  """z_y - max_{j != y} z_j per row of (logits, labels): > 0 while correctly classified."""
+  logits, y = logits
+  z = np.array(logits, np.float64)
+  true = z[np.arange(len(y)), y]
+  z[np.arange(len(y)), y] = -np.inf
+  return true - z.max(1)
+
+
+def _explain(pair: Pair, official, x: np.ndarray, y: np.ndarray, x_off: np.ndarray, i: int, eps: float) -> dict:
+  """For an example the official AutoAttack breaks and ours does not: which official attacks break it alone,
+  the official point's margin on both models (is it a float disagreement at the boundary?), and the margins
+  our attacks reach on it alone (how close they came)."""
+  torch = pair.torch
+  tx = torch.tensor(np.transpose(x[i:i + 1], (0, 3, 1, 2))).to(pair.device)
+  ty = torch.tensor(y[i:i + 1].astype(np.int64)).to(pair.device)
+  alone = official.run_standard_evaluation_individual(tx, ty, batch_size=1)
+  by = [k for k, (_, ya) in alone.items() if int(ya[0]) != int(y[i])]
+  with torch.no_grad():
+    m_torch = _margins((pair.net(torch.tensor(np.transpose(x_off[i:i + 1], (0, 3, 1, 2)))).cpu().numpy(), y[i:i + 1]))
+  m_jax = _margins((np.asarray(pair.model.logits(x_off[i:i + 1])), y[i:i + 1]))
+  f, key, xi, yi, idx = pair.model.logits, jax.random.PRNGKey(0), x[i:i + 1], y[i:i + 1], np.array([i])
+  ours = {"apgd-ce": attacks.apgd(f, xi, yi, key, eps=eps, indices=idx),
+          "apgd-t": autoattack.apgd_targets(f, xi, yi, key, eps=eps, indices=idx),
+          "fab-t": attacks.fab_targets(f, xi, yi, key, eps=eps, indices=idx),
+          "square": attacks.square(f, xi, yi, key, eps=eps, indices=idx)}
+  return {"example": int(i), "official_attacks_that_break_it": by,
+          "official_point_linf": float(np.abs(x_off[i] - x[i]).max()),
+          "official_point_margin_torch": float(m_torch[0]), "official_point_margin_jax": float(m_jax[0]),
+          "our_margins": {k: float(_margins((np.asarray(f(np.asarray(v))), yi))[0]) for k, v in ours.items()}}
+
+
+def official_vs(pair: Pair, x: np.ndarray, y: np.ndarray, eps: float, model: str, torchattacks_too: bool = False,
+                explain: int = 3) -> dict:
+  """AutoAttack (standard, Linf) ours against the official implementation (pyautoattack) on the same weights and
+  images: seconds (our first call with compilation, and warm), robust accuracy, per-example verdicts and the
+  examples on which the two disagree, in both directions (the first `explain` the official breaks and ours
+  does not are explained). torchattacks_too: torchattacks' AutoAttack timed as well."""
   import torch  # pylint: disable=g-import-not-at-top
-  import torchattacks  # pylint: disable=g-import-not-at-top
+  from pyautoattack import AutoAttack  # pylint: disable=g-import-not-at-top
+  ours_run = lambda: autoattack.autoattack(pair.model.logits, x, y, jax.random.PRNGKey(0), eps=eps, batch_size=256)
   t0 = time.perf_counter()
-  ours = autoattack.autoattack(pair.model.logits, x, y, jax.random.PRNGKey(0), eps=EPS, batch_size=256)
-  t_ours = time.perf_counter() - t0
+  first = ours_run()
+  t_first = time.perf_counter() - t0
   t0 = time.perf_counter()
-  ours2 = autoattack.autoattack(pair.model.logits, x, y, jax.random.PRNGKey(0), eps=EPS, batch_size=256)
-  t_ours_warm = time.perf_counter() - t0
+  ours = ours_run()
+  t_warm = time.perf_counter() - t0
+  assert np.array_equal(first.robust, ours.robust), "two calls of our AutoAttack disagree"
   tx = torch.tensor(np.transpose(x, (0, 3, 1, 2))).to(pair.device)
   ty = torch.tensor(y.astype(np.int64)).to(pair.device)
-  taa = torchattacks.AutoAttack(pair.net, norm="Linf", eps=EPS, version="standard", n_classes=10, seed=0)
+  official = AutoAttack(pair.net, norm="Linf", eps=eps, version="standard", seed=0, device=pair.device)
   t0 = time.perf_counter()
-  adv = torch.cat([taa(tx[i:i + 256], ty[i:i + 256]) for i in range(0, len(x), 256)])
-  t_theirs = time.perf_counter() - t0
-  with torch.no_grad():
-    theirs_acc = float((pair.net(adv).argmax(1) == ty).float().mean().cpu())
-  out = {"images": len(x), "ours_s": t_ours_warm, "ours_first_call_s": t_ours, "theirs_s": t_theirs,
-         "ours_img_s": len(x) / t_ours_warm, "theirs_img_s": len(x) / t_theirs,
-         "ours_over_theirs": t_theirs / t_ours_warm, "ours_robust_accuracy": ours2.robust_accuracy,
-         "theirs_robust_accuracy": theirs_acc, "after": ours2.after, "target": TARGETS["AutoAttack"]}
-  assert ours.robust_accuracy == ours2.robust_accuracy
-  print(f"AutoAttack ({len(x)} images, eps {EPS}): ours {out['ours_img_s']:.1f} img/s (first call, with compiles: "
-        f"{t_ours:.0f} s), torchattacks {out['theirs_img_s']:.1f} img/s, ours/theirs {out['ours_over_theirs']:.2f}x; "
-        f"robust accuracy ours {ours2.robust_accuracy:.3f}, theirs {theirs_acc:.3f}", flush=True)
+  x_off, y_off = official.run_standard_evaluation(tx, ty, batch_size=250)
+  t_official = time.perf_counter() - t0
+  off_robust = (y_off == ty).cpu().numpy()
+  x_off = np.transpose(x_off.cpu().numpy(), (0, 2, 3, 1))
+  only_official = np.flatnonzero(ours.robust & ~off_robust)  # the official breaks it, ours does not
+  only_ours = np.flatnonzero(~ours.robust & off_robust)
+  out = {"model": model, "eps": eps, "images": len(x), "ours_first_call_s": t_first, "ours_s": t_warm,
+         "official_s": t_official, "official_over_ours": t_official / t_warm,
+         "ours_img_s": len(x) / t_warm, "official_img_s": len(x) / t_official,
+         "clean_accuracy": ours.clean_accuracy, "ours_robust_accuracy": ours.robust_accuracy,
+         "official_robust_accuracy": float(off_robust.mean()), "after": ours.after,
+         "broken_only_by_official": only_official.tolist(), "broken_only_by_ours": only_ours.tolist(),
+         "verdicts_ours": "".join("1" if r else "0" for r in ours.robust),
+         "verdicts_official": "".join("1" if r else "0" for r in off_robust)}
+  print(f"AutoAttack {model}, eps {eps:.4g}, {len(x)} images: ours {t_warm:.1f} s warm ({t_first:.0f} s first call), "
+        f"official {t_official:.1f} s: {out['official_over_ours']:.2f}x; robust accuracy ours "
+        f"{ours.robust_accuracy:.3f}, official {out['official_robust_accuracy']:.3f}; broken only by the official "
+        f"{len(only_official)}, only by ours {len(only_ours)}", flush=True)
+  out["explained"] = [_explain(pair, official, x, y, x_off, int(i), eps) for i in only_official[:explain]]
+  for e in out["explained"]:
+    print(f"  example {e['example']}: {e}", flush=True)
+  if torchattacks_too:
+    import torchattacks  # pylint: disable=g-import-not-at-top
+    taa = torchattacks.AutoAttack(pair.net, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0)
+    t0 = time.perf_counter()
+    adv = torch.cat([taa(tx[i:i + 256], ty[i:i + 256]) for i in range(0, len(x), 256)])
+    out["torchattacks_s"] = time.perf_counter() - t0
+    with torch.no_grad():
+      out["torchattacks_robust_accuracy"] = float((pair.net(adv).argmax(1) == ty).float().mean().cpu())
+    out["torchattacks_over_ours"] = out["torchattacks_s"] / t_warm
+    print(f"  torchattacks' AutoAttack {out['torchattacks_s']:.1f} s: {out['torchattacks_over_ours']:.2f}x; robust "
+          f"accuracy {out['torchattacks_robust_accuracy']:.3f}", flush=True)
   return out
 
 
@@ -183,7 +256,7 @@ def compile_times(pair: Pair, batch: int = 256) -> dict[str, float]:
          "FGSM": (conv.jit(lambda f, x, y: attacks.fgsm(f, x, y, eps=EPS)), (f, x, y)),
          "DeepFool step": (attacks.deepfool_step, (f, x, jnp.zeros_like(x), jnp.zeros((batch, 10), jnp.int32),
                                                     jnp.float32(0.02))),
-         **{name: (autoattack.attack_fn(name, "linf", settings, 10), (f, x, y, key, eps, ids))
+         **{name: (autoattack.attack_fn(name, "linf", settings, 10), (f, x, y, key, eps, ids, jnp.full(batch, 2)))
             for name in ("apgd-ce", "apgd-t", "fab-t", "square")}}
   out = {}
   for name, (fn, args) in fns.items():
@@ -192,6 +265,68 @@ def compile_times(pair: Pair, batch: int = 256) -> dict[str, float]:
     (fn.lower(*args, norm="l2") if name == "DeepFool step" else fn.lower(*args)).compile()
     out[name] = time.perf_counter() - t0
   print("compile seconds at batch 256: " + ", ".join(f"{k} {v:.1f}" for k, v in out.items()), flush=True)
+  return out
+
+
+@jax.custom_vjp
+def max_pool_first_max(x: jax.Array) -> jax.Array:
+  """2x2 max pooling whose gradient goes to each window's first maximum (torch's rule), found from four strided
+  slices; the library's `models.max_pool_2x2` splits it between tied maxima (XLA's reduce-and-divide)."""
+  return _max_pool_values(x)
+
+
+def _max_pool_values(x):
+  n, h, w, c = x.shape
+  return x[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+def _first_max_fwd(x):
+  y = _max_pool_values(x)
+  return y, (x, y)
+
+
+def _first_max_bwd(res, g):
+  x, y = res
+  n, h, w, c = x.shape
+  h2, w2 = h // 2, w // 2
+  taken, parts = jnp.zeros(g.shape, bool), []
+  for i in (0, 1):
+    for j in (0, 1):
+      first = (x[:, i:2 * h2:2, j:2 * w2:2] == y) & ~taken
+      taken = taken | first
+      parts.append(jnp.where(first, g, jnp.zeros((), g.dtype)))
+  dx = jnp.stack([jnp.stack(parts[:2], axis=3), jnp.stack(parts[2:], axis=3)], axis=2).reshape(n, 2 * h2, 2 * w2, c)
+  return (jnp.pad(dx, ((0, 0), (0, h - 2 * h2), (0, w - 2 * w2), (0, 0))),)
+
+
+max_pool_first_max.defvjp(_first_max_fwd, _first_max_bwd)
+
+
+def max_pool_before_after(pair: Pair, batch: int = 256) -> dict:
+  """PGD-20 at `batch` with the library's max pooling (XLA's gradient, split between tied maxima) and with a
+  custom VJP that sends it to the first maximum (`max_pool_first_max`): seconds (interleaved) and how many
+  pixels and examples of the adversarial examples differ."""
+  from lowrank_jax import models  # pylint: disable=g-import-not-at-top
+  x, y, key = jnp.asarray(pair.x[:batch]), jnp.asarray(pair.y[:batch]), jax.random.PRNGKey(0)
+  library_pool = models.max_pool_2x2
+  pgds = {}
+  for name, pool in (("xla", library_pool), ("first_max", max_pool_first_max)):
+    models.max_pool_2x2 = pool  # read when the model is traced: a new jit per variant
+    try:
+      f = pair.model.logits
+      pgds[name] = jax.jit(lambda z, t, f=f: attacks.pgd(f, z, t, key, eps=EPS, steps=STEPS),
+                           compiler_options=conv.COMPILER_OPTIONS if jax.default_backend() == "cpu" else None)
+      common.block(pgds[name](x, y))
+    finally:
+      models.max_pool_2x2 = library_pool
+  t = common.interleaved({k: (lambda g=g: g(x, y)) for k, g in pgds.items()}, rounds=3, warmup=0)
+  adv = {k: np.asarray(g(x, y)) for k, g in pgds.items()}
+  diff = adv["xla"] != adv["first_max"]
+  out = {"batch": batch, "xla_s": t["xla"], "first_max_s": t["first_max"], "pixels": int(diff.size),
+         "pixels_different": int(diff.sum()), "examples_different": int(diff.reshape(batch, -1).any(1).sum()),
+         "xla_accuracy": pair.acc_ours(adv["xla"]), "first_max_accuracy": pair.acc_ours(adv["first_max"])}
+  print(f"max pool gradient, PGD-20 batch {batch}: XLA's {t['xla']:.3f} s, first maximum {t['first_max']:.3f} s; "
+        f"{out['pixels_different']} of {out['pixels']} pixels differ", flush=True)
   return out
 
 
@@ -216,6 +351,7 @@ def main():
   ap.add_argument("--workdir", default="")
   ap.add_argument("--examples", type=int, default=256)
   ap.add_argument("--aa-examples", type=int, default=500)
+  ap.add_argument("--aa-only", action="store_true", help="only AutoAttack against the official implementation")
   a = ap.parse_args()
   model = trained_cnn(a.workdir)
   tx, ty = data.load_dataset(model.config.dataset).splits["test"]
@@ -223,11 +359,15 @@ def main():
   x, y = data.to_unit(tx[:n]), ty[:n].astype(np.int32)
   pair = Pair(model, x[:a.examples], y[:a.examples])
   print(f"logits agree to {pair.logit_diff:.1e}")
-  pgd_and_deepfool(pair, examples=a.examples)
-  apgd_vs(pair)
-  compile_times(pair)
-  utilisation(pair)
-  autoattack_vs(pair, x[:a.aa_examples], y[:a.aa_examples])
+  if not a.aa_only:
+    pgd_and_deepfool(pair, examples=a.examples)
+    apgd_vs(pair)
+    compile_times(pair)
+    utilisation(pair)
+  for row in AA_SETTINGS:
+    m = model if row["model"] == "vanilla" else robust_cnn()
+    xs, ys = x[:row["images"]], y[:row["images"]]
+    official_vs(Pair(m, xs, ys), xs, ys, row["eps"], row["model"], torchattacks_too=row.get("torchattacks", False))
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ def attacks_part(s: dict, workdir: str, data_dir: str = "") -> dict:
     pgd_rows += attacks_bench.pgd_and_deepfool(pair, batch_sizes=(bs,), examples=bs, deepfool=False)
   out["pgd"] = pgd_rows
   pair = attacks_bench.Pair(model, x[:s["aa_examples"]], y[:s["aa_examples"]], device)
-  out["autoattack"] = attacks_bench.autoattack_vs(pair, x[:s["aa_examples"]], y[:s["aa_examples"]])
+  out["autoattack"] = attacks_bench.official_vs(pair, x[:s["aa_examples"]], y[:s["aa_examples"]], attacks_bench.EPS,
+                                                "vanilla", torchattacks_too=True)
   return out
 
 
@@ -103,7 +104,7 @@ def main():
   if "training" not in skip:
     r["training"] = train_steps(s)
     r["part_seconds"]["training"] = round(time.perf_counter() - t0, 1)
-  if "attacks" not in skip and all(importlib.util.find_spec(m) for m in ("torch", "torchattacks")):
+  if "attacks" not in skip and all(importlib.util.find_spec(m) for m in ("torch", "torchattacks", "pyautoattack")):
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as workdir:
       r["attacks"] = attacks_part(s, workdir, a.data_dir)

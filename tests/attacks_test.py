@@ -366,6 +366,86 @@ class TrainedModelTest(absltest.TestCase):
       np.testing.assert_array_equal(other.broken_by, whole.broken_by)
       np.testing.assert_allclose(other.x_adv, whole.x_adv, atol=1e-6)
 
+  def test_targeted_attacks_batched_equal_one_run_per_target(self):
+    """APGD-T and FAB-T run every (example, target) pair in one batch; per example the result must be the
+    sequential loop's: target t's run alone (key fold_in(key, t)), the first target that breaks it within eps."""
+    x, y, idx = self.x[:48], self.y[:48].astype(np.int32), np.arange(100, 148)
+    key, eps, targets = jax.random.PRNGKey(4), 0.05, 9
+    run = jax.jit(attacks.apgd_run, static_argnames=("steps", "norm", "loss", "restarts", "rho"))
+    alone = {
+        "apgd-t": lambda t: run(self.fn, x, y, jax.random.fold_in(key, t), eps=eps, steps=10, loss="dlr_targeted",
+                                target_class=t + 2, indices=idx).x,
+        "fab-t": lambda t: _fab(self.fn, x, y, jax.random.fold_in(key, t), eps=eps, steps=10, targeted=True,
+                                target_class=t + 2, indices=idx)[0]}
+    batched = {"apgd-t": autoattack.apgd_targets, "fab-t": attacks.fab_targets}
+    for name, one in alone.items():
+      want, first = np.array(x), np.full(len(x), -1)
+      for t in range(targets):
+        a = np.asarray(one(t))
+        ok = ((np.argmax(np.asarray(self.fn(a)), -1) != y) & (np.abs(a - x).reshape(len(x), -1).max(1) <= eps * (1 + 1e-5))
+              & (first < 0))
+        want[ok], first[ok] = a[ok], t
+      self.assertGreater((first > 0).sum(), 0, name)  # some examples fall only to a later target
+      self.assertGreater((first == -1).sum(), 0, name)  # and some to none
+      got = jax.jit(batched[name], static_argnames=("norm", "steps", "num_targets"))(
+          self.fn, x, y, key, eps=eps, indices=idx, steps=10, num_targets=targets)
+      np.testing.assert_allclose(np.asarray(got), want, atol=1e-6, err_msg=name)
+
+  def test_square_in_spans_equals_one_call_and_drops_the_broken(self):
+    """AutoAttack runs Square in spans of queries, each on the examples not yet broken: per example the same
+    point as one call of `square` (whose queries stop at the break too)."""
+    x, y, idx = self.x[:24], self.y[:24].astype(np.int32), np.arange(50, 74)
+    key, queries = jax.random.PRNGKey(2), 300
+    whole = np.asarray(_square(self.fn, x, y, key, eps=0.05, queries=queries, indices=idx))
+    spans = autoattack.square_in_spans(self.fn, x, y, key, idx, eps=0.05, norm="linf", queries=queries, batch_size=8)
+    broken = np.argmax(np.asarray(self.fn(whole)), -1) != y
+    self.assertTrue(0 < broken.sum() < len(y))  # some break on the way, so later spans run on fewer examples
+    self.assertEqual(autoattack.square_spans(queries), [10, 50, 200, 300])
+    np.testing.assert_allclose(spans, whole, atol=1e-6)
+
+  def test_autoattack_takes_any_callable_and_compiles_once_per_function(self):
+    """A plain function, a Partial, a bound nnx.Module and a linen apply closure give the same result, and a
+    second call with the same function compiles nothing."""
+    import flax.linen as nn  # pylint: disable=g-import-not-at-top
+    from flax import nnx  # pylint: disable=g-import-not-at-top
+    p = self.fn.args[0]
+    x, y = self.x[:16], self.y[:16].astype(np.int32)
+
+    class Mlp(nnx.Module):
+      def __init__(self):
+        self.w1, self.b1 = nnx.Param(p["w1"]), nnx.Param(p["b1"])
+        self.w2, self.b2 = nnx.Param(p["w2"]), nnx.Param(p["b2"])
+
+      def __call__(self, z):
+        return jax.nn.relu(z.reshape(z.shape[0], -1) @ self.w1 + self.b1) @ self.w2 + self.b2
+
+    class LinenMlp(nn.Module):
+      @nn.compact
+      def __call__(self, z):
+        h = jax.nn.relu(z.reshape(z.shape[0], -1) @ self.param("w1", nn.initializers.zeros, (784, 128))
+                        + self.param("b1", nn.initializers.zeros, (128,)))
+        return h @ self.param("w2", nn.initializers.zeros, (128, 10)) + self.param("b2", nn.initializers.zeros, (10,))
+
+    variables = {"params": {k: p[k] for k in ("w1", "b1", "w2", "b2")}}
+    forms = {"plain function": lambda z: self.fn(z), "Partial": self.fn, "nnx.Module": Mlp(),
+             "linen apply closure": lambda z: LinenMlp().apply(variables, z)}
+    settings = autoattack.AttackSettings(steps=5, num_targets=2, queries=20)
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, *a, **kw: compiles.append(event) if event == "/jax/core/compile/backend_compile_duration"
+        else None)
+    results = {}
+    for name, f in forms.items():
+      run = lambda f=f: autoattack.autoattack(f, x, y, jax.random.PRNGKey(0), eps=0.05, settings=settings)
+      results[name] = run()
+      before = len(compiles)
+      again = run()
+      self.assertEqual(len(compiles), before, f"{name}: the second call compiled again")
+      np.testing.assert_array_equal(again.robust, results[name].robust)
+    for name, r in results.items():
+      np.testing.assert_array_equal(r.robust, results["Partial"].robust, err_msg=name)
+      np.testing.assert_allclose(r.x_adv, results["Partial"].x_adv, atol=1e-5, err_msg=name)
+
   def test_autoattack_skips_the_known_broken_and_attacks_the_rest_as_before(self):
     """Nested eps: attacking only what 0.02 left robust gives, at 0.04, every example's result of a full run."""
     x, y = self.x[:32], self.y[:32].astype(np.int32)

@@ -14,6 +14,8 @@ class BatchingTest(absltest.TestCase):
     self.assertEqual(got, {1: 8, 5: 8, 8: 8, 9: 16, 17: 32, 32: 32, 33: 64, 100: 128, 250: 256, 256: 256})
     self.assertEqual(batching.bucket_size(100, 100), 100)  # never above the batch size
     self.assertEqual(batching.bucket_size(3, 4), 4)
+    fine = {n: batching.bucket_size(n, 256, fine=True) for n in (1, 8, 9, 23, 64, 65, 100)}
+    self.assertEqual(fine, {1: 8, 8: 8, 9: 16, 23: 24, 64: 64, 65: 96, 100: 128})  # multiples of 8 up to 64
 
   def test_chunks_cover_each_index_once_and_pad_with_the_first(self):
     idx = np.array([7, 3, 11, 2, 9, 4, 5, 6, 1, 0, 8])

@@ -73,6 +73,14 @@ class ModelsTest(parameterized.TestCase):
     x = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 6, 4))  # odd height: VALID pooling drops the last row
     np.testing.assert_array_equal(models.max_pool_2x2(x), nnx.max_pool(x, (2, 2), (2, 2)))
 
+  def test_max_pool_gradient_equals_xla_without_ties(self):
+    x = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 9, 4))  # continuous values: no ties; odd sizes
+    g = jax.random.normal(jax.random.PRNGKey(5), (3, 3, 4, 4))
+    ours = jax.vjp(models.max_pool_2x2, x)[1](g)[0]  # reduce-and-divide: a tie would split the cotangent
+    xla = jax.vjp(lambda z: nnx.max_pool(z, (2, 2), (2, 2)), x)[1](g)[0]  # select-and-scatter
+    np.testing.assert_array_equal(ours, xla)
+    self.assertTrue(np.all(np.asarray(ours)[:, 6] == 0) and np.all(np.asarray(ours)[:, :, 8] == 0))
+
   def test_width_multiplier(self):
     fm, params, stats = _build("resnet18", (28, 28, 1), init="abstract", width=0.25)
     dims = fm.feature_dims(params, stats, (28, 28, 1))

@@ -7,6 +7,7 @@
     fgsm(logits_fn, x, y, eps=)                     # one signed / normalised step
     pgd(logits_fn, x, y, key, eps=, steps=)         # Madry et al.: fixed step, restarts
     apgd(logits_fn, x, y, key, eps=) / apgd_run(...)  # Croce & Hein: APGD (Alg. 1)
+    apgd_targets(...) / apgd_target_rows(...)         # APGD-T: every target class in one batch
 
 Every returned input lies in [0, 1] and in the eps-ball of `norm` around x. Randomness is per
 example: example i draws from fold_in(key, indices[i]) (default indices 0..n-1), so results do not
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 from lowrank_jax.attacks.inputs import check_inputs
 from lowrank_jax.attacks.losses import LogitsFn, LossFn, dlr_targeted_loss, loss_fn, top_k_targets
 from lowrank_jax.attacks.norms import NORMS, Norm, clip_to_ball, example_keys, expand, random_starts, restart_keys
+from lowrank_jax.attacks.targets import all_targets
 
 PGD_STATIC = ("steps", "norm", "restarts", "random_start", "loss", "targeted", "keep", "unroll")
 APGD_STATIC = ("steps", "norm", "restarts", "loss", "rho")
@@ -244,8 +246,13 @@ def apgd(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps
 
 def apgd_run(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps, steps: int = 100,
              norm: Norm = "linf", loss: str = "ce", restarts: int = 1, rho: float = 0.75,
-             target_class: int | jax.Array | None = None, indices: jax.Array | None = None) -> Ascent:
-  """`apgd`, returning the per-example Ascent (x, success, best loss) for combining runs."""
+             target_class: int | jax.Array | None = None, indices: jax.Array | None = None,
+             streams: jax.Array | None = None) -> Ascent:
+  """`apgd`, returning the per-example Ascent (x, success, best loss) for combining runs.
+
+  streams: (n,) ints; row i then draws as if run alone with key fold_in(key, streams[i]) (APGD-T's rows
+  of (example, target) pairs use the target's number, so a batch of all pairs equals one run per target).
+  """
   check_inputs(x, y, where="apgd")
   if loss == "dlr_targeted":
     if target_class is None:
@@ -256,10 +263,27 @@ def apgd_run(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *,
   else:
     value = lambda lg: loss_fn(loss)(lg, y)
   objective = lambda z: (lambda lg: (value(lg), jnp.argmax(lg, -1) != y))(logits_fn(z))
-  keys, rule = example_keys(key, x.shape[0], indices), apgd_step(eps, steps, rho)
+  keys, rule = example_keys(key, x.shape[0], indices, streams), apgd_step(eps, steps, rho)
 
   def run(r):
     d0 = random_starts(restart_keys(keys, r), x, eps, norm, kind="surface")
     return ascent(objective, x, jnp.clip(x + d0, 0.0, 1.0), eps=eps, norm=norm, steps=steps, rule=rule)
 
   return best_of(run, restarts)
+
+
+def apgd_target_rows(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, eps, indices: jax.Array,
+                     ranks: jax.Array, *, norm: Norm, steps: int) -> jax.Array:
+  """APGD-T on rows (example, target rank ranks[i]): APGD on the targeted DLR loss towards the class with the
+  ranks[i]-th highest clean logit, each row as in a run for that rank alone (key fold_in(key, rank - 2))."""
+  targets = top_k_targets(logits_fn(x), ranks)
+  return apgd_run(logits_fn, x, y, key, eps=eps, steps=steps, norm=norm, loss="dlr_targeted", target_class=targets,
+                  indices=indices, streams=ranks - 2).x
+
+
+def apgd_targets(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps, norm: Norm = "linf",
+                 steps: int = 100, num_targets: int = 9, indices: jax.Array | None = None) -> jax.Array:
+  """APGD-T as AutoAttack runs it: the classes ranked 2..num_targets+1, every (example, target) pair in one
+  batch; per example the first target, in that order, whose point is misclassified within eps (x where none)."""
+  return all_targets(apgd_target_rows, logits_fn, x, y, key, eps, indices, norm=norm, steps=steps,
+                     num_targets=num_targets)

@@ -6,7 +6,9 @@
 
 Each attack is one jitted program over a batch with fixed shapes (per-example masks, `lax` loops);
 `autoattack` runs them in AutoAttack's order, each on the examples still robust, gathered into
-`batching` buckets so few shapes compile. Randomness is per example, from fold_in(key, global
+`batching` buckets so few shapes compile. APGD-T and FAB-T run every (example, target class) pair
+as rows of one batch (`targets`), keeping per example the first target, in the reference's order,
+that succeeds. Randomness is per example, from fold_in(key, global
 index), so a result does not depend on batch size, order or padding.
 
 Versions (as in the reference implementation):
@@ -31,12 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from lowrank_jax import batching, conv
-from lowrank_jax.attacks.ascent import apgd, apgd_run, best_of
-from lowrank_jax.attacks.fab import fab, fab_targets
+from lowrank_jax.attacks.ascent import apgd, apgd_target_rows, apgd_targets  # noqa: F401  (apgd_targets: API)
+from lowrank_jax.attacks.fab import fab, fab_target_rows
 from lowrank_jax.attacks.inputs import check_inputs, check_labels
 from lowrank_jax.attacks.losses import LogitsFn, ce_loss, dlr_loss
 from lowrank_jax.attacks.norms import NORMS, Norm
-from lowrank_jax.attacks.square import square
+from lowrank_jax.attacks.square import SquareState, square, square_queries, square_start
+from lowrank_jax.attacks.targets import first_success, target_rows
 
 VERSIONS: dict[str, tuple[str, ...]] = {
     "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
@@ -60,31 +63,66 @@ class AttackSettings:
     return cls(**{"restarts": 5 if version == "plus" else 1, **overrides})
 
 
-def apgd_targets(logits_fn, x, y, key, eps, indices, *, norm, steps, num_targets):
-  """APGD-T: APGD on the targeted DLR loss for the classes ranked 2..num_targets+1, per example the best."""
-  run = lambda t: apgd_run(logits_fn, x, y, jax.random.fold_in(key, t), eps=eps, steps=steps, norm=norm,
-                           loss="dlr_targeted", target_class=t + 2, indices=indices)
-  return best_of(run, num_targets).x
+TARGETED = ("apgd-t", "fab-t")  # run on rows of (example, target rank): every target in one batch
 
 
 @functools.lru_cache(maxsize=None)
 def attack_fn(name: str, norm: Norm, settings: AttackSettings, num_classes: int) -> Callable:
-  """A jitted fn(logits_fn, x, y, key, eps, indices) -> x_adv for one of AutoAttack's attacks.
+  """A jitted fn(logits_fn, x, y, key, eps, indices, ranks) -> x_adv for one of AutoAttack's attacks.
 
+  Rows of the targeted attacks (TARGETED) are (example, target rank ranks[i]) pairs; the others ignore ranks.
   Cached: every call with the same arguments returns the same function, so a second
   autoattack() on the same architecture and shapes (another checkpoint) compiles nothing.
   """
-  s, targets = settings, min(settings.num_targets, num_classes - 1)
-  fns = {
+  s = settings
+  untargeted = {
       "apgd-ce": functools.partial(apgd, norm=norm, steps=s.steps, loss="ce", restarts=s.restarts),
       "apgd-dlr": functools.partial(apgd, norm=norm, steps=s.steps, loss="dlr", restarts=s.restarts),
-      "apgd-t": functools.partial(apgd_targets, norm=norm, steps=s.steps, num_targets=targets),
       "fab": lambda *a, **kw: fab(*a, norm=norm, steps=s.steps, targeted=False, restarts=s.restarts, **kw)[0],
-      "fab-t": functools.partial(fab_targets, norm=norm, steps=s.steps, num_targets=targets),
       "square": functools.partial(square, norm=norm, queries=s.queries),
   }
-  f = fns[name]
-  return conv.jit(lambda logits_fn, x, y, key, eps, indices: f(logits_fn, x, y, key, eps=eps, indices=indices))
+  if name in TARGETED:
+    rows = {"apgd-t": apgd_target_rows, "fab-t": fab_target_rows}[name]
+    return conv.jit(functools.partial(rows, norm=norm, steps=s.steps))
+  f = untargeted[name]
+  return conv.jit(lambda logits_fn, x, y, key, eps, indices, ranks: f(logits_fn, x, y, key, eps=eps, indices=indices))
+
+
+_square_start = conv.jit(square_start, static_argnames=("norm", "queries"))
+_square_queries = conv.jit(square_queries, static_argnames=("norm", "queries"))
+
+
+def square_spans(queries: int) -> list[int]:
+  """Where Square's queries are cut into spans: its schedule's steps (10, 50, 200, 500, 1000, 2000) and every
+  1000 queries after, up to `queries`."""
+  cuts = {10, 50, 200, 500, 1000, 2000} | set(range(3000, queries, 1000))
+  return [q for q in sorted(cuts) if q < queries] + [queries]
+
+
+def square_in_spans(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array, indices: np.ndarray, *,
+                    eps: float, norm: Norm, queries: int, batch_size: int, mesh=None) -> np.ndarray:
+  """Square over [0, queries) in spans (`square_spans`), each span on the examples not yet broken, re-batched
+  (the reference likewise queries only the examples it has not broken), in `fine` buckets (each of the
+  5,000 queries pays for the padding); per example the same result as one `square` call, whose queries stop
+  at the example's break anyway."""
+  e = jnp.float32(eps)
+  state = batching.map_batches(lambda xs, ys, ids: _square_start(logits_fn, xs, ys, key, eps=e, norm=norm,
+                                                                 queries=queries, indices=ids),
+                               (x, y, indices), batch_size, mesh=mesh)
+  x_best, margin = np.array(state.x_best), np.array(state.margin)
+  start = 0
+  for stop in square_spans(queries):
+    live = np.flatnonzero(margin > 0)
+    if not len(live):
+      break
+    out = batching.map_batches(
+        lambda xs, ys, ids, xb, m, a=start, b=stop: _square_queries(
+            logits_fn, xs, ys, key, SquareState(xb, m), jnp.int32(a), jnp.int32(b), eps=e, norm=norm,
+            queries=queries, indices=ids),
+        (x, y, indices, x_best, margin), batch_size, idx=live, mesh=mesh, fine=True)
+    x_best[live], margin[live] = out.x_best, out.margin
+    start = stop
+  return x_best
 
 
 @dataclasses.dataclass
@@ -111,7 +149,9 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
   """AutoAttack: its attacks in order, each on the examples still robust; the per-example worst case.
 
   Args:
-    logits_fn: x -> logits; a `jax.tree_util.Partial` keeps parameters out of the compiled code.
+    logits_fn: x -> logits: any callable (a plain function, a closure over a linen model's variables, a bound
+      nnx.Module, a `jax.tree_util.Partial`; the last two keep parameters out of the compiled code). The same
+      function object compiles once per shape.
     x, y: NHWC inputs in [0, 1] and labels (host arrays).
     key: PRNG key; example i draws from fold_in(key, indices[i]).
     eps: the budget in `norm`; a point counts as broken when misclassified within eps (+1e-5 relative).
@@ -124,6 +164,7 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
       within eps too): not attacked, counted as broken (broken_by -3).
   """
   names = VERSIONS[version]
+  logits_fn = batching.as_pytree(logits_fn)  # any callable: a plain function, a Partial, an nnx.Module
   x, y = np.asarray(x), np.asarray(y)
   check_inputs(x, y, images="square" in names, where="autoattack")
   num_classes = num_classes or int(np.asarray(logits_fn(x[:1])).shape[-1])
@@ -140,14 +181,24 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
     robust[given], broken_by[given] = False, -3
   x_adv = x.copy()
   after = {}
+  targets = min(settings.num_targets, num_classes - 1)
   for a, name in enumerate(names):
     fn = attack_fn(name, norm, settings, num_classes)
     todo = np.flatnonzero(robust)
     if len(todo):
-      adv = batching.map_batches(lambda xs, ys, ids: fn(logits_fn, xs, ys, key, jnp.float32(eps), ids),
-                                 (x, y, indices), batch_size, idx=todo, mesh=mesh)
-      size = np.asarray(NORMS[norm].size(jnp.asarray(adv - x[todo])))
-      broken = (batching.predict(logits_fn, adv, batch_size, mesh) != y[todo]) & (size <= eps * (1 + 1e-5))
+      per = targets if name in TARGETED else 1
+      ex, ranks = target_rows(len(todo), per)
+      rows = todo[ex]
+      if name == "square":
+        adv = square_in_spans(logits_fn, x[todo], y[todo], key, indices[todo], eps=eps, norm=norm,
+                              queries=settings.queries, batch_size=batch_size, mesh=mesh)
+      else:
+        adv = batching.map_batches(lambda xs, ys, ids, rs: fn(logits_fn, xs, ys, key, jnp.float32(eps), ids, rs),
+                                   (x[rows], y[rows], indices[rows], ranks.astype(np.int32)), batch_size, mesh=mesh)
+      size = np.asarray(NORMS[norm].size(jnp.asarray(adv - x[rows])))
+      success = (batching.predict(logits_fn, adv, batch_size, mesh) != y[rows]) & (size <= eps * (1 + 1e-5))
+      adv, broken = (np.asarray(v) for v in first_success(success.reshape(len(todo), per),
+                                                           adv.reshape((len(todo), per) + x.shape[1:]), x[todo]))
       hit = todo[broken]
       robust[hit], broken_by[hit], x_adv[hit] = False, a, adv[broken]
     after[name] = float(robust.mean())

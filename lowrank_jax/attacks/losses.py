@@ -63,9 +63,10 @@ def loss_fn(loss: str | LossFn) -> LossFn:
 
 
 def top_k_targets(logits: jax.Array, rank) -> jax.Array:
-  """The class with the `rank`-th highest logit (rank 2: the runner-up), per example; rank may be traced."""
+  """The class with the `rank`-th highest logit (rank 2: the runner-up), per example; rank a scalar or one per
+  example (n,), and may be traced."""
   order = jnp.argsort(-logits, axis=-1)
-  return jnp.take_along_axis(order, jnp.broadcast_to(jnp.asarray(rank) - 1, (logits.shape[0], 1)), 1)[:, 0]
+  return jnp.take_along_axis(order, jnp.broadcast_to(jnp.asarray(rank) - 1, (logits.shape[0],))[:, None], 1)[:, 0]
 
 
 def class_gradients(logits_fn: LogitsFn, x: jax.Array, classes: jax.Array | None = None

@@ -83,10 +83,15 @@ def clip_to_ball(x: jax.Array, x_adv: jax.Array, eps, norm: Norm) -> jax.Array:
   return jnp.clip(x + NORMS[norm].project(x_adv - x, eps), 0.0, 1.0)
 
 
-def example_keys(key: jax.Array, n: int, indices: jax.Array | None = None) -> jax.Array:
-  """One key per example: fold_in(key, indices[i]) (indices default to 0..n-1)."""
+def example_keys(key: jax.Array, n: int, indices: jax.Array | None = None, streams: jax.Array | None = None
+                 ) -> jax.Array:
+  """One key per example: fold_in(key, indices[i]) (indices default to 0..n-1); with `streams` (n,),
+  fold_in(fold_in(key, streams[i]), indices[i]): row i's stream (a target class) as if run alone with
+  key fold_in(key, streams[i])."""
   idx = jnp.arange(n) if indices is None else jnp.asarray(indices)
-  return jax.vmap(jax.random.fold_in, (None, 0))(key, idx)
+  if streams is None:
+    return jax.vmap(jax.random.fold_in, (None, 0))(key, idx)
+  return jax.vmap(lambda s, i: jax.random.fold_in(jax.random.fold_in(key, s), i))(jnp.asarray(streams), idx)
 
 
 def restart_keys(keys: jax.Array, restart) -> jax.Array:

@@ -1,12 +1,15 @@
 """Square attack (Andriushchenko, Croce, Flammarion, Hein, ECCV 2020): score-based, gradient-free.
 
     square(logits_fn, x, y, key, eps=, norm=, queries=) -> x_adv
+    square_start(...) -> SquareState; square_queries(..., state, start, stop) -> SquareState   # in spans
 
 Differences from the reference, on purpose: the square's position is drawn per example (the
 reference draws one per batch), so results are batch-size independent.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -66,6 +69,13 @@ def _place(table, s, vh, vw, h, w, transpose):
   return jnp.where(inside, pat[jnp.clip(r, 0, pat.shape[0] - 1), jnp.clip(c, 0, pat.shape[1] - 1)], 0.0)
 
 
+class SquareState(NamedTuple):
+  """Per example: the best point so far and its margin z_y - max_{j != y} z_j (<= 0: broken, no more queries)."""
+
+  x_best: jax.Array
+  margin: jax.Array
+
+
 def square(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps, norm: Norm = "linf",
            queries: int = 5000, p_init: float = 0.8, rescale_schedule: bool = False,
            indices: jax.Array | None = None) -> jax.Array:
@@ -77,7 +87,18 @@ def square(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, e
   ||delta||_2 = eps. p follows the reference's schedule (AutoAttack does not
   rescale it to `queries`). The margin loss z_y - max_{j != y} z_j is minimised;
   an example stops once misclassified. Inputs are NHWC in [0, 1].
+
+  `square_start` then `square_queries` over [0, queries) is the same attack in parts: AutoAttack runs
+  it in spans of queries and drops the broken examples between spans, as the reference stops querying them.
   """
+  state = square_start(logits_fn, x, y, key, eps=eps, norm=norm, queries=queries, indices=indices)
+  return square_queries(logits_fn, x, y, key, state, 0, queries, eps=eps, norm=norm, queries=queries,
+                        p_init=p_init, rescale_schedule=rescale_schedule, indices=indices).x_best
+
+
+def square_start(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps, norm: Norm = "linf",
+                 queries: int = 5000, indices: jax.Array | None = None) -> SquareState:
+  """Square's starting point per example (Linf: vertical stripes of +-eps; L2: a grid of eta patterns)."""
   check_inputs(x, y, images=True, where="square")
   n, h, w, c = x.shape
   keys = example_keys(key, n, indices)
@@ -97,7 +118,18 @@ def square(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, e
         sg = sign(jax.vmap(lambda k: jax.random.fold_in(k, a * 97 + b))(ks), (1, 1, c))
         init = init + blk[None, :, :, None] * sg
     x_best = jnp.clip(x + l2_scale_to(init, eps), 0.0, 1.0)
-  margin = -margin_loss(logits_fn(x_best), y)
+  return SquareState(x_best, -margin_loss(logits_fn(x_best), y))
+
+
+def square_queries(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, state: SquareState,
+                   start, stop, *, eps, norm: Norm = "linf", queries: int = 5000, p_init: float = 0.8,
+                   rescale_schedule: bool = False, indices: jax.Array | None = None) -> SquareState:
+  """Square's queries start..stop-1 (traced ints: one compilation for every span) from `state`; the loop ends
+  early once every example is broken. Query i of example k draws from fold_in(fold_in(key, index_k), i)."""
+  n, h, w, c = x.shape
+  keys = example_keys(key, n, indices)
+  draw = lambda i: jax.vmap(lambda k: jax.random.fold_in(k, i))(keys)
+  table = None if norm == "linf" else jnp.asarray(_eta_table(min(h, w)))
 
   def linf_candidate(i, xb):
     s = _square_side(p_schedule(i, p_init, queries, rescale_schedule), h, w, 1)
@@ -136,7 +168,7 @@ def square(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, e
 
   def cond(carry):
     i, _, m = carry
-    return (i < queries) & jnp.any(m > 0)
+    return (i < stop) & jnp.any(m > 0)
 
   def body(carry):
     i, xb, m = carry
@@ -146,6 +178,6 @@ def square(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, e
     take = active & ((mn < m) | (mn <= 0))
     return i + 1, jnp.where(expand(take, x), xn, xb), jnp.where(take, mn, m)
 
-  _, x_best, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), x_best, margin))
-  return x_best
+  _, x_best, margin = jax.lax.while_loop(cond, body, (jnp.asarray(start, jnp.int32), state.x_best, state.margin))
+  return SquareState(x_best, margin)
 
