@@ -15,6 +15,31 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import TEST_XLA_FLAGS  # pylint: disable=g-import-not-at-top
 
 
+class MaxPoolFirstMaxTest(absltest.TestCase):
+  """The bench's alternative max-pool gradient (to each window's first maximum, as torch) against XLA's own."""
+
+  def test_equals_xla_without_ties(self):
+    import jax  # pylint: disable=g-import-not-at-top
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from flax import nnx  # pylint: disable=g-import-not-at-top
+    from bench import attacks  # pylint: disable=g-import-not-at-top
+    x = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 9, 4))  # continuous values: no ties; odd sizes dropped
+    g = jax.random.normal(jax.random.PRNGKey(5), (3, 3, 4, 4))
+    ours = jax.vjp(attacks.max_pool_first_max, x)[1](g)[0]
+    xla = jax.vjp(lambda z: nnx.max_pool(z, (2, 2), (2, 2)), x)[1](g)[0]
+    np.testing.assert_array_equal(attacks.max_pool_first_max(x), nnx.max_pool(x, (2, 2), (2, 2)))
+    np.testing.assert_array_equal(ours, xla)
+
+  def test_a_tie_goes_to_the_first_maximum(self):
+    import jax  # pylint: disable=g-import-not-at-top
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from bench import attacks  # pylint: disable=g-import-not-at-top
+    x = jnp.asarray([[1.0, 3.0], [3.0, 3.0]]).reshape(1, 2, 2, 1)  # torch's max_pool2d: all to (0, 1)
+    dx = jax.grad(lambda z: 2.0 * attacks.max_pool_first_max(z).sum())(x)
+    np.testing.assert_array_equal(np.asarray(dx).reshape(2, 2), [[0.0, 2.0], [0.0, 0.0]])
+
+
 class GpuBenchTest(absltest.TestCase):
 
   def test_small_run_on_cpu_writes_every_part(self):
