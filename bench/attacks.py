@@ -19,7 +19,9 @@ What limits the ratios is written in docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import sys
 import time
 
@@ -197,6 +199,27 @@ def _explain(pair: Pair, official, x: np.ndarray, y: np.ndarray, x_off: np.ndarr
           "our_fab_t_smallest_linf": min(fab_norms)}
 
 
+class _OfficialLaps(logging.Handler):
+  """Collects the official AutoAttack's cumulative seconds after each attack from its debug log."""
+
+  def __init__(self):
+    super().__init__(logging.DEBUG)
+    self.laps: dict[str, float] = {}
+
+  def emit(self, record):
+    m = re.match(r"robust accuracy after (\S+): .*\(total time ([\d.]+) s\)", record.getMessage())
+    if m:
+      self.laps[m.group(1).lower()] = float(m.group(2))
+
+
+def _per_attack(laps: dict[str, float]) -> dict[str, float]:
+  """Cumulative seconds after each attack -> seconds of each attack."""
+  out, last = {}, 0.0
+  for name, t in laps.items():
+    out[name], last = t - last, t
+  return out
+
+
 def official_vs(pair: Pair, x: np.ndarray, y: np.ndarray, eps: float, model: str, torchattacks_too: bool = False,
                 explain: int = 3) -> dict:
   """AutoAttack (standard, Linf) ours against the official implementation (pyautoattack) on the same weights and
@@ -205,19 +228,28 @@ def official_vs(pair: Pair, x: np.ndarray, y: np.ndarray, eps: float, model: str
   does not are explained). torchattacks_too: torchattacks' AutoAttack timed as well."""
   import torch  # pylint: disable=g-import-not-at-top
   from pyautoattack import AutoAttack  # pylint: disable=g-import-not-at-top
-  ours_run = lambda: autoattack.autoattack(pair.model.logits, x, y, jax.random.PRNGKey(0), eps=eps, batch_size=256)
+  laps: dict[str, float] = {}  # cumulative seconds of our warm call at the end of each attack
+  ours_run = lambda progress=None: autoattack.autoattack(pair.model.logits, x, y, jax.random.PRNGKey(0), eps=eps,
+                                                         batch_size=256, progress=progress)
   t0 = time.perf_counter()
   first = ours_run()
   t_first = time.perf_counter() - t0
   t0 = time.perf_counter()
-  ours = ours_run()
+  ours = ours_run(lambda line: laps.setdefault(line.split(":")[0], time.perf_counter() - t0))
   t_warm = time.perf_counter() - t0
   assert np.array_equal(first.robust, ours.robust), "two calls of our AutoAttack disagree"
   tx = torch.tensor(np.transpose(x, (0, 3, 1, 2))).to(pair.device)
   ty = torch.tensor(y.astype(np.int64)).to(pair.device)
   official = AutoAttack(pair.net, norm="Linf", eps=eps, version="standard", seed=0, device=pair.device)
+  official_laps = _OfficialLaps()  # its own log lines: "robust accuracy after APGD-T: ... (total time 18.9 s)"
+  official.logger.addHandler(official_laps)
+  official.logger.setLevel(logging.DEBUG)
+  official.logger.propagate = False
   t0 = time.perf_counter()
-  x_off, y_off = official.run_standard_evaluation(tx, ty, batch_size=250)
+  try:
+    x_off, y_off = official.run_standard_evaluation(tx, ty, batch_size=250)
+  finally:
+    official.logger.removeHandler(official_laps)
   t_official = time.perf_counter() - t0
   off_robust = (y_off == ty).cpu().numpy()
   x_off = np.transpose(x_off.cpu().numpy(), (0, 2, 3, 1))
@@ -226,6 +258,7 @@ def official_vs(pair: Pair, x: np.ndarray, y: np.ndarray, eps: float, model: str
   out = {"model": model, "eps": eps, "images": len(x), "ours_first_call_s": t_first, "ours_s": t_warm,
          "official_s": t_official, "official_over_ours": t_official / t_warm,
          "ours_img_s": len(x) / t_warm, "official_img_s": len(x) / t_official,
+         "ours_attack_s": _per_attack(laps), "official_attack_s": _per_attack(official_laps.laps),
          "clean_accuracy": ours.clean_accuracy, "ours_robust_accuracy": ours.robust_accuracy,
          "official_robust_accuracy": float(off_robust.mean()), "after": ours.after,
          "broken_only_by_official": only_official.tolist(), "broken_only_by_ours": only_ours.tolist(),

@@ -111,6 +111,12 @@ def official_section(rows: list[dict]) -> list[str]:
              f"({a['ours_first_call_s']:.0f}) | {a['official_s']:.1f} | {a['official_over_ours']:.2f}x | "
              f"{a['ours_robust_accuracy']:.3f} / {a['official_robust_accuracy']:.3f} | "
              f"{len(a['broken_only_by_official'])} / {len(a['broken_only_by_ours'])} | {aa_verdict(a)} |")
+  timed = [a for a in rows if a.get("ours_attack_s")]
+  if timed:
+    L += ["", "Seconds of each attack, ours (warm) / official: " + "; ".join(
+        f"{a['model']} at {a['eps']:.4g}: " + ", ".join(
+            f"{k} {v:.1f} / {a['official_attack_s'].get(k, float('nan')):.1f}" for k, v in a["ours_attack_s"].items())
+        for a in timed) + " (ours: after the clean predictions; official: its log's total times)."]
   L += ["", "Robust accuracy after each of our attacks: " + "; ".join(
       f"{a['model']} at {a['eps']:.4g}: " + ", ".join(f"{k} {v:.3f}" for k, v in a["after"].items()) for a in rows) + "."]
   for a in rows:
