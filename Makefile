@@ -7,9 +7,9 @@ FMNIST := /usr/share/datasets/fashion-mnist
 RUNS ?= runs
 # make run evaluates 500 test examples; AutoAttack (standard) at eps 0.05 on the first 200 of them keeps
 # it under 15 minutes on 2 cores (on all 500 at every eps it alone takes ~10 minutes per model).
-RUN_EVAL ?= --config.eval.autoattack_eps='(0.05,)' --config.eval.autoattack_examples=200
+RUN_EVAL ?= --config.eval.autoattack.eps='(0.05,)' --config.eval.autoattack.examples=200
 
-.PHONY: run test bench experiments page data venv clean
+.PHONY: run test bench experiments page docs data venv clean
 
 # the pinned set, then this package itself (editable: scripts anywhere import the checkout, and
 # lowrank-train / lowrank-eval land in .venv/bin)
@@ -19,6 +19,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	PYTHONWARNINGS=ignore $(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+# the API reference's tool (pdoc), kept out of the core requirements
+$(VENV)/.docs-installed: $(VENV)/.installed requirements-docs.txt
+	$(PY) -m pip install -q -r requirements-docs.txt
 	@touch $@
 
 data:
@@ -38,7 +43,7 @@ run: venv data
 	$(PY) eval.py --workdir $(RUNS)/lowrank --transfer_from $(RUNS)/vanilla $(RUN_EVAL)
 	$(PY) -m lowrank_jax.summary $(RUNS)/vanilla $(RUNS)/lowrank
 
-test: venv data
+test: venv data $(VENV)/.docs-installed
 	$(PY) -m pytest -q -n 2 --dist worksteal tests
 
 # The paper's claims re-measured: each spec of experiments/specs/ trained and evaluated (resumable; each row's JSON
@@ -59,6 +64,10 @@ experiments: venv data
 # docs/RESULTS.md and docs/figures from the committed JSON alone
 page: venv
 	$(PY) experiments/page.py
+
+# the API reference: HTML from the docstrings into docs/api/ (git-ignored); fails listing any public name without one
+docs: venv $(VENV)/.docs-installed
+	$(PY) docs/make_api.py --out docs/api
 
 # side-by-side benchmarks -> docs/BENCHMARKS.md (torch/torchattacks parts need requirements-bench.txt)
 bench: venv data

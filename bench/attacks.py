@@ -53,7 +53,7 @@ def trained_cnn(workdir: str | None, method: str = "vanilla", **overrides):
   if not os.path.exists(os.path.join(workdir, "model.json")):
     from configs import default  # pylint: disable=g-import-not-at-top
     from lowrank_jax import training  # pylint: disable=g-import-not-at-top
-    from lowrank_jax.experiment import apply_overrides  # pylint: disable=g-import-not-at-top
+    from lowrank_jax.spec_runner import apply_overrides  # pylint: disable=g-import-not-at-top
     cfg = apply_overrides(default.get_config(), {"method": method, "num_epochs": 1, **overrides})
     training.train_and_evaluate(cfg, workdir, log=lambda s: None)
   return loading.load_model(workdir)

@@ -35,7 +35,7 @@ from bench import attacks as attacks_bench  # pylint: disable=g-import-not-at-to
 from bench import common, nystrom, training  # pylint: disable=g-import-not-at-top
 from configs import default  # pylint: disable=g-import-not-at-top
 from lowrank_jax import data, runfiles  # pylint: disable=g-import-not-at-top
-from lowrank_jax.experiment import apply_overrides  # pylint: disable=g-import-not-at-top
+from lowrank_jax.spec_runner import apply_overrides  # pylint: disable=g-import-not-at-top
 
 FULL = {"batches": (128, 512), "resnet_width": 1.0, "steps": 20, "rounds": 3, "train_steps": 300,
         "pgd_batches": (256, 1024), "aa_examples": 1000, "nystrom_m": 16384}

@@ -90,7 +90,7 @@ def resnet_step_profile(batch: int = 128) -> list[dict]:
   """The top ops of the full-width ResNet-18 training step (vanilla, Adam) as the library compiles it."""
   from bench import training  # pylint: disable=g-import-not-at-top
   from configs import default  # pylint: disable=g-import-not-at-top
-  from lowrank_jax.experiment import apply_overrides  # pylint: disable=g-import-not-at-top
+  from lowrank_jax.spec_runner import apply_overrides  # pylint: disable=g-import-not-at-top
   step = training._stepper(apply_overrides(default.get_config(), {"model": "resnet18", "method": "vanilla",
                                                                   "batch_size": batch}), 1)
   rows = top_ops(step)

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common  # pylint: disable=g-import-not-at-top
 from configs import default  # pylint: disable=g-import-not-at-top
 from lowrank_jax import data, training  # pylint: disable=g-import-not-at-top
-from lowrank_jax.experiment import apply_overrides  # pylint: disable=g-import-not-at-top
+from lowrank_jax.spec_runner import apply_overrides  # pylint: disable=g-import-not-at-top
 
 VARIANTS = {
     "vanilla": {"method": "vanilla"},

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from lowrank_jax import per_example
+from lowrank_jax.eval_results import EvalResults
 
 REPRODUCED, PARTLY, NOT, MISSING = "reproduced", "partly reproduced", "not reproduced", "not measured"
 UNDECIDED = "undecided"  # the rows are in, but a gain on the means is not yet told from chance
@@ -71,46 +72,30 @@ class Verdict:
 
 
 def row_of(result: dict) -> Row:
-  """The claims' numbers from one result JSON (experiment.run_experiment's). The worst case is over the examples
+  """The claims' numbers from one result JSON (spec_runner.run_experiment's). The worst case is over the examples
   where every attack (AutoAttack included) ran: per_example if the result keeps them, else the stored summary."""
-  ev = result["eval"]
-  n_aa = ev.get("autoattack", {}).get("examples") or ev["num_examples"]
-  if "per_example" in ev:
-    kept = per_example.from_json(ev["per_example"])
+  ev = EvalResults(result["eval"])
+  kept = ev.per_example
+  if kept is not None:
     eps = sorted({e for e, _, _ in kept.attacks})
-    worst_correct = {e: kept.worst(e, examples=n_aa) for e in eps}
+    worst_correct = {e: kept.worst(e, examples=ev.autoattack_examples) for e in eps}
     worst = {e: float(c.mean()) for e, c in worst_correct.items()}
     clean_correct = kept.clean
   else:
     worst_correct = clean_correct = None
-    worst = {float(e): d.get("accuracy_autoattack_examples", d["accuracy"]) for e, d in ev["robust_accuracy"].items()}
-  paper = ev["pgd_grid"].get("paper_like", {})
-  paper_like = {float(e): d[min(d, key=int)] for e, d in paper.items()}
-  ns = ev.get("noise_stability", {})
-  slopes = {s: ns[s]["penultimate"]["slope"] for s in ("deepfool", "transfer", "gaussian")
-            if "penultimate" in ns.get(s, {})}
+    worst = ev.worst_on_autoattack_examples()
+  paper_like = {e: d[min(d)] for e, d in ev.paper_like_by_eps().items()}
+  slopes = {s: ev.stability(s)["slope"] for s in ("deepfool", "transfer", "gaussian") if ev.stability(s) is not None}
   stability = {s: np.stack([np.asarray(d["input_ratio"], float),
                             np.where(np.asarray(d["correct"], bool), np.asarray(d["feature_ratio"], float), np.nan)], 1)
-               for s in slopes if "input_ratio" in (d := ns[s]["penultimate"])}
-  rp = ev.get("random_pixels", {})
-  pixels_correct = {float(p): per_example.unpack(c, ev["num_examples"]) for p, c in rp.get("correct", {}).items()}
-  comp = ev.get("compression", {})
-  rep = comp.get("representation", {})
-  compression = {0: rep["uncompressed"], **{int(k): v["accuracy"] for k, v in rep.items() if k.isdigit()}} if rep else {}
-  unpack = lambda c: None if c is None else per_example.unpack(c, ev["num_examples"])
-  compression_correct = {int(k): unpack(v["correct"]) for k, v in rep.items() if k.isdigit() and "correct" in v}
-  if "uncompressed_correct" in rep:
-    compression_correct[0] = unpack(rep["uncompressed_correct"])
-  return Row(seed=int(result["config"]["seed"]), clean=ev["clean_accuracy"], worst=worst, worst_correct=worst_correct,
-             clean_correct=clean_correct,
-             paper_like=paper_like, rho_adv=ev.get("deepfool", {}).get("rho_adv"),
-             rho=np.asarray(ev["deepfool"]["rho"], float) if "rho" in ev.get("deepfool", {}) else None,
-             pixels={float(p): a for p, a in rp.get("accuracy", {}).items()}, pixels_correct=pixels_correct,
-             slopes=slopes, stability=stability,
-             cushion=ev.get("representation", {}).get("layer_cushion", {}).get("median"), compression=compression,
-             head=comp.get("linear_head", {}).get("accuracy"), pca=comp.get("pca_2d", {}).get("linear_accuracy"),
-             compression_correct=compression_correct, head_correct=unpack(comp.get("linear_head", {}).get("correct")),
-             pca_correct=unpack(comp.get("pca_2d", {}).get("correct")))
+               for s in slopes if "input_ratio" in (d := ev.stability(s))}
+  head, pca = ev.linear_head or {}, ev.pca_2d or {}
+  return Row(seed=int(result["config"]["seed"]), clean=ev.clean, worst=worst, worst_correct=worst_correct,
+             clean_correct=clean_correct, paper_like=paper_like, rho_adv=(ev.deepfool or {}).get("rho_adv"),
+             rho=ev.rho(), pixels=ev.pixels(), pixels_correct=ev.pixels_correct(), slopes=slopes, stability=stability,
+             cushion=ev.cushion, compression=ev.compression(), head=head.get("accuracy"),
+             pca=pca.get("linear_accuracy"), compression_correct=ev.compression_correct(),
+             head_correct=head.get("correct"), pca_correct=pca.get("correct"))
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -124,7 +109,7 @@ def at(d: dict[float, Any], eps: float) -> Any:
   return None
 
 
-def _mean(values) -> float | None:
+def mean_or_none(values) -> float | None:
   v = [x for x in values if x is not None and math.isfinite(x)]
   return float(np.mean(v)) if v else None
 
@@ -135,7 +120,7 @@ def seed_gap(a: list[Row], b: list[Row], value: Callable[[Row], float | None]) -
   gaps = [value(r) - value(by_seed[r.seed]) for r in a
           if r.seed in by_seed and value(r) is not None and value(by_seed[r.seed]) is not None]
   if not gaps:  # no common seed: the means of each
-    ma, mb = _mean(value(r) for r in a), _mean(value(r) for r in b)
+    ma, mb = mean_or_none(value(r) for r in a), mean_or_none(value(r) for r in b)
     return {"gap": None if ma is None or mb is None else ma - mb, "seeds": 0, "std": None, "se": None}
   std = float(np.std(gaps, ddof=1)) if len(gaps) > 1 else None
   return {"gap": float(np.mean(gaps)), "seeds": len(gaps), "std": std,
@@ -248,7 +233,7 @@ def _architectures(rows: dict[str, list[Row]], variants: dict[str, tuple[str, ..
 
 def _pair(rows: dict[str, list[Row]], lab: str, van: str, value: Callable[[Row], float | None]) -> tuple:
   """(mean over LR's seeds, mean over vanilla's seeds) of value."""
-  return _mean(value(r) for r in rows[lab]), _mean(value(r) for r in rows[van])
+  return mean_or_none(value(r) for r in rows[lab]), mean_or_none(value(r) for r in rows[van])
 
 
 def _decide(strong: list[bool], some: list) -> str:
@@ -302,8 +287,8 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
       paper = seed_gap(rows[lab], rows[van], lambda r: at(r.paper_like, eps))
       baselines = {b: {"gap": worst_gap(rows[lab], rows[b], eps), "paired": paired(rows[lab], rows[b], eps)}
                    for b in BASELINES.get(van, ()) if rows.get(b)}
-      numbers[lab] = {"vs": van, "worst": _mean(at(r.worst, eps) for r in rows[lab]),
-                      "vanilla_worst": _mean(at(r.worst, eps) for r in rows[van]), "gap": gap, "paired": test,
+      numbers[lab] = {"vs": van, "worst": mean_or_none(at(r.worst, eps) for r in rows[lab]),
+                      "vanilla_worst": mean_or_none(at(r.worst, eps) for r in rows[van]), "gap": gap, "paired": test,
                       "paper_like_gap": paper["gap"], "baselines": baselines}
       if untold(gap, test, 0.02):
         pending.append(lab)
@@ -338,8 +323,8 @@ def claim2_deepfool(rows: dict[str, list[Row]]) -> Verdict:
     return _missing(2, title, rule, "vanilla and LR rows")
   numbers, strong, some = {}, [], []
   for van, lrs in arch.items():
-    base = _mean(r.rho_adv for r in rows[van])
-    ratios = {lab: _mean(r.rho_adv for r in rows[lab]) / base for lab in lrs if base}
+    base = mean_or_none(r.rho_adv for r in rows[van])
+    ratios = {lab: mean_or_none(r.rho_adv for r in rows[lab]) / base for lab in lrs if base}
     by_seed = {r.seed: r.rho_adv for r in rows[van]}
     for lab, ratio in ratios.items():
       seeds = [r.rho_adv / by_seed[r.seed] for r in rows[lab] if r.seed in by_seed and by_seed[r.seed]]

@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lowrank_jax import experiment  # pylint: disable=g-import-not-at-top
+from lowrank_jax import spec_runner  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = os.path.join(ROOT, "experiments", "specs")
@@ -35,7 +35,7 @@ def spec_path(name: str) -> str:
 QUICK_ROOT = os.path.join(ROOT, "runs", "experiments_quick")
 
 
-def dirs(spec: experiment.Spec, quick: bool) -> tuple[str, str]:
+def dirs(spec: spec_runner.Spec, quick: bool) -> tuple[str, str]:
   """(workdir root, results folder) of a spec; quick: both under runs/experiments_quick (results/<folder name>)."""
   root = os.path.join(QUICK_ROOT if quick else os.path.join(ROOT, "runs", "experiments"), spec.name)
   return root, results_of(spec.results, quick)
@@ -65,19 +65,19 @@ def results_of(folder: str, quick: bool) -> str:
 
 
 def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", redo: str = "") -> dict[str, dict]:
-  spec = experiment.load_spec(spec_path(name), quick=quick, results_of=lambda f: results_of(f, quick))
+  spec = spec_runner.load_spec(spec_path(name), quick=quick, results_of=lambda f: results_of(f, quick))
   runs = list(spec.runs)
   if only:
     try:
-      runs = experiment.select(runs, only.split(","))
+      runs = spec_runner.select(runs, only.split(","))
     except ValueError as e:
       raise ValueError(f"{spec_path(name)}: --only: {e}") from None
   root, results = dirs(spec, quick)
   if add:
-    return experiment.add_evaluators(runs, root, results, add, base_config=spec.base_config(), eval_overrides=spec.eval,
+    return spec_runner.add_evaluators(runs, root, results, add, base_config=spec.base_config(), eval_overrides=spec.eval,
                                      on_result=on_result)
   try:
-    return experiment.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
+    return spec_runner.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
                                      on_result=on_result, redo=[n for n in redo.split(",") if n])
   except ValueError as e:
     raise ValueError(f"{spec_path(name)}: {e}") from None

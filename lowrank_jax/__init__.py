@@ -12,8 +12,8 @@
 import importlib
 from typing import TYPE_CHECKING
 
-# Imported on first use (PEP 562): `lowrank-train --help` and a command line's one-line errors do not wait
-# for jax and orbax to import; `import lowrank_jax as lr; lr.load_model(...)` works as usual.
+# Imported on first use (PEP 562): `import lowrank_jax` stays light, and a script that uses one part does not
+# wait for the others (orbax, the models, the attacks); `import lowrank_jax as lr; lr.load_model(...)` works as usual.
 _MODULES = {"attacks": "attacks", "autoattack": "attacks.autoattack", "batching": "batching",
             "compression": "compression", "conv": "conv", "robustness": "robustness"}
 _NAMES = {
@@ -29,11 +29,15 @@ _NAMES = {
 
 
 def __getattr__(name: str):
+  """A public name, imported on its first use (then kept in the module, like an eager import)."""
   if name in _MODULES:
-    return importlib.import_module(f"lowrank_jax.{_MODULES[name]}")
-  if name in _NAMES:
-    return getattr(importlib.import_module(f"lowrank_jax.{_NAMES[name]}"), name)
-  raise AttributeError(f"module 'lowrank_jax' has no attribute {name!r}")
+    value = importlib.import_module(f"lowrank_jax.{_MODULES[name]}")
+  elif name in _NAMES:
+    value = getattr(importlib.import_module(f"lowrank_jax.{_NAMES[name]}"), name)
+  else:
+    raise AttributeError(f"module 'lowrank_jax' has no attribute {name!r}")
+  globals()[name] = value
+  return value
 
 
 def __dir__() -> list[str]:

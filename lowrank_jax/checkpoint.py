@@ -84,12 +84,15 @@ class Checkpointer:
     )
 
   def latest_step(self) -> int | None:
+    """The newest checkpoint's step (None: none yet)."""
     return self._manager.latest_step()
 
   def steps(self) -> list[int]:
+    """Every checkpoint's step, oldest first."""
     return list(self._manager.all_steps())
 
   def path(self, step: int) -> str:
+    """The folder of the checkpoint of `step`."""
     return os.path.join(self.directory, str(step))
 
   def restore(self, step: int, target: Any, partial: bool = False) -> Any:
@@ -133,8 +136,10 @@ class Checkpointer:
       shutil.rmtree(tmp, ignore_errors=True)
 
   def wait(self) -> None:
+    """Blocks until the checkpoints being written (asynchronously) are on disk."""
     self._manager.wait_until_finished()
 
   def close(self) -> None:
+    """Waits for pending saves, then releases the manager."""
     self._manager.wait_until_finished()
     self._manager.close()

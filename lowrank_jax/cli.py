@@ -19,6 +19,9 @@ import traceback
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from lowrank_jax import default_config
+from lowrank_jax.default_config import RENAMED
+
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default_config.py")
 FLAGS = flags.FLAGS
 TRAIN_DOC = """usage: lowrank-train --workdir DIR [--config FILE] [--config.FIELD=VALUE ...]
@@ -85,10 +88,10 @@ def _flag_error(e: BaseException, argv: list[str]) -> str:
       return f"{inside[-1].filename}:{inside[-1].lineno}: the config file raised {type(c).__name__}: {c}"
   flag_of = lambda name: next((a.split("=")[0] for a in argv if a.startswith("--config.") and
                                name in a.split("=")[0].split(".")), "--config")
-  from lowrank_jax.default_config import RENAMED  # pylint: disable=g-import-not-at-top
   renamed = next((a.split("=")[0] for a in argv if a.split("=")[0].removeprefix("--config.") in RENAMED), None)
   if renamed:
-    return f"{renamed}: the field was renamed; use --config.{RENAMED[renamed.removeprefix('--config.')]}"
+    new = default_config.new_names(renamed.removeprefix("--config."))
+    return f"{renamed}: the field was renamed; use " + " and ".join(f"--config.{n}" for n in new)
   suggestion = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
   if suggestion:
     right, wrong = suggestion.groups()

@@ -5,16 +5,8 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
-from lowrank_jax import data, methods, models, optim, regularizer, svd
-
-
-class ConfigError(ValueError):
-  """A config field has a bad value; str(e) is one line naming the field."""
-
-
-def _check(ok: bool, msg: str) -> None:
-  if not ok:
-    raise ConfigError(msg)
+from lowrank_jax import data, default_config, methods, models, optim, regularizer, svd
+from lowrank_jax.errors import ConfigError, check as _check  # noqa: F401 (ConfigError: part of this module's API)
 
 
 def validate_config(config) -> None:
@@ -59,7 +51,7 @@ def validate_config(config) -> None:
          f"config.lowrank.optimizer={lr.optimizer!r} is not one of {', '.join(optim.LOWRANK_OPTIMIZERS)}")
   _check(lr.learning_rate >= 0, f"config.lowrank.learning_rate={lr.learning_rate} must be >= 0 (0: the backbone's)")
   _check(0 <= lr.momentum < 1, f"config.lowrank.momentum={lr.momentum} must be in [0, 1)")
-  _check(lr.svd in svd.METHODS, f"config.lowrank.svd={lr.svd!r} is not one of {', '.join(svd.METHODS)}")
+  _check(lr.svd in svd.ALGORITHMS, f"config.lowrank.svd={lr.svd!r} is not one of {', '.join(svd.ALGORITHMS)}")
   _check(lr.num_columns >= 0, f"config.lowrank.num_columns={lr.num_columns} must be >= 0 (0: default)")
   _check(lr.num_experts >= 1, f"config.lowrank.num_experts={lr.num_experts} must be >= 1")
   parse_layers(lr.layers, lr.rank)
@@ -67,44 +59,6 @@ def validate_config(config) -> None:
   _check(0 < config.srn.rank_ratio <= 1, f"config.srn.rank_ratio={config.srn.rank_ratio} must be in (0, 1]")
   _check(config.pgd_at.eps > 0, f"config.pgd_at.eps={config.pgd_at.eps} must be > 0")
   _check(config.pgd_at.steps >= 1, f"config.pgd_at.steps={config.pgd_at.steps} must be >= 1")
-
-
-def validate_eval_config(ec) -> None:
-  """Checks config.eval (eval.py) before any compute."""
-  from lowrank_jax.attacks import autoattack  # pylint: disable=g-import-not-at-top
-
-  from lowrank_jax import evaluators  # pylint: disable=g-import-not-at-top
-
-  try:
-    evaluators.order(ec)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
-  _check(ec.norm in ("linf", "l2"), f"config.eval.norm={ec.norm!r} is not one of linf, l2")
-  _check(ec.loss in ("ce", "margin", "dlr"), f"config.eval.loss={ec.loss!r} is not one of ce, margin, dlr")
-  for field in ("num_examples", "batch_size", "audit_restarts", "deepfool_examples", "deepfool_max_iter",
-                "deepfool_candidates", "probe_strong_steps", "probe_strong_restarts", "probe_square_queries",
-                "probe_examples", "autoattack_square_queries", "autoattack_steps"):
-    _check(ec[field] >= 1, f"config.eval.{field}={ec[field]} must be >= 1")
-  _check(ec.autoattack_examples >= 0, f"config.eval.autoattack_examples={ec.autoattack_examples} must be >= 0")
-  for field in ("eps", "probe_eps", "autoattack_eps"):
-    _check(all(e > 0 for e in ec[field]), f"config.eval.{field}={tuple(ec[field])} must be > 0")
-  _check(len(ec.eps) > 0, "config.eval.eps=() must name at least one eps")
-  for field in ("steps", "paper_steps"):
-    _check(len(ec[field]) > 0 and all(s >= 1 for s in ec[field]),
-           f"config.eval.{field}={tuple(ec[field])} must be non-empty, >= 1")
-  _check(ec.audit_eps in tuple(ec.eps), f"config.eval.audit_eps={ec.audit_eps} must be one of config.eval.eps")
-  _check(ec.autoattack_version in autoattack.VERSIONS,
-         f"config.eval.autoattack_version={ec.autoattack_version!r} is not one of {', '.join(autoattack.VERSIONS)}")
-  _check(all(0 <= p <= 1 for p in ec.pixel_probs), f"config.eval.pixel_probs={tuple(ec.pixel_probs)} must be in [0, 1]")
-  _check(all(t > 0 for t in ec.probe_temperatures),
-         f"config.eval.probe_temperatures={tuple(ec.probe_temperatures)} must be > 0")
-  _check(ec.pixel_sigma >= 0, f"config.eval.pixel_sigma={ec.pixel_sigma} must be >= 0")
-  _check(ec.tolerance >= 0, f"config.eval.tolerance={ec.tolerance} must be >= 0")
-  _check(ec.probe_tolerance >= 0, f"config.eval.probe_tolerance={ec.probe_tolerance} must be >= 0")
-  _check(len(ec.compression_rates) > 0 and all(r >= 1 for r in ec.compression_rates),
-         f"config.eval.compression_rates={tuple(ec.compression_rates)} must be non-empty, >= 1")
-  _check(ec.compression_train_examples >= 1,
-         f"config.eval.compression_train_examples={ec.compression_train_examples} must be >= 1")
 
 
 def parse_layers(spec: str, default_rank: int) -> dict[str, int]:
@@ -159,8 +113,6 @@ def _flat(tree: Mapping, prefix: str = "") -> dict:
 
 def changed_fields(saved, config) -> list[str]:
   """The fields of `config` that differ from `saved` (both config dicts) and change the model, data or loss."""
-  from lowrank_jax import default_config  # pylint: disable=g-import-not-at-top
-
   as_json = lambda c: _flat(json.loads(c.to_json_best_effort()))
   old, new = as_json(default_config.with_defaults(saved)), as_json(config)
   resumable = lambda k: any(k == f or (f.endswith(".") and k.startswith(f)) for f in RESUMABLE_FIELDS)

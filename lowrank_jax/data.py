@@ -31,6 +31,7 @@ class DataError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
+  """What the code needs to know of a dataset: classes, input shape, and its TFDS name and label key."""
   num_classes: int
   input_shape: tuple[int, int, int]
   tfds_name: str | None = None
@@ -54,6 +55,7 @@ _FASHION_FILES = {
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
+  """A loaded dataset: uint8 NHWC images and int labels per split, and the training images' channel statistics."""
   name: str
   info: DatasetInfo
   splits: dict[str, tuple[np.ndarray, np.ndarray]]  # "train", "test", maybe "validation"

@@ -9,8 +9,12 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from lowrank_jax import evaluators
+
 
 def get_config() -> ml_collections.ConfigDict:
+  """The default config (Fashion-MNIST CNN, LR of rank 10 on the penultimate layer); config.eval's evaluator
+  sections come from `lowrank_jax.evaluators`."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.model = "cnn"
@@ -76,52 +80,74 @@ def get_config() -> ml_collections.ConfigDict:
   c.checkpoint_every_steps = 500
   c.keep_checkpoints = 2
 
-  # eval.py (Linf budgets in pixel space [0, 1])
+  # eval.py (Linf budgets in pixel space [0, 1]): the fields every evaluator shares, then one section per
+  # evaluator (config.eval.<name>: `enabled` and its own fields), defined by its module in lowrank_jax/evaluators/
   c.eval = ml_collections.ConfigDict()
   c.eval.num_examples = 500  # first N examples of the split
   c.eval.split = "test"  # test | validation (held out of train: config.dataset.validation_size)
   c.eval.batch_size = 250
   c.eval.seed = 0
-  c.eval.only = ""  # comma separated evaluators (lowrank_jax.evaluators) to run, with what they need; "": all
+  c.eval.only = ""  # comma separated evaluators to run (with what they need), enabled or not; "": the enabled
   c.eval.norm = "linf"  # linf | l2, for the PGD grid and AutoAttack
   c.eval.eps = (0.05, 0.1, 0.2, 0.3)
-  c.eval.steps = (7, 20)
-  c.eval.loss = "ce"  # ce | margin | dlr
-  c.eval.audit_eps = 0.1  # where 2x steps, restarts, transfer and Gaussian noise are compared
-  c.eval.audit_restarts = 3
-  c.eval.chance_eps = 0.5
-  c.eval.tolerance = 0.01  # slack on accuracies in the audit
-  c.eval.autoattack = True  # AutoAttack (the reference's settings) at every eps of autoattack_eps
-  c.eval.autoattack_version = "standard"  # standard | plus | rand
-  c.eval.autoattack_eps = ()  # empty: every eval eps
-  c.eval.autoattack_examples = 0  # 0: all num_examples
-  c.eval.autoattack_square_queries = 5000  # the reference's; lower only for smoke runs
-  c.eval.autoattack_steps = 100  # APGD / FAB iterations: the reference's; lower only for smoke runs
-  c.eval.deepfool_examples = 500
-  c.eval.deepfool_max_iter = 100
-  c.eval.deepfool_candidates = 10
-  c.eval.deepfool_overshoot = 0.02
-  c.eval.pixel_probs = (0.2, 0.4, 0.6, 0.8, 1.0)
-  c.eval.pixel_sigma = 0.5
-  c.eval.masking_probes = False  # the probes of lowrank_jax.evaluators.masking
-  c.eval.probe_eps = (0.05, 0.1)
-  c.eval.probe_temperatures = (10.0, 100.0)
-  c.eval.probe_tolerance = 0.05  # a probe beating PGD-<steps> CE by more than this is flagged (some gain is normal)
-  c.eval.probe_strong_steps = 100
-  c.eval.probe_strong_restarts = 5
-  c.eval.probe_square_queries = 1000
-  c.eval.probe_examples = 200  # strong PGD and Square run on the first N
-  c.eval.paper_steps = (7, 20)  # paper-like PGD: fixed step eps/4, no random start, eps in normalised space
-  c.eval.paper_like_grid = False  # also run the PGD grid paper-like (eps in normalised space, see paper_steps)
-  c.eval.compression = False  # compressed representations, linear head, 2-D PCA (lowrank_jax.evaluators.compression)
-  c.eval.compression_layer = "penultimate"
-  c.eval.compression_rates = (10, 25, 50, 100, 200, 400)
-  c.eval.compression_train_examples = 10000
+  c.eval.update(evaluators.sections())
   return c
 
 
-# fields renamed since runs were saved: old dotted name -> new (in the same section)
-RENAMED = {"eval_batch_size": "test_batch_size", "lowrank.method": "lowrank.svd"}
+# fields renamed since runs were saved: old dotted name -> new (one or several); a name whose saved value is a
+# section (a dict) is not renamed (config.eval.autoattack was a bool before it was AutoAttack's section)
+RENAMED: dict[str, str | tuple[str, ...]] = {
+    "eval_batch_size": "test_batch_size", "lowrank.method": "lowrank.svd",
+    # config.eval's evaluator fields, flat before each evaluator owned a section
+    "eval.steps": "eval.pgd_grid.steps", "eval.loss": "eval.pgd_grid.loss", "eval.audit_eps": "eval.pgd_grid.audit_eps",
+    "eval.audit_restarts": "eval.pgd_grid.audit_restarts", "eval.chance_eps": "eval.pgd_grid.chance_eps",
+    "eval.tolerance": ("eval.pgd_grid.tolerance", "eval.autoattack.tolerance"),
+    "eval.paper_like_grid": "eval.pgd_grid.paper_like",
+    "eval.paper_steps": ("eval.pgd_grid.paper_steps", "eval.masking.paper_steps"),
+    "eval.autoattack": "eval.autoattack.enabled", "eval.autoattack_version": "eval.autoattack.version",
+    "eval.autoattack_eps": "eval.autoattack.eps", "eval.autoattack_examples": "eval.autoattack.examples",
+    "eval.autoattack_square_queries": "eval.autoattack.square_queries", "eval.autoattack_steps": "eval.autoattack.steps",
+    "eval.deepfool_examples": "eval.deepfool.examples", "eval.deepfool_max_iter": "eval.deepfool.max_iter",
+    "eval.deepfool_candidates": "eval.deepfool.candidates", "eval.deepfool_overshoot": "eval.deepfool.overshoot",
+    "eval.pixel_probs": "eval.random_pixels.probs", "eval.pixel_sigma": "eval.random_pixels.sigma",
+    "eval.masking_probes": "eval.masking.enabled", "eval.probe_eps": "eval.masking.eps",
+    "eval.probe_temperatures": "eval.masking.temperatures", "eval.probe_tolerance": "eval.masking.tolerance",
+    "eval.probe_strong_steps": "eval.masking.strong_steps", "eval.probe_strong_restarts": "eval.masking.strong_restarts",
+    "eval.probe_square_queries": "eval.masking.square_queries", "eval.probe_examples": "eval.masking.examples",
+    "eval.compression": "eval.compression.enabled", "eval.compression_layer": "eval.compression.layer",
+    "eval.compression_rates": "eval.compression.rates",
+    "eval.compression_train_examples": "eval.compression.train_examples",
+}
+
+
+def new_names(dotted: str, value: Any = None) -> tuple[str, ...]:
+  """The current dotted name(s) of a field saved as `dotted` (itself unless RENAMED)."""
+  new = RENAMED.get(dotted) if not isinstance(value, Mapping) else None
+  return (dotted,) if new is None else (new,) if isinstance(new, str) else new
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+  """A nested config dict as {dotted name: leaf}, lists as tuples."""
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, Mapping) and new_names(f"{prefix}{k}", v) == (f"{prefix}{k}",):
+      out.update(flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = tuple(v) if isinstance(v, list) else v
+  return out
+
+
+def set_field(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
+  """config.<dotted> = value, sections created where missing (a field retired since is kept as saved)."""
+  *parents, leaf = dotted.split(".")
+  node = config
+  for p in parents:
+    if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
+      with node.ignore_type():
+        node[p] = ml_collections.ConfigDict()
+    node = node[p]
+  with node.ignore_type():
+    node[leaf] = tuple(value) if isinstance(value, list) else value
 
 
 def with_defaults(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
@@ -131,19 +157,11 @@ def with_defaults(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
   the retired `lowrank.enabled=False` becomes method "vanilla"; renamed fields (RENAMED) take their new names.
   """
   config = get_config()
-
-  def merge(node: ml_collections.ConfigDict, values: Mapping[str, Any], prefix: str) -> None:
-    for k, v in values.items():
-      if prefix == "lowrank." and k == "enabled":
-        if not v:
-          config.method = "vanilla"
-        continue
-      k = RENAMED.get(f"{prefix}{k}", f"{prefix}{k}")[len(prefix):]
-      if isinstance(v, Mapping) and k in node and isinstance(node[k], ml_collections.ConfigDict):
-        merge(node[k], v, f"{prefix}{k}.")
-      else:
-        with node.ignore_type():
-          node[k] = tuple(v) if isinstance(v, list) else v
-
-  merge(config, saved, "")
+  for dotted, value in flatten(saved).items():
+    if dotted == "lowrank.enabled":
+      if not value:
+        config.method = "vanilla"
+      continue
+    for name in new_names(dotted, value):
+      set_field(config, name, value)
   return config

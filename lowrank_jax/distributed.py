@@ -29,6 +29,7 @@ def initialize(auto: bool = False, coordinator_address: str | None = None, num_p
 
 
 def is_main() -> bool:
+  """Whether this is process 0, the one that writes logs, JSON and reports."""
   return jax.process_index() == 0
 
 

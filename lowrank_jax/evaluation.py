@@ -20,7 +20,8 @@ import jax
 import numpy as np
 import tqdm
 
-from lowrank_jax import attacks, batching, config as config_lib, data as data_lib, distributed, per_example, runfiles
+from lowrank_jax import attacks, batching, data as data_lib, distributed, evaluators, per_example, report, runfiles
+from lowrank_jax.errors import ConfigError
 from lowrank_jax.evaluators import EVALUATORS, Attacked, Inputs, WorstCase, eps_key, order
 from lowrank_jax.loading import LoadedModel, load_model
 
@@ -28,7 +29,7 @@ from lowrank_jax.loading import LoadedModel, load_model
 def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: LoadedModel | None = None,
              reference: LoadedModel | None = None, progress: bool = True, train=None) -> dict:
   """All enabled measures on (x, y): x float32 in [0, 1] (n, H, W, C), y int (n,); train: (images, labels)."""
-  config_lib.validate_eval_config(ec)
+  evaluators.validate(ec)
   attacks.check_inputs(x, y, num_classes=model.num_classes, images=True, where="evaluate")
   x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
   names = order(ec)
@@ -87,9 +88,7 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
                      progress: bool = True, add_to: dict | None = None) -> dict:
   """Loads workdir (and the others), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}; add_to: a
   finished evaluation of the same checkpoint that this one's evaluators join (`merge`)."""
-  from lowrank_jax import report  # pylint: disable=g-import-not-at-top (matplotlib is slow to import)
-
-  config_lib.validate_eval_config(ec)
+  evaluators.validate(ec)
   runfiles.load_run(workdir)  # a workdir with no run: one line before anything else
   out_dir = runfiles.path(workdir, runfiles.EVAL_DIR)
   with runfiles.locked(out_dir, "eval", enabled=distributed.is_main()):  # writable before minutes of compute
@@ -98,7 +97,7 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
     ref = load_model(reference) if reference else None
     ds = data_lib.load_dataset(model.config.dataset)
     if ec.split not in ds.splits or ec.split == "train":
-      raise config_lib.ConfigError(f"config.eval.split={ec.split!r}: the run's dataset has no such held-out split "
+      raise ConfigError(f"config.eval.split={ec.split!r}: the run's dataset has no such held-out split "
                                    f"(validation needs config.dataset.validation_size > 0 in training)")
     tx, ty = ds.splits[ec.split]
     n = min(int(ec.num_examples), len(tx))

@@ -36,17 +36,17 @@ SCHEDULES = ("constant", "cosine", "piecewise")
 def make_schedule(opt: ml_collections.ConfigDict, total_steps: int, learning_rate: float | None = None
                   ) -> optax.Schedule:
   """Linear warm-up over opt.warmup_steps, then constant, cosine to 0, or x0.1 at 50% and 75%."""
-  lr = opt.learning_rate if learning_rate is None else learning_rate
+  rate = opt.learning_rate if learning_rate is None else learning_rate
   warm = min(opt.warmup_steps, max(total_steps - 1, 0))
   if opt.schedule == "constant":
-    main = optax.constant_schedule(lr)
+    main = optax.constant_schedule(rate)
   elif opt.schedule == "cosine":
-    main = optax.cosine_decay_schedule(lr, max(total_steps - warm, 1))
+    main = optax.cosine_decay_schedule(rate, max(total_steps - warm, 1))
   else:
     main = optax.piecewise_constant_schedule(
-        lr, {int((total_steps - warm) * 0.5): 0.1, int((total_steps - warm) * 0.75): 0.1})
+        rate, {int((total_steps - warm) * 0.5): 0.1, int((total_steps - warm) * 0.75): 0.1})
   if warm:
-    return optax.join_schedules([optax.linear_schedule(0.0, lr, warm), main], [warm])
+    return optax.join_schedules([optax.linear_schedule(0.0, rate, warm), main], [warm])
   return main
 
 
@@ -76,14 +76,15 @@ class Optimizers:
   lowrank_schedule: optax.Schedule
 
   def init(self, params: dict) -> dict:
+    """The optimizer state of params (the backbone's and the LR parameters')."""
     return {"model": self.model.init(params["model"]), "lowrank": self.lowrank_direction.init(params["lowrank"])}
 
   def update(self, grads: dict, opt_state: dict, params: dict, step: jax.Array) -> tuple[dict, dict]:
     """Returns (updates, new opt_state); `step` is the global step before this update."""
     um, sm = self.model.update(grads["model"], opt_state["model"], params["model"])
     ul, sl = self.lowrank_direction.update(grads["lowrank"], opt_state["lowrank"], params["lowrank"])
-    lr = self.lowrank_schedule(step)
-    ul = jax.tree.map(lambda u: -lr * u, ul)
+    rate = self.lowrank_schedule(step)
+    ul = jax.tree.map(lambda u: -rate * u, ul)
     return {"model": um, "lowrank": ul}, {"model": sm, "lowrank": sl}
 
   def reset_lowrank(self, opt_state: dict, lowrank_params: Any) -> dict:
@@ -92,13 +93,15 @@ class Optimizers:
 
 
 def make_optimizers(config: ml_collections.ConfigDict, total_steps: int) -> Optimizers:
-  opt, lr_cfg = config.optimizer, config.lowrank
-  kind = lr_cfg.optimizer
+  """The backbone's optimizer and the LR parameters' (config.lowrank.optimizer), with their schedules over
+  total_steps."""
+  opt, lowrank_cfg = config.optimizer, config.lowrank
+  kind = lowrank_cfg.optimizer
   if kind == "same":
     kind = "sgd" if opt.name == "sgd" else "adam"
     direction = _direction(kind, opt.momentum, opt.nesterov)
     schedule = make_schedule(opt, total_steps)
   else:
-    direction = _direction(kind, lr_cfg.momentum, False)
-    schedule = make_schedule(opt, total_steps, lr_cfg.learning_rate or opt.learning_rate)
+    direction = _direction(kind, lowrank_cfg.momentum, False)
+    schedule = make_schedule(opt, total_steps, lowrank_cfg.learning_rate or opt.learning_rate)
   return Optimizers(make_model_optimizer(opt, total_steps), direction, schedule)

@@ -46,6 +46,7 @@ class PerExample:
     return len(self.clean)
 
   def names(self, eps: float | None = None) -> list[str]:
+    """The attacks' names, in the order they ran (at eps only, if given)."""
     return list(dict.fromkeys(a for e, a, _ in self.attacks if eps is None or abs(e - eps) < EPS_TOLERANCE))
 
   def worst(self, eps: float, examples: int | None = None, attacks: Iterable[str] | None = None) -> np.ndarray:
@@ -78,6 +79,7 @@ def to_json(clean: np.ndarray, attacked: Iterable) -> dict:
 
 
 def from_json(d: dict) -> PerExample:
+  """The PerExample of its JSON form (`to_json`)."""
   return PerExample(unpack(d["clean"], d["n"]),
                     tuple((float(a["eps"]), a["attack"], unpack(a["correct"], a["n"])) for a in d["attacks"]))
 

@@ -44,6 +44,7 @@ def run_name(workdir: str) -> str:
 
 
 def path(workdir: str, *parts: str) -> str:
+  """A file or folder of a run: workdir/part/..."""
   return os.path.join(workdir, *parts)
 
 
@@ -62,6 +63,7 @@ def atomic_file(file: str) -> Iterator[str]:
 
 
 def write_text_atomic(file: str, text: str) -> None:
+  """Writes text to file atomically (a temporary file renamed over it)."""
   with atomic_file(file) as tmp, open(tmp, "w") as f:
     f.write(text)
 
@@ -113,6 +115,7 @@ def locked(workdir: str, what: str = "train", enabled: bool = True) -> Iterator[
 
 
 def write_json(file: str, obj: Any, indent: int | None = None) -> None:
+  """Writes obj as JSON, atomically."""
   write_text_atomic(file, json.dumps(obj, indent=indent))
 
 
@@ -125,10 +128,12 @@ def read_json(file: str, what: str = "") -> Any:
 
 
 def write_jsonl(file: str, records: Iterable[dict]) -> None:
+  """Writes the records as JSON lines, atomically."""
   write_text_atomic(file, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def read_jsonl(file: str) -> list[dict]:
+  """The records of a JSON-lines file ([] if it does not exist)."""
   if not os.path.exists(file):
     return []
   with open(file) as f:
@@ -178,6 +183,7 @@ class TensorBoard:
       self._writer = tensorboardX.SummaryWriter(path(workdir, TENSORBOARD), flush_secs=30)
 
   def scalars(self, step: int, values: dict, prefix: str = "") -> None:
+    """Logs the numeric values (epoch and step aside) at step, each name prefixed."""
     if self._writer is None:
       return
     for k, v in values.items():
@@ -185,5 +191,6 @@ class TensorBoard:
         self._writer.add_scalar(prefix + k, float(v), step)
 
   def close(self) -> None:
+    """Flushes and closes the event file."""
     if self._writer is not None:
       self._writer.close()

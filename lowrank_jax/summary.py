@@ -9,6 +9,7 @@ import os
 import sys
 
 from lowrank_jax import runfiles
+from lowrank_jax.eval_results import EvalResults
 
 
 def describe(cfg: dict) -> str:
@@ -22,15 +23,18 @@ def describe(cfg: dict) -> str:
 
 def eval_line(ev: dict) -> str:
   """eval.json in one line: clean, worst case per eps, rho_adv, audit flags."""
-  flags = [a["check"] for a in ev.get("audit", []) if not a["passed"]]
-  worst = ", ".join(f"{e}: {v['accuracy']:.3f}" for e, v in ev["robust_accuracy"].items())
-  df = ev["deepfool"]
-  return (f"{ev['model']}: clean {ev['clean_accuracy']:.3f} on {ev['num_examples']} test examples; worst-case robust "
-          f"accuracy by eps {worst}; DeepFool rho_adv {df['rho_adv']:.4f} (fooled only {df['rho_adv_fooled']:.4f}, "
-          f"success {df['success_rate']:.3f}); audit flags: {', '.join(flags) if flags else 'none'}")
+  r = EvalResults(ev)
+  flags = r.audit_flags
+  worst = ", ".join(f"{e:g}: {v:.3f}" for e, v in r.worst_by_eps().items())
+  df = r.deepfool
+  deepfool = (f"; DeepFool rho_adv {df['rho_adv']:.4f} (fooled only {df['rho_adv_fooled']:.4f}, "
+              f"success {df['success_rate']:.3f})" if df else "")
+  return (f"{r.model}: clean {r.clean:.3f} on {r.num_examples} test examples; worst-case robust "
+          f"accuracy by eps {worst}{deepfool}; audit flags: {', '.join(flags) if flags else 'none'}")
 
 
 def summarize(workdirs: list[str]) -> str:
+  """Each run's last epoch (accuracy, effective ranks) and, once evaluated, its robustness, as text."""
   rows = []
   for d in workdirs:
     records = runfiles.read_jsonl(runfiles.path(d, runfiles.METRICS))
@@ -43,14 +47,13 @@ def summarize(workdirs: list[str]) -> str:
     ev_path = runfiles.path(d, runfiles.EVAL_DIR, runfiles.EVAL)
     if os.path.exists(ev_path):
       ev = runfiles.read_json(ev_path)
-      g = ev["pgd_grid"]["pgd"]
-      steps = str(max(int(s) for s in next(iter(g.values()))))
-      rows.append(f"  PGD-{steps} {ev['config']['norm']} accuracy by eps " + ", ".join(f"{e}: {v[steps]:.3f}"
-                                                                                       for e, v in g.items()))
-      if "autoattack" in ev:
-        aa = ev["autoattack"]
-        rows.append(f"  AutoAttack ({aa['version']}, first {aa['examples']} examples) robust accuracy by eps "
-                    + ", ".join(f"{e}: {v['robust_accuracy']:.3f}" for e, v in aa["by_eps"].items()))
+      r = EvalResults(ev)
+      if r.has("pgd_grid"):
+        rows.append(f"  PGD-{max(r.pgd_steps)} {r.config.norm} accuracy by eps "
+                    + ", ".join(f"{e:g}: {v:.3f}" for e, v in r.pgd_by_eps().items()))
+      if r.has("autoattack"):
+        rows.append(f"  AutoAttack ({r.config.autoattack.version}, first {r.autoattack_examples} examples) robust "
+                    "accuracy by eps " + ", ".join(f"{e:g}: {v:.3f}" for e, v in r.autoattack_by_eps().items()))
       rows.append("  " + eval_line(ev) + f"; report {d}/eval/report.md")
   return "\n".join(rows)
 

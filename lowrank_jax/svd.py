@@ -7,9 +7,9 @@ steps, computed with a column-sampled ensembled Nystrom SVD. This module holds:
     nystrom_svd(W, r, key, num_columns=l, num_experts=p)  # ensembled Nystrom
     randomized_svd(W, r, key)                             # Halko et al. (2011)
     exact_svd(W, r)                                       # jnp.linalg.svd
-    rank_threshold(W, r, key, method=...)                 # best rank-r W
+    rank_threshold(W, r, key, algorithm=...)                 # best rank-r W
 
-All are pure and jittable (rank, num_columns, num_experts and method static),
+All are pure and jittable (rank, num_columns, num_experts and algorithm static),
 and deterministic for a given key.
 
 References:
@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 
 Triplets = tuple[jax.Array, jax.Array, jax.Array]  # (U (n,r), S (r,), Vt (r,m))
-Method = Literal["nystrom", "exact", "randomized"]
-METHODS = ("nystrom", "exact", "randomized")
+Algorithm = Literal["nystrom", "exact", "randomized"]  # how rank_threshold finds the top-r subspace
+ALGORITHMS = ("nystrom", "exact", "randomized")
 
 
 def default_num_columns(m: int, rank: int) -> int:
@@ -143,7 +143,7 @@ def rank_threshold(
     rank: int,
     key: jax.Array,
     *,
-    method: Method = "nystrom",
+    algorithm: Algorithm = "nystrom",
     num_columns: int | None = None,
     num_experts: int = DEFAULT_NUM_EXPERTS,
 ) -> jax.Array:
@@ -153,20 +153,20 @@ def rank_threshold(
     W: matrix (n, m).
     rank: target rank r.
     key: PRNG key (unused by "exact").
-    method: "nystrom" (default, the paper's), "exact" or "randomized".
+    algorithm: "nystrom" (default, the paper's), "exact" or "randomized".
     num_columns: Nystrom columns per expert; default min(m, 4 r).
     num_experts: Nystrom experts; default 4.
 
   Returns:
     A matrix of W's shape and rank <= r.
   """
-  if method == "nystrom":
+  if algorithm == "nystrom":
     l = default_num_columns(W.shape[1], rank) if num_columns is None else num_columns
     U, S, Vt = nystrom_svd(W, rank, key, num_columns=l, num_experts=num_experts)
-  elif method == "randomized":
+  elif algorithm == "randomized":
     U, S, Vt = randomized_svd(W, rank, key)
-  elif method == "exact":
+  elif algorithm == "exact":
     U, S, Vt = exact_svd(W, rank)
   else:
-    raise ValueError(f"method={method!r} is not one of {METHODS}")
+    raise ValueError(f"algorithm={algorithm!r} is not one of {ALGORITHMS}")
   return (U * S) @ Vt

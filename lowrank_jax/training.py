@@ -45,6 +45,7 @@ from lowrank_jax import config as config_lib
 from lowrank_jax import conv
 from lowrank_jax import data as data_lib
 from lowrank_jax import methods as methods_lib
+from lowrank_jax import metrics as metrics_lib
 from lowrank_jax import network as network_lib
 
 State = dict[str, Any]
@@ -168,12 +169,14 @@ def eval_step(setup: TrainSetup, state: State, images, labels, mask) -> dict:
 
 
 def features_step(setup: TrainSetup, state: State, images) -> dict[str, jax.Array]:
+  """The monitored layers' activations of a batch of uint8 images (eval mode)."""
   _, feats, _ = setup.network.apply(state["params"]["model"], state["batch_stats"], data_lib.to_unit(images),
                                     train=False)
   return {k: feats[k] for k in setup.monitored}
 
 
 def all_finite(tree) -> jax.Array:
+  """Whether every leaf of the pytree is finite."""
   return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
@@ -199,6 +202,7 @@ class Steps:
     return out
 
   def accuracy(self, state: State, images: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy on uint8 images, in fixed-size batches over the devices (padding masked)."""
     bs = self.setup.config.test_batch_size
     bs -= bs % jax.device_count()
     correct = count = 0
@@ -216,77 +220,6 @@ class Steps:
     out = {f"{k}/effective_rank": spectra.effective_rank(v, c.rank_energy) for k, v in feats.items()}
     out.update(self.setup.method.epoch_metrics(distributed.gather(state["params"]["lowrank"]), c.rank_energy))
     return out
-
-
-class MetricAccumulator:
-  """Sums a step's device metrics without syncing; host means on demand.
-
-  A `methods.Sparse` metric (measured only at some steps) is averaged over the steps where it is
-  present, and its largest value is kept as "<name>_max".
-  """
-
-  def __init__(self):
-    self.pending: list[dict] = []
-    self.sums: dict[str, float] = {}
-    self.counts: dict[str, int] = {}  # of the sparse metrics
-    self.maxes: dict[str, float] = {}
-    self.count = 0
-
-  def add(self, metrics: dict) -> None:
-    self.pending.append(metrics)
-
-  def _accumulate(self, host: list[dict], sums: dict, counts: dict) -> None:
-    for h in host:
-      for k, v in h.items():
-        if isinstance(v, methods_lib.Sparse):
-          sums.setdefault(k, 0.0)
-          counts.setdefault(k, 0)
-          if v.present:
-            sums[k] += float(v.value)
-            counts[k] = counts.get(k, 0) + 1
-            self.maxes[k + "_max"] = max(self.maxes.get(k + "_max", 0.0), float(v.value))
-        else:
-          sums[k] = sums.get(k, 0.0) + float(v)
-
-  def flush(self) -> dict[str, float]:
-    """Fetches pending metrics; returns their means (raises on NaN/inf)."""
-    if not self.pending:
-      return {}
-    host = jax.device_get(self.pending)
-    self.pending = []
-    sums, counts = {}, {}
-    self._accumulate(host, sums, counts)
-    for k, v in sums.items():
-      self.sums[k] = self.sums.get(k, 0.0) + v
-    for k, v in counts.items():
-      self.counts[k] = self.counts.get(k, 0) + v
-    self.count += len(host)
-    means = _means(sums, counts, len(host))
-    bad = {k: v for k, v in means.items() if not np.isfinite(v)}
-    if bad:
-      raise FloatingPointError(", ".join(f"{k}={v}" for k, v in bad.items()))
-    return means
-
-  def epoch_means(self) -> dict[str, float]:
-    """Means over everything flushed since the last call, then resets."""
-    out = {**_means(self.sums, self.counts, self.count), **self.maxes}
-    self.sums, self.counts, self.maxes, self.count = {}, {}, {}, 0
-    return out
-
-  def to_json(self) -> dict:
-    """The epoch so far (pending metrics flushed first), saved beside each checkpoint."""
-    assert not self.pending, "flush() first"
-    return {"sums": self.sums, "counts": self.counts, "maxes": self.maxes, "count": self.count}
-
-  def load(self, saved: dict) -> None:
-    self.sums, self.maxes, self.count = dict(saved["sums"]), dict(saved["maxes"]), int(saved["count"])
-    self.counts = dict(saved.get("counts", {}))
-
-
-def _means(sums: dict[str, float], counts: dict[str, int], count: int) -> dict[str, float]:
-  """Dense metrics over `count` steps; sparse ones (those in `counts`) over their own steps, absent if none."""
-  return {k: v / counts.get(k) if k in counts else v / max(count, 1) for k, v in sums.items()
-          if counts.get(k, 1) > 0}
 
 
 _STOP = threading.Event()  # set by SIGTERM; the loop raises KeyboardInterrupt at the next step
@@ -353,7 +286,7 @@ class Trainer:
     self.setup, self.state = _create_train_state(config, self.dataset.info, self.dataset.mean, self.dataset.std,
                                                  len(train_x), first, model)
     self.steps = Steps(self.setup, self.state)
-    self.metrics = MetricAccumulator()
+    self.metrics = metrics_lib.MetricAccumulator()
     if self.last_saved is not None:
       self.state = self.ckpt.restore(self.last_saved, self.state)
       partial = runfiles.read_partial_epoch(workdir, self.last_saved)
@@ -394,12 +327,14 @@ class Trainer:
     return self.step // self.setup.steps_per_epoch
 
   def describe(self) -> str:
+    """The run in one line: devices, mesh, steps, method, LR layers."""
     s = self.setup
     return (f"{jax.device_count()} {jax.default_backend()} device(s) over {jax.process_count()} process(es); "
             f"mesh {dict(s.mesh.shape)}; {s.total_steps} steps of batch {self.config.batch_size}; "
             f"method {s.method.name}; LR layers {s.ranks or 'none'}")
 
   def progress_bar(self) -> tqdm.tqdm:
+    """A tqdm bar over the run's steps (process 0 only)."""
     return tqdm.tqdm(total=self.setup.total_steps, initial=self.step, desc=runfiles.run_name(self.workdir),
                      unit="step", dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30,
                      disable=not distributed.is_main())
@@ -409,6 +344,7 @@ class Trainer:
     return TrainingDivergedError(f"{what}; last good checkpoint: {last}")
 
   def flush(self) -> dict:
+    """The epoch's metrics so far; a non-finite loss raises TrainingDivergedError."""
     try:
       return self.metrics.flush()
     except FloatingPointError as e:
@@ -487,6 +423,7 @@ class Trainer:
             **self.steps.spectra(self.state, self.dataset.splits["test"][0])}
 
   def close(self) -> None:
+    """Closes TensorBoard and waits for the last checkpoint."""
     if self.tensorboard is not None:
       self.tensorboard.close()
     self.ckpt.close()

@@ -5,13 +5,13 @@ import json
 from absl.testing import absltest, parameterized
 
 from configs import default
-from lowrank_jax import config as config_lib, experiment
+from lowrank_jax import config as config_lib, default_config, evaluators, spec_runner
 
 DIMS = {"conv1": 25088, "conv2": 12544, "pool2": 3136, "penultimate": 128}
 
 
 def _cfg(**overrides):
-  return experiment.apply_overrides(default.get_config(), overrides)
+  return spec_runner.apply_overrides(default.get_config(), overrides)
 
 
 class ConfigTest(parameterized.TestCase):
@@ -59,19 +59,51 @@ class ConfigTest(parameterized.TestCase):
 
   @parameterized.parameters(
       ({"eval.norm": "l3"}, "config.eval.norm='l3'"),
-      ({"eval.audit_eps": 0.15}, "config.eval.audit_eps=0.15 must be one of config.eval.eps"),
-      ({"eval.steps": ()}, "config.eval.steps=()"),
+      ({"eval.pgd_grid.audit_eps": 0.15}, "config.eval.pgd_grid.audit_eps=0.15 must be one of config.eval.eps"),
+      ({"eval.pgd_grid.steps": ()}, "config.eval.pgd_grid.steps=()"),
       ({"eval.num_examples": 0}, "config.eval.num_examples=0"),
-      ({"eval.autoattack_version": "fast"}, "config.eval.autoattack_version='fast'"),
-      ({"eval.probe_temperatures": (0.0,)}, "config.eval.probe_temperatures=(0.0,)"),
-      ({"eval.loss": "hinge"}, "config.eval.loss='hinge'"),
-      ({"eval.autoattack_steps": 0}, "config.eval.autoattack_steps=0 must be >= 1"),
+      ({"eval.autoattack.version": "fast"}, "config.eval.autoattack.version='fast'"),
+      ({"eval.masking.temperatures": (0.0,)}, "config.eval.masking.temperatures=(0.0,)"),
+      ({"eval.pgd_grid.loss": "hinge"}, "config.eval.pgd_grid.loss='hinge'"),
+      ({"eval.autoattack.steps": 0}, "config.eval.autoattack.steps=0 must be >= 1"),
+      ({"eval.deepfool.max_iter": 0}, "config.eval.deepfool.max_iter=0 must be >= 1"),
+      ({"eval.random_pixels.probs": (1.5,)}, "config.eval.random_pixels.probs=(1.5,) must be in [0, 1]"),
+      ({"eval.compression.rates": ()}, "config.eval.compression.rates=() must be non-empty"),
+      ({"eval.pgd_grid.enabled": False}, "evaluator 'autoattack' needs 'pgd_grid', which config.eval.pgd_grid"),
   )
   def test_eval_errors(self, overrides, message):
-    config_lib.validate_eval_config(_cfg().eval)
+    evaluators.validate(_cfg().eval)
     with self.assertRaises(config_lib.ConfigError) as e:
-      config_lib.validate_eval_config(_cfg(**overrides).eval)
+      evaluators.validate(_cfg(**overrides).eval)
     self.assertIn(message, str(e.exception))
+    self.assertNotIn("\n", str(e.exception))
+
+  def test_each_evaluator_has_its_section_with_enabled(self):
+    ec = _cfg().eval
+    for name in evaluators.EVALUATORS:
+      self.assertIn("enabled", ec[name], name)
+    self.assertEqual((ec.autoattack.enabled, ec.masking.enabled, ec.compression.enabled), (True, False, False))
+
+  def test_a_config_saved_with_flat_eval_fields_loads_under_the_new_names(self):
+    """A run's config.json as saved before the evaluators owned their sections (today's format up to this change):
+    every flat eval field lands in its evaluator's section (one old name may feed two sections)."""
+    saved = json.loads(_cfg().to_json_best_effort())
+    saved["eval"] = {"num_examples": 77, "eps": [0.1, 0.2], "steps": [3], "audit_eps": 0.2, "tolerance": 0.5,
+                     "autoattack": False, "autoattack_eps": [0.2], "autoattack_examples": 9, "paper_steps": [5],
+                     "masking_probes": True, "probe_eps": [0.1], "deepfool_examples": 11, "pixel_probs": [0.5],
+                     "compression": True, "compression_layer": "pool2", "paper_like_grid": True}
+    ec = default_config.with_defaults(saved).eval
+    self.assertEqual((ec.num_examples, ec.eps, ec.pgd_grid.steps, ec.pgd_grid.audit_eps), (77, (0.1, 0.2), (3,), 0.2))
+    self.assertEqual((ec.pgd_grid.tolerance, ec.autoattack.tolerance), (0.5, 0.5))
+    self.assertEqual((ec.autoattack.enabled, ec.autoattack.eps, ec.autoattack.examples), (False, (0.2,), 9))
+    self.assertEqual((ec.pgd_grid.paper_steps, ec.masking.paper_steps, ec.pgd_grid.paper_like), ((5,), (5,), True))
+    self.assertEqual((ec.masking.enabled, ec.masking.eps, ec.deepfool.examples), (True, (0.1,), 11))
+    self.assertEqual((ec.random_pixels.probs, ec.compression.enabled, ec.compression.layer), ((0.5,), True, "pool2"))
+    self.assertEqual(ec.autoattack.steps, 100)  # not saved: the default
+    evaluators.validate(ec)
+    self.assertEqual(config_lib.changed_fields(saved, _cfg()), [])  # eval fields never block a resume
+    # a spec written with the old names applies them under the new ones
+    self.assertEqual(_cfg(**{"eval.autoattack_eps": (0.3,), "eval.masking_probes": True}).eval.autoattack.eps, (0.3,))
 
   def test_several_layers_with_their_own_ranks(self):
     c = _cfg(**{"lowrank.layers": "conv2:30, penultimate", "lowrank.max_dim": 20000})

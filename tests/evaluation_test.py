@@ -5,31 +5,35 @@ import os
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import jax
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import config as config_lib, data, evaluation, evaluators, loading, per_example
+from lowrank_jax import config as config_lib, data, default_config, evaluation, evaluators, loading, per_example
 from lowrank_jax.evaluators import Attacked, WorstCase
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shared import copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
+import jpeg_evaluator  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _eval_config():
   c = tiny_config().eval
-  c.num_examples, c.batch_size, c.eps, c.steps = 40, 20, (0.05, 0.1, 0.3), (3,)
-  c.audit_restarts, c.deepfool_examples, c.deepfool_max_iter, c.pixel_probs = 2, 20, 20, (0.4, 1.0)
-  c.autoattack_eps = (0.3,)  # every example falls to APGD-CE: the later attacks have nothing left to do
-  c.autoattack_steps = 20
-  c.masking_probes, c.probe_eps, c.probe_strong_steps, c.probe_strong_restarts = True, (0.1,), 3, 1
-  c.probe_square_queries, c.probe_examples, c.paper_steps = 20, 20, (3,)
+  c.num_examples, c.batch_size, c.eps, c.pgd_grid.steps = 40, 20, (0.05, 0.1, 0.3), (3,)
+  c.pgd_grid.audit_restarts, c.deepfool.examples, c.deepfool.max_iter = 2, 20, 20
+  c.random_pixels.probs = (0.4, 1.0)
+  c.autoattack.eps = (0.3,)  # every example falls to APGD-CE: the later attacks have nothing left to do
+  c.autoattack.steps = 20
+  m = c.masking
+  m.enabled, m.eps, m.steps, m.strong_steps, m.strong_restarts = True, (0.1,), 3, 3, 1
+  m.square_queries, m.examples, m.paper_steps = 20, 20, (3,)
   # each (steps, restarts, loss) of PGD and each batch shape is a program of its own to compile: the strong probe
   # here is the margin probe's program, on one batch
-  c.probe_temperatures = (10.0,)  # each temperature is its own compiled PGD
+  m.temperatures = (10.0,)  # each temperature is its own compiled PGD
   return c
 
 
@@ -115,7 +119,7 @@ class OrderTest(absltest.TestCase):
 
   def test_each_evaluator_runs_after_what_it_needs(self):
     ec = tiny_config().eval
-    ec.autoattack, ec.masking_probes, ec.compression = True, True, False
+    ec.autoattack.enabled, ec.masking.enabled, ec.compression.enabled = True, True, False
     names = evaluators.order(ec)
     for name in names:
       for need in evaluators.EVALUATORS[name].needs:
@@ -129,7 +133,7 @@ class OrderTest(absltest.TestCase):
     self.assertEqual(evaluators.order(ec), ["pgd_grid", "autoattack", "representation"])
     ec.only = "autoatack"
     with self.assertRaisesRegex(config_lib.ConfigError, "config.eval.only names 'autoatack', which is not one of"):
-      config_lib.validate_eval_config(ec)
+      evaluators.validate(ec)
 
 
 @absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")
@@ -150,7 +154,7 @@ class EvaluationTest(absltest.TestCase):
   def test_report_and_numbers(self):
     ref = self.van
     ec = _eval_config()
-    ec.autoattack_examples = 20  # of 40: the worst case is also reported on AutoAttack's 20
+    ec.autoattack.examples = 20  # of 40: the worst case is also reported on AutoAttack's 20
     r = evaluation.evaluate_workdir(self.lr, ec, transfer_from=self.van, reference=ref, progress=False)
     out = os.path.join(self.lr, "eval")
     for f in ("eval.json", "report.md", "robust_accuracy.png", "deepfool.png", "random_pixels.png",
@@ -215,7 +219,7 @@ class EvaluationTest(absltest.TestCase):
     """The compression evaluator's JSON: every accuracy (each rate, uncompressed, linear head, 2-D PCA) comes with
     its per-example correctness, and the uncompressed one is the network's own."""
     ec = _eval_config()
-    ec.compression_rates, ec.compression_train_examples = (2, 128), 200
+    ec.compression.rates, ec.compression.train_examples = (2, 128), 200
     model = loading.load_model(self.lr)
     ds = data.load_dataset(model.config.dataset)
     tx, ty = ds.splits["test"]
@@ -229,6 +233,37 @@ class EvaluationTest(absltest.TestCase):
         (out["linear_head"]["accuracy"], out["linear_head"]["correct"]),
         (out["pca_2d"]["linear_accuracy"], out["pca_2d"]["correct"])]:
       self.assertEqual(per_example.unpack(bits, 40).mean(), acc)
+
+  def test_an_evaluator_added_in_two_files(self):
+    """tests/jpeg_evaluator.py and its one registry line give a config section with defaults, its checks, its
+    eval.json entry and its section of report.md. With the DC step tiny and the others huge, the quantised image is
+    each 8x8 block's mean: the accuracy is checked against the model on block means computed here."""
+    np.testing.assert_allclose(jpeg_evaluator.quantise(np.linspace(0, 1, 2 * 28 * 28).reshape(2, 28, 28, 1), 1e-9, 1e-9),
+                               np.linspace(0, 1, 2 * 28 * 28).reshape(2, 28, 28, 1), atol=1e-6)  # DCT roundtrip
+    with mock.patch.dict(evaluators.EVALUATORS, {"jpeg": evaluators.Evaluator.of(jpeg_evaluator)}):
+      ec = default_config.get_config().eval
+      self.assertEqual((ec.jpeg.enabled, ec.jpeg.dc_step, ec.jpeg.ac_step), (False, 0.05, 0.2))
+      ec.num_examples, ec.batch_size, ec.only = 40, 20, "jpeg"
+      ec.jpeg.ac_step = 0.0
+      with self.assertRaisesRegex(config_lib.ConfigError, r"^config.eval.jpeg: dc_step=0.05 and ac_step=0.0 must"):
+        evaluators.validate(ec)
+      ec.jpeg.dc_step, ec.jpeg.ac_step = 1e-9, 1e9
+      workdir = copy_run("vanilla", os.path.join(self.tmp.name, "jpeg"))
+      r = evaluation.evaluate_workdir(workdir, ec, progress=False)
+      report = open(os.path.join(workdir, "eval", "report.md")).read()
+    model = loading.load_model(workdir)
+    tx, ty = data.load_dataset(model.config.dataset).splits["test"]
+    x, y = data.to_unit(tx[:40]), ty[:40]
+    padded = np.pad(x, ((0, 0), (0, 4), (0, 4), (0, 0)), mode="edge")
+    means = padded.reshape(40, 4, 8, 4, 8, 1).mean(axis=(2, 4), keepdims=True)
+    blocky = np.broadcast_to(means, (40, 4, 8, 4, 8, 1)).reshape(40, 32, 32, 1)[:, :28, :28]
+    predict = lambda z: np.argmax(np.asarray(model.logits(z)), -1)
+    expected = np.mean((predict(blocky) == y) & (predict(x) == y))
+    self.assertEqual(list(r["seconds"]), ["jpeg"])
+    self.assertAlmostEqual(r["jpeg"]["accuracy"], expected, places=6)
+    self.assertLess(r["jpeg"]["accuracy"], r["clean_accuracy"])  # block means cost a trained CNN accuracy
+    self.assertIn("## JPEG-like quantisation", report)
+    self.assertIn(f"| 1e-09 | 1e+09 | {r['jpeg']['accuracy']:.4f} |", report)
 
   def test_a_split_the_run_lacks_is_one_error(self):
     ec = _eval_config()

@@ -113,8 +113,8 @@ class PackageTest(absltest.TestCase):
   @absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")
   def test_readme_python_blocks_run_as_written(self):
     """Every python block of the README, as written, from outside the checkout against the installed wheel:
-    the own-model example (on 8,192 training images, injected through get_config), the attacks (on the
-    session's tiny LR run as runs/lowrank), the functional API."""
+    the own-model example (on 8,192 training images, injected through get_config), the flax.linen train step
+    with the LR penalty (the same data), the attacks (on the session's tiny LR run as runs/lowrank)."""
     blocks = readme_blocks("python")
     self.assertLen(blocks, 3)
     copy_run("lowrank", os.path.join(self.outside, "runs", "lowrank"))
@@ -122,10 +122,14 @@ class PackageTest(absltest.TestCase):
     r = subprocess.run([sys.executable, "-c", SMALL_CONFIG + code], cwd=self.outside, env=self.env,
                        capture_output=True, text=True, timeout=600)
     self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-    record = ast.literal_eval(r.stdout.strip().splitlines()[-1])  # the own-model block's print(record)
+    printed = [ast.literal_eval(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    record = next(p for p in printed if "test_accuracy" in p)  # the own-model block's print(record)
     self.assertGreater(record["test_accuracy"], 0.6)  # a user's MLP learned (chance 0.1; 0.69 when written)
     self.assertLessEqual(record["hidden/W_effective_rank"], 10)  # W is rank 10
     self.assertTrue(os.listdir(os.path.join(self.outside, "runs", "mynet", "tensorboard")))
+    linen = next(p for p in printed if "linen_test_accuracy" in p)  # the linen block's own train step
+    self.assertGreater(linen["linen_test_accuracy"], 0.6)  # 0.79 on the full training set when written
+    self.assertLessEqual(linen["W_rank"], 10)  # thresholded at its last step: numpy's rank of W
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from absl.testing import absltest
 import numpy as np
 
 from experiments import claims, page
-from lowrank_jax import experiment
+from lowrank_jax import spec_runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "docs", "results")
@@ -130,13 +130,13 @@ class PageTest(absltest.TestCase):
                      "mean -25.0 ± seed SE 75.0; McNemar p 1).")
 
   def test_sweep_marks_the_config_the_runner_chooses_and_reads_the_trend(self):
-    """The bold row is the config experiment.best_config gives "LR (most favourable)" (claims.json's rule); the
+    """The bold row is the config spec_runner.best_config gives "LR (most favourable)" (claims.json's rule); the
     sentence under the table follows the numbers: a jump at one rank is no longer "rises with every step"."""
     sweep_dir = os.path.join(RESULTS, "sweep")
     results = page.load_dir(sweep_dir)
     spec = json.load(open(os.path.join(ROOT, "experiments", "specs", "claims.json")))
     key = next(r["config_from"]["maximise"] for r in spec["runs"] if "config_from" in r)
-    chosen = experiment.best_config(sweep_dir, key)
+    chosen = spec_runner.best_config(sweep_dir, key)
     lines = page.section_sweep(results, lambda p: p, tempfile.mkdtemp())
     bold = [l for l in lines if l.startswith("| **")]
     self.assertLen(bold, 1)

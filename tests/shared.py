@@ -11,7 +11,7 @@ import shutil
 import tempfile
 
 from configs import default
-from lowrank_jax import experiment
+from lowrank_jax import spec_runner
 
 RUNS = {  # the tiny runs: 2 epochs of 16 steps of batch 32
     "lowrank": {"lowrank.warmup_steps": 32},
@@ -32,7 +32,7 @@ def tiny_config(**kw):
   c.num_epochs, c.log_every_steps, c.checkpoint_every_steps = 2, 4, 8
   c.lowrank.warmup_steps = 16
   c.lowrank.threshold_every = 5
-  return experiment.apply_overrides(c, kw)
+  return spec_runner.apply_overrides(c, kw)
 
 
 def shared_run(kind: str) -> str:

@@ -84,17 +84,17 @@ class NystromTest(chex.TestCase, parameterized.TestCase):
     np.testing.assert_array_equal(Vt, Vt2)
 
   @parameterized.parameters("exact", "randomized")
-  def test_other_methods(self, method):
+  def test_other_algorithms(self, method):
     W = _matrix(100, 0.85 ** np.arange(100), seed=9)
-    out = np.asarray(jax.jit(lambda w: svd.rank_threshold(w, 7, jax.random.PRNGKey(0), method=method))(W))
+    out = np.asarray(jax.jit(lambda w: svd.rank_threshold(w, 7, jax.random.PRNGKey(0), algorithm=method))(W))
     self.assertLessEqual(np.linalg.norm(W - out), 1.01 * _optimal_error(W, 7))
 
   def test_bad_arguments(self):
     W = jnp.ones((10, 10))
     with self.assertRaisesRegex(ValueError, "num_columns"):
       svd.nystrom_svd(W, 2, jax.random.PRNGKey(0), num_columns=11, num_experts=1)
-    with self.assertRaisesRegex(ValueError, "method"):
-      svd.rank_threshold(W, 2, jax.random.PRNGKey(0), method="qr")
+    with self.assertRaisesRegex(ValueError, "algorithm"):
+      svd.rank_threshold(W, 2, jax.random.PRNGKey(0), algorithm="qr")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import checkpoint, data, methods, training
+from lowrank_jax import checkpoint, data, methods, metrics, training
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shared import LOWRANK_FLAGS, copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
@@ -185,13 +185,13 @@ class MetricAccumulatorTest(absltest.TestCase):
   def test_sparse_metrics_average_over_their_own_steps(self):
     """Dense metrics average over every step; a Sparse one over the steps where it is present (hand-computed),
     with its maximum; a flush where it is absent leaves it out; the epoch survives a save and load."""
-    acc = training.MetricAccumulator()
+    acc = metrics.MetricAccumulator()
     steps = [(1.0, 0.0, False), (2.0, 0.3, True), (3.0, 0.0, False), (4.0, 0.1, True)]
     for loss, off, present in steps[:1]:
       acc.add({"loss": np.float32(loss), "W_offrank": methods.Sparse(np.float32(off), np.bool_(present))})
     self.assertEqual(acc.flush(), {"loss": 1.0})  # no thresholding step in this flush
     saved = json.loads(json.dumps(acc.to_json()))
-    acc = training.MetricAccumulator()
+    acc = metrics.MetricAccumulator()
     acc.load(saved)
     for loss, off, present in steps[1:]:
       acc.add({"loss": np.float32(loss), "W_offrank": methods.Sparse(np.float32(off), np.bool_(present))})

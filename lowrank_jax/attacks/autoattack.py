@@ -183,36 +183,50 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
   after = {}
   targets = min(settings.num_targets, num_classes - 1)
   for a, name in enumerate(names):
-    fn = attack_fn(name, norm, settings, num_classes)
     todo = np.flatnonzero(robust)
     if len(todo):
       per = targets if name in TARGETED else 1
-      ex, ranks = target_rows(len(todo), per)
-      rows = todo[ex]
-      if name == "square":
-        adv = square_in_spans(logits_fn, x[todo], y[todo], key, indices[todo], eps=eps, norm=norm,
-                              queries=settings.queries, batch_size=batch_size, mesh=mesh)
-      else:
-        adv = batching.map_batches(lambda xs, ys, ids, rs: fn(logits_fn, xs, ys, key, jnp.float32(eps), ids, rs),
-                                   (x[rows], y[rows], indices[rows], ranks.astype(np.int32)), batch_size, mesh=mesh)
-      size = np.asarray(NORMS[norm].size(jnp.asarray(adv - x[rows])))
-      success = (batching.predict(logits_fn, adv, batch_size, mesh) != y[rows]) & (size <= eps * (1 + 1e-5))
-      adv, broken = (np.asarray(v) for v in first_success(success.reshape(len(todo), per),
-                                                           adv.reshape((len(todo), per) + x.shape[1:]), x[todo]))
+      adv, broken = attack_rows(name, logits_fn, x, y, key, todo, indices, eps=eps, norm=norm, settings=settings,
+                                num_classes=num_classes, per_example=per, batch_size=batch_size, mesh=mesh)
       hit = todo[broken]
       robust[hit], broken_by[hit], x_adv[hit] = False, a, adv[broken]
     after[name] = float(robust.mean())
     if progress:
       progress(f"{name}: robust accuracy {after[name]:.4f}")
   norms = np.asarray(NORMS[norm].size(jnp.asarray(x_adv - x)))
-  checks = []
-  if "square" in after and len(after) > 1:
-    white = min(v for k, v in after.items() if k != "square" and names.index(k) < names.index("square"))
-    checks.append({"check": "Square not stronger than the white-box attacks before it",
-                   "passed": after["square"] >= white - 0.002,
-                   "detail": f"robust accuracy {white:.4f} before Square, {after['square']:.4f} after"})
   return AutoAttackResult(x_adv, robust, broken_by, names, norms, float((pred == y).mean()), float(robust.mean()),
-                          after, checks)
+                          after, square_check(after, names))
+
+
+def attack_rows(name: str, logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array, todo: np.ndarray,
+                indices: np.ndarray, *, eps: float, norm: Norm, settings: AttackSettings, num_classes: int,
+                per_example: int, batch_size: int, mesh=None) -> tuple[np.ndarray, np.ndarray]:
+  """One of AutoAttack's attacks on the examples `todo`, `per_example` rows each (targets of APGD-T / FAB-T):
+  (x_adv of each example: its first row broken within eps, else x; whether it broke)."""
+  fn = attack_fn(name, norm, settings, num_classes)
+  ex, ranks = target_rows(len(todo), per_example)
+  rows = todo[ex]
+  if name == "square":
+    adv = square_in_spans(logits_fn, x[todo], y[todo], key, indices[todo], eps=eps, norm=norm,
+                          queries=settings.queries, batch_size=batch_size, mesh=mesh)
+  else:
+    adv = batching.map_batches(lambda xs, ys, ids, rs: fn(logits_fn, xs, ys, key, jnp.float32(eps), ids, rs),
+                               (x[rows], y[rows], indices[rows], ranks.astype(np.int32)), batch_size, mesh=mesh)
+  size = np.asarray(NORMS[norm].size(jnp.asarray(adv - x[rows])))
+  success = (batching.predict(logits_fn, adv, batch_size, mesh) != y[rows]) & (size <= eps * (1 + 1e-5))
+  adv, broken = first_success(success.reshape(len(todo), per_example),
+                              adv.reshape((len(todo), per_example) + x.shape[1:]), x[todo])
+  return np.asarray(adv), np.asarray(broken)
+
+
+def square_check(after: dict[str, float], names: tuple[str, ...]) -> list[dict]:
+  """The reference's check: Square (gradient-free) does not break what the white-box attacks before it left."""
+  if "square" not in after or len(after) == 1:
+    return []
+  white = min(v for k, v in after.items() if k != "square" and names.index(k) < names.index("square"))
+  return [{"check": "Square not stronger than the white-box attacks before it",
+           "passed": after["square"] >= white - 0.002,
+           "detail": f"robust accuracy {white:.4f} before Square, {after['square']:.4f} after"}]
 
 
 def sanity_checks(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, *, repeats: int = 5,

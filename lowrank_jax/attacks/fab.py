@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -71,6 +73,63 @@ def hyperplane_box_projection(t: jax.Array, w: jax.Array, b: jax.Array, norm: No
   return jnp.sign(ws) * move
 
 
+def linearised_boundary(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, targets: jax.Array | None,
+                        norm: Norm) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
+  """plane(z) -> (w, b): the decision boundary linearised at z (n, d), <w, u> = b, between y and `targets` (FAB-T)
+  or, where targets is None, the boundary nearest to z in the norm's dual (untargeted FAB)."""
+  ops, n = NORMS[norm], x.shape[0]
+
+  def target_gap(u):
+    lg = logits_fn(u)
+    f = jnp.take_along_axis(lg, targets[:, None], 1)[:, 0] - jnp.take_along_axis(lg, y[:, None], 1)[:, 0]
+    return f.sum(), f
+
+  def plane(z):
+    zz = z.reshape(x.shape)
+    if targets is not None:
+      (_, f), g = jax.value_and_grad(target_gap, has_aux=True)(zz)
+      g = g.reshape(n, -1)
+      return g, -f + jnp.sum(g * z, -1)
+    logits, grads = class_gradients(logits_fn, zz)
+    df = logits - jnp.take_along_axis(logits, y[:, None], 1)
+    dg = grads - jnp.take_along_axis(grads, y[:, None, None], 1)
+    dist = jnp.abs(df) / (ops.dual(dg) + 1e-12)
+    dist = jnp.where(jax.nn.one_hot(y, logits.shape[-1], dtype=bool), jnp.inf, dist)
+    j = jnp.argmin(dist, -1)
+    g = jnp.take_along_axis(dg, j[:, None, None], 1)[:, 0]
+    f = jnp.take_along_axis(df, j[:, None], 1)[:, 0]
+    return g, -f + jnp.sum(g * z, -1)
+
+  return plane
+
+
+def fab_step(logits_fn: LogitsFn, plane: Callable, flat: jax.Array, y: jax.Array, shape: tuple, norm: Norm, *,
+             alpha_max: float, eta: float, beta: float) -> Callable:
+  """One FAB iteration as a fori_loop body on (z, best, best_norm): project z and x (`flat`) on the boundary,
+  mix them (weight alpha <= alpha_max on x's), overshoot by eta; keep the smallest adversarial point; after a
+  success move back towards x by beta."""
+  ops = NORMS[norm]
+
+  def body(_, carry):
+    z, best, best_norm = carry
+    w, b = plane(z)
+    d1 = hyperplane_box_projection(z, w, b, norm)
+    d2 = hyperplane_box_projection(flat, w, b, norm)
+    a1 = jnp.maximum(ops.size(d1), 1e-8)[:, None]
+    a2 = jnp.maximum(ops.size(d2), 1e-8)[:, None]
+    alpha = jnp.clip(a1 / (a1 + a2), 0.0, alpha_max)
+    z = jnp.clip((z + eta * d1) * (1 - alpha) + (flat + eta * d2) * alpha, 0.0, 1.0)
+    adv = jnp.argmax(logits_fn(z.reshape(shape)), -1) != y
+    size = ops.size(z - flat)
+    better = adv & (size < best_norm)
+    best = jnp.where(better[:, None], z, best)
+    best_norm = jnp.where(better, size, best_norm)
+    z = jnp.where(adv[:, None], flat + (z - flat) * beta, z)
+    return z, best, best_norm
+
+  return body
+
+
 def fab(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps, norm: Norm = "linf",
         steps: int = 100, targeted: bool = True, target_class: int | jax.Array = 2, restarts: int = 1,
         alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9,
@@ -90,60 +149,20 @@ def fab(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps,
     and its norm (inf where none). Success at budget eps is norms <= eps.
   """
   check_inputs(x, y, where="fab")
-  ops = NORMS[norm]
   n = x.shape[0]
   flat = x.reshape(n, -1)
   clean = logits_fn(x)
   targets = top_k_targets(clean, target_class) if targeted else None
   already = jnp.argmax(clean, -1) != y
-
-  def target_gap(u):
-    lg = logits_fn(u)
-    f = jnp.take_along_axis(lg, targets[:, None], 1)[:, 0] - jnp.take_along_axis(lg, y[:, None], 1)[:, 0]
-    return f.sum(), f
-
-  def plane(z):
-    """(w, b) of the linearised boundary to attack at z (n, d): <w, u> = b."""
-    zz = z.reshape(x.shape)
-    if targeted:
-      (_, f), g = jax.value_and_grad(target_gap, has_aux=True)(zz)
-      g = g.reshape(n, -1)
-      return g, -f + jnp.sum(g * z, -1)
-    logits, grads = class_gradients(logits_fn, zz)
-    df = logits - jnp.take_along_axis(logits, y[:, None], 1)
-    dg = grads - jnp.take_along_axis(grads, y[:, None, None], 1)
-    dist = jnp.abs(df) / (ops.dual(dg) + 1e-12)
-    dist = jnp.where(jax.nn.one_hot(y, logits.shape[-1], dtype=bool), jnp.inf, dist)
-    j = jnp.argmin(dist, -1)
-    g = jnp.take_along_axis(dg, j[:, None, None], 1)[:, 0]
-    f = jnp.take_along_axis(df, j[:, None], 1)[:, 0]
-    return g, -f + jnp.sum(g * z, -1)
-
+  step = fab_step(logits_fn, linearised_boundary(logits_fn, x, y, targets, norm), flat, y, x.shape, norm,
+                  alpha_max=alpha_max, eta=eta, beta=beta)
   keys = example_keys(key, n, indices, streams)
 
   def run(r):
     start = random_starts(restart_keys(keys, r), x, eps, norm, kind="surface")
     z0 = jnp.where(r > 0, jnp.clip(flat + 0.5 * start.reshape(n, -1), 0.0, 1.0), flat)
-
-    def body(_, carry):
-      z, best, best_norm = carry
-      w, b = plane(z)
-      d1 = hyperplane_box_projection(z, w, b, norm)
-      d2 = hyperplane_box_projection(flat, w, b, norm)
-      a1 = jnp.maximum(ops.size(d1), 1e-8)[:, None]
-      a2 = jnp.maximum(ops.size(d2), 1e-8)[:, None]
-      alpha = jnp.clip(a1 / (a1 + a2), 0.0, alpha_max)
-      z = jnp.clip((z + eta * d1) * (1 - alpha) + (flat + eta * d2) * alpha, 0.0, 1.0)
-      adv = jnp.argmax(logits_fn(z.reshape(x.shape)), -1) != y
-      size = ops.size(z - flat)
-      better = adv & (size < best_norm)
-      best = jnp.where(better[:, None], z, best)
-      best_norm = jnp.where(better, size, best_norm)
-      z = jnp.where(adv[:, None], flat + (z - flat) * beta, z)
-      return z, best, best_norm
-
     init = (z0, flat, jnp.where(already, 0.0, jnp.inf).astype(x.dtype))
-    _, best, best_norm = jax.lax.fori_loop(0, steps, body, init)
+    _, best, best_norm = jax.lax.fori_loop(0, steps, step, init)
     return best, best_norm
 
   best, best_norm = run(jnp.zeros((), jnp.int32))

@@ -1,23 +1,37 @@
-"""What an evaluator reads (`Inputs`, frozen) and returns (`Result`), the worst case over attacks, and the
-attack helpers several evaluators share.
+"""What an evaluator is (`Evaluator`: a module's four functions), reads (`Inputs`, frozen) and returns
+(`Result`), what its report section reads (`Report`), the worst case over attacks, and the attack helpers several
+evaluators share.
+
+An evaluator is one module with
+    NEEDS = ("other", ...)                   # evaluators whose Results it reads (optional)
+    config() -> ConfigDict                   # its fields under config.eval.<name>, with `enabled`
+    validate(ec) -> None                     # one-line ConfigError naming a bad field (optional)
+    evaluate(inputs, needed) -> Result       # the measures
+    report(rep) -> list[str]                 # its section of report.md, plots written beside it (optional)
+and one line in `lowrank_jax.evaluators.EVALUATORS`: `"name": Evaluator.of(module)`.
 
     Inputs(model, ec, x, y, clean, key, source, reference, train, log)   # read-only
     Result(json, attacked, checks, outputs)     # its eval.json entry, per-example correctness, audit checks
     Attacked(eps, attack, correct)              # one attack at one eps: correct (k,) on the first k examples
     WorstCase(clean, attacked)                  # per eps, correct under every attack at that eps or below
-    run_pgd(inputs, logits_fn, name, eps=, steps=) / paper_like(inputs, eps, steps)
+    Report(results, runs, out_dir)              # eval.json (and a run compared with it) for report sections
+    run_pgd(inputs, logits_fn, name, eps=, steps=, loss=) / paper_like(inputs, eps, steps)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import types
 import zlib
 from typing import Any, Callable, Iterable
 
 import jax
+import ml_collections
 import numpy as np
 
 from lowrank_jax import attacks, batching, conv, per_example
+from lowrank_jax.errors import ConfigError, check  # noqa: F401 (for the evaluators' validate)
 from lowrank_jax.runfiles import eps_key
 
 
@@ -54,6 +68,7 @@ class Inputs:
     return batching.map_batches(fn, arrays, self.batch_size, mesh=self.mesh)
 
   def predict(self, x: np.ndarray, logits_fn=None) -> np.ndarray:
+    """The predicted classes of x (default: the model's logits), in batches."""
     f = logits_fn if logits_fn is not None else self.model.logits
     return batching.predict(f, x, self.batch_size, self.mesh)
 
@@ -93,12 +108,50 @@ class Result:
 
 
 @dataclasses.dataclass(frozen=True)
+class Report:
+  """What an evaluator's report section reads: `results` (this run's eval.json), `runs` ((name, results, line
+  style) of this run and of a run compared with it, for plots) and the folder its plots go to."""
+
+  results: dict
+  runs: tuple[tuple[str, dict, str], ...]
+  out_dir: str
+
+  def path(self, file: str) -> str:
+    """Where a plot of the report goes."""
+    return os.path.join(self.out_dir, file)
+
+  def having(self, name: str) -> list[tuple[str, dict, str]]:
+    """The runs whose eval.json has evaluator `name`'s entry."""
+    return [r for r in self.runs if name in r[1]]
+
+
+@dataclasses.dataclass(frozen=True)
 class Evaluator:
-  """A family of measures: run(inputs, needed) -> Result, where needed maps each name in `needs` to its Result."""
+  """A family of measures: run(inputs, needed) -> Result, where needed maps each name in `needs` to its Result;
+  `config()` its fields (config.eval.<name>), `validate(ec)` their checks, `report(rep)` its report.md section."""
 
   run: Callable[[Inputs, dict[str, Result]], Result]
+  config: Callable[[], ml_collections.ConfigDict]
+  validate: Callable[[Any], None] = lambda ec: None
+  report: Callable[[Report], list[str]] = lambda rep: []
   needs: tuple[str, ...] = ()
-  enabled: Callable[[Any], bool] = lambda ec: True
+
+  @classmethod
+  def of(cls, module: types.ModuleType) -> "Evaluator":
+    """The evaluator a module defines (see this module's docstring)."""
+    return cls(run=module.evaluate, config=module.config, validate=getattr(module, "validate", lambda ec: None),
+               report=getattr(module, "report", lambda rep: []), needs=tuple(getattr(module, "NEEDS", ())))
+
+
+def section(enabled: bool = True, **fields) -> ml_collections.ConfigDict:
+  """An evaluator's config section: `enabled` and its fields."""
+  return ml_collections.ConfigDict({"enabled": enabled, **fields})
+
+
+def check_positive(sec: ml_collections.ConfigDict, name: str, *fields: str, minimum: float = 1) -> None:
+  """Each field of config.eval.<name> >= minimum, or a ConfigError naming it."""
+  for f in fields:
+    check(sec[f] >= minimum, f"config.eval.{name}.{f}={sec[f]} must be >= {minimum:g}")
 
 
 class WorstCase:
@@ -129,27 +182,28 @@ class WorstCase:
     return float(self.correct[e][:examples].mean())
 
   def to_json(self) -> dict:
+    """eps -> {accuracy, attacks} for eval.json."""
     return {eps_key(e): {"accuracy": self.accuracy(e), "attacks": self.attacks[e]} for e in sorted(self.correct)}
 
 
 _pgd = conv.jit(attacks.pgd, static_argnames=attacks.PGD_STATIC)
 
 
-def run_pgd(inputs: Inputs, logits_fn, name: str, *, eps, steps: int, restarts: int = 1, loss=None,
+def run_pgd(inputs: Inputs, logits_fn, name: str, *, eps, steps: int, restarts: int = 1, loss="ce",
             examples: int | None = None, **kw) -> np.ndarray:
   """Adversarial inputs of PGD on the first `examples` (default all) of inputs.x, per-example keys;
   `name` seeds it."""
-  key, loss = inputs.subkey(name), loss or inputs.ec.loss
+  key = inputs.subkey(name)
   fn = lambda x, y, i: _pgd(logits_fn, x, y, key, eps=eps, steps=steps, norm=inputs.ec.norm, restarts=restarts,
                             loss=loss, indices=i, **kw)
   n = len(inputs.x) if examples is None else examples
   return inputs.batched(fn, inputs.x[:n], inputs.y[:n], inputs.indices[:n])
 
 
-def paper_like(inputs: Inputs, eps: float, steps: int) -> np.ndarray:
+def paper_like(inputs: Inputs, eps: float, steps: int, loss="ce") -> np.ndarray:
   """PGD as the paper likely ran it: eps in the normalised input space (pixel eps = eps * std per channel),
   a fixed step of eps / 4, no random start; returns per-example correctness."""
   pixel_eps = eps * np.asarray(inputs.model.std, np.float32)
   adv = run_pgd(inputs, inputs.model.logits, f"paper-{steps}@{eps_key(eps)}", eps=pixel_eps, steps=int(steps),
-                step_size=pixel_eps / 4, random_start=False)
+                step_size=pixel_eps / 4, random_start=False, loss=loss)
   return inputs.correct(adv)

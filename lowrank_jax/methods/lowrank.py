@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from lowrank_jax import regularizer, spectra, svd
-from lowrank_jax.methods import Method, Sparse
+from lowrank_jax.methods.base import Method, Setup, Sparse
 
 
 def penalty_scale(step: jax.Array, warmup_steps: int) -> jax.Array:
@@ -32,16 +32,17 @@ def threshold_layers(cfg: ml_collections.ConfigDict, ranks: dict[str, int], lowr
   """Each dense W_l <- rank_threshold(W_l, r_l) (b_l unchanged); also returns each W's off-rank distance."""
   out, offrank = {}, {}
   for i, (name, p) in enumerate(sorted(lowrank.items())):
-    W = svd.rank_threshold(p["W"], ranks[name], jax.random.fold_in(key, i), method=cfg.svd,
+    W = svd.rank_threshold(p["W"], ranks[name], jax.random.fold_in(key, i), algorithm=cfg.svd,
                            num_columns=cfg.num_columns or None, num_experts=cfg.num_experts)
     out[name] = {"W": W, "b": p["b"]}
     offrank[name] = regularizer.offrank_distance(p["W"], W)
   return out, offrank
 
 
-def make(config: ml_collections.ConfigDict, ranks: dict[str, int], dims: dict[str, int], total_steps: int,
-         optimizers) -> Method:
-  """The LR method for layers `ranks` (name -> r) of sizes `dims` (name -> m)."""
+def make(setup: Setup) -> Method:
+  """The LR method for layers `setup.ranks` (name -> r) of sizes `setup.dims` (name -> m)."""
+  config, ranks, dims, total_steps, optimizers = (setup.config, setup.ranks, setup.dims, setup.total_steps,
+                                                  setup.optimizers)
   cfg = config.lowrank
   dense = cfg.parametrization == "dense"
 

@@ -7,13 +7,14 @@ eval mode while attacking).
 
 from __future__ import annotations
 
-import ml_collections
 
 from lowrank_jax import attacks
-from lowrank_jax.methods import Method
+from lowrank_jax.methods.base import Method, Setup
 
 
-def make(config: ml_collections.ConfigDict) -> Method:
+def make(setup: Setup) -> Method:
+  """PGD adversarial training (config.pgd_at): each batch replaced by its PGD examples."""
+  config = setup.config
   c = config.pgd_at
 
   def transform_batch(logits_fn, x, y, key):

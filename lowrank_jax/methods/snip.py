@@ -13,12 +13,12 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from lowrank_jax.methods import Method
+from lowrank_jax.methods.base import Method, Setup
 
 
 def is_prunable(path) -> bool:
+  """Whether the parameter at this pytree path is a kernel (conv or dense weights; biases and BatchNorm are kept)."""
   return getattr(path[-1], "key", None) == "kernel"
 
 
@@ -35,7 +35,9 @@ def snip_mask(loss_of_params: Callable, params, sparsity: float):
       grads, params)
 
 
-def make(config: ml_collections.ConfigDict) -> Method:
+def make(setup: Setup) -> Method:
+  """SNIP (config.snip.sparsity): the mask made once from one batch, applied to weights and gradients."""
+  config = setup.config
   masked = lambda tree, mask: jax.tree.map(jnp.multiply, tree, mask)
 
   def init_state(loss_of_params, params):

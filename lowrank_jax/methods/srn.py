@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from lowrank_jax.methods import Method
+from lowrank_jax.methods.base import Method, Setup
 from lowrank_jax.methods.snip import is_prunable
 
 
@@ -37,7 +36,9 @@ def srn_kernel(kernel: jax.Array, rank_ratio: float) -> jax.Array:
   return srn_matrix(W, rank_ratio).T.reshape(kernel.shape)
 
 
-def make(config: ml_collections.ConfigDict) -> Method:
+def make(setup: Setup) -> Method:
+  """Stable rank normalisation (config.srn.rank_ratio) of every kernel after each update."""
+  config = setup.config
   ratio = config.srn.rank_ratio
 
   def post_update(params, opt_state, step, key, state):

@@ -27,7 +27,9 @@ from typing import Any, Callable, Iterable
 import ml_collections
 import numpy as np
 
-from lowrank_jax import evaluation, runfiles, training
+from lowrank_jax import default_config, evaluation, runfiles, training
+from lowrank_jax.eval_results import EvalResults
+from lowrank_jax.runfiles import eps_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,13 +56,16 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_co
   """config with each dotted key set; an unknown key is a ValueError naming it."""
   config = ml_collections.ConfigDict(config.to_dict())
   for dotted, value in overrides.items():
-    node = config
-    *parents, leaf = dotted.split(".")
-    for p in parents:
-      node = node[p]
-    if leaf not in node:
-      raise ValueError(f"unknown config field {dotted!r}")
-    node[leaf] = spec_value(value)
+    for name in default_config.new_names(dotted, value):  # a spec written with a field's old name still runs
+      node = config
+      *parents, leaf = name.split(".")
+      for p in parents:
+        if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
+          raise ValueError(f"unknown config field {dotted!r}")
+        node = node[p]
+      if leaf not in node:
+        raise ValueError(f"unknown config field {dotted!r}")
+      node[leaf] = spec_value(value)
   return config
 
 
@@ -237,49 +242,50 @@ def _jsonable(obj: Any) -> Any:
 
 def table_row(result: dict) -> dict[str, Any]:
   """The numbers one row of a results table shows (measures that did not run are absent)."""
-  ev, tr = result["eval"], result["train"]
-  row: dict[str, Any] = {"clean": ev["clean_accuracy"], "test_accuracy": tr["test_accuracy"]}
+  ev, tr = EvalResults(result["eval"]), result["train"]
+  row: dict[str, Any] = {"clean": ev.clean, "test_accuracy": tr["test_accuracy"]}
   layer = "penultimate"
-  if "representation" in ev:
-    rep = ev["representation"]
+  if ev.representation is not None:
+    rep = ev.representation
     layer = "penultimate" if "penultimate" in rep["layers"] else next(iter(rep["layers"]))
     row.update({"eff_rank": rep["layers"][layer]["effective_rank"],
                 "eff_rank_centred": rep["layers"][layer]["effective_rank_centred"],
                 "mean_norm": rep["layers"][layer]["mean_norm"], "max_logit": rep["mean_max_logit"],
                 "max_softmax": rep["mean_max_softmax"]})
-  if "deepfool" in ev:
-    row.update({"rho_adv": ev["deepfool"]["rho_adv"], "rho_adv_fooled": ev["deepfool"]["rho_adv_fooled"],
-                "deepfool_success": ev["deepfool"]["success_rate"]})
+  if ev.deepfool is not None:
+    row.update({"rho_adv": ev.deepfool["rho_adv"], "rho_adv_fooled": ev.deepfool["rho_adv_fooled"],
+                "deepfool_success": ev.deepfool["success_rate"]})
   lc = [v for k, v in tr.items() if k.startswith("train_") and k.endswith("/projection_loss")]
   if lc:
     row["L_c"] = float(sum(lc))
   offrank = [v for k, v in tr.items() if k.endswith("/W_offrank")]
   if offrank:
     row["W_offrank"] = max(offrank)
-  if "pgd_grid" in ev:
-    steps = str(max(int(s) for s in ev["config"]["steps"]))
-    for e, d in ev["pgd_grid"]["pgd"].items():
-      row[f"pgd{steps}@{e}"] = d[steps]
-  for e, d in ev.get("robust_accuracy", {}).items():
-    row[f"worst@{e}"] = d["accuracy"]
-  for e, d in ev.get("autoattack", {}).get("by_eps", {}).items():
-    row[f"aa@{e}"] = d["robust_accuracy"]
-  for src, layers in ev.get("noise_stability", {}).items():
-    if layer in layers:
-      row[f"slope_{src}"] = layers[layer]["slope"]
-  if "masking" in ev:
-    m = ev["masking"]
+  if ev.has("pgd_grid"):
+    steps = max(int(s) for s in ev.config.pgd_grid.steps)
+    for e, v in ev.pgd_by_eps(steps).items():
+      row[f"pgd{steps}@{eps_key(e)}"] = v
+  for e, v in ev.worst_by_eps().items():
+    row[f"worst@{eps_key(e)}"] = v
+  for e, v in ev.autoattack_by_eps().items():
+    row[f"aa@{eps_key(e)}"] = v
+  for src in ("deepfool", "gaussian", "transfer", "reference", "reference_gaussian"):
+    if ev.stability(src, layer) is not None:
+      row[f"slope_{src}"] = ev.stability(src, layer)["slope"]
+  if ev.masking is not None:
+    m = ev.masking
     row["zero_grad"] = m["zero_gradient_fraction_correct"]
     for e, d in m["by_eps"].items():
       for k, v in d["accuracy"].items():
         row[f"probe {k}@{e}"] = v
       for k, v in d["paper_like"].items():
         row[f"paper {k}@{e}"] = v
-  row["audit_flags"] = [a["check"] for a in ev.get("audit", []) if not a["passed"]]
+  row["audit_flags"] = ev.audit_flags
   return row
 
 
 def summary_line(result: dict) -> str:
+  """A result in one line: clean, effective rank, mean norm, worst case and AutoAttack per eps, rho_adv."""
   s = table_row(result)
   keys = ["clean", "eff_rank", "mean_norm"] + [k for k in s if k.startswith(("worst@", "aa@"))] + ["rho_adv"]
   return ", ".join(f"{k} {s[k]:.4g}" for k in keys if k in s)
@@ -297,7 +303,7 @@ class Spec:
   results: str  # the results folder, relative to the repository
 
   def base_config(self) -> ml_collections.ConfigDict:
-    from lowrank_jax import default_config  # pylint: disable=g-import-not-at-top
+    """The default config with the spec's overrides."""
     return apply_overrides(default_config.get_config(), self.config)
 
 

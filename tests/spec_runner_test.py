@@ -1,4 +1,4 @@
-"""lowrank_jax.experiment: specs as data (seeds, learning-curve epochs, quick versions), run selection, and a learning
+"""lowrank_jax.spec_runner: specs as data (seeds, learning-curve epochs, quick versions), run selection, and a learning
 curve trained in stages that matches one uninterrupted run."""
 
 import json
@@ -10,7 +10,7 @@ import tempfile
 
 from absl.testing import absltest
 
-from lowrank_jax import default_config, experiment, runfiles
+from lowrank_jax import default_config, runfiles, spec_runner
 from tests.shared import RUNS, shared_run, tiny_config
 
 SPEC = {
@@ -35,7 +35,7 @@ def write_spec(d: dict) -> str:
 class SpecTest(absltest.TestCase):
 
   def test_expansion(self):
-    spec = experiment.load_spec(write_spec(SPEC))
+    spec = spec_runner.load_spec(write_spec(SPEC))
     self.assertEqual([r.name for r in spec.runs],
                      ["ref", "lr_s0_e05", "lr_s0_e10", "lr_s1_e05", "lr_s1_e10", "big_s0", "res_s0"])
     r = spec.runs[3]
@@ -43,18 +43,18 @@ class SpecTest(absltest.TestCase):
     self.assertEqual(r.overrides, {"seed": 1})
     self.assertFalse(spec.runs[0].evaluate)
     self.assertEqual(spec.runs[-1].eval_overrides, {"num_examples": 100})
-    config = experiment.apply_overrides(spec.base_config(), spec.runs[5].overrides)
+    config = spec_runner.apply_overrides(spec.base_config(), spec.runs[5].overrides)
     self.assertEqual((config.num_epochs, config.model), (40, "resnet18"))
-    ec = experiment.apply_overrides(config, {f"eval.{k}": v for k, v in spec.eval.items()}).eval
+    ec = spec_runner.apply_overrides(config, {f"eval.{k}": v for k, v in spec.eval.items()}).eval
     self.assertEqual(ec.eps, (8 / 255,))  # "8/255" in a spec is the float, a list a tuple
 
   def test_seed_major_order(self):
-    spec = experiment.load_spec(write_spec({**SPEC, "order": "seeds"}))
+    spec = spec_runner.load_spec(write_spec({**SPEC, "order": "seeds"}))
     self.assertEqual([r.name for r in spec.runs],
                      ["ref", "lr_s0_e05", "lr_s0_e10", "big_s0", "res_s0", "lr_s1_e05", "lr_s1_e10"])
 
   def test_quick_version(self):
-    spec = experiment.load_spec(write_spec(SPEC), quick=True)
+    spec = spec_runner.load_spec(write_spec(SPEC), quick=True)
     self.assertEqual([r.name for r in spec.runs], ["ref", "lr_s0_e01", "res_s0"])
     self.assertEqual(spec.config, {"num_epochs": 2})
     self.assertEqual(spec.eval, {"eps": ["8/255"], "num_examples": 50})
@@ -63,10 +63,10 @@ class SpecTest(absltest.TestCase):
   def test_a_bad_spec_is_one_error_naming_the_file(self):
     path = write_spec({**SPEC, "runs": [{"name": "x", "seed": 3}]})
     with self.assertRaisesRegex(ValueError, f"{path}: .*unknown field\\(s\\) seed"):
-      experiment.load_spec(path)
+      spec_runner.load_spec(path)
     path = write_spec({k: v for k, v in SPEC.items() if k != "results"})
     with self.assertRaisesRegex(ValueError, f"{path}: KeyError"):
-      experiment.load_spec(path)
+      spec_runner.load_spec(path)
 
   def test_config_from_takes_the_best_result_of_another_experiment(self):
     sweep = tempfile.mkdtemp()
@@ -75,29 +75,29 @@ class SpecTest(absltest.TestCase):
         json.dump({"run": {"overrides": {"lowrank.rank": rank, "seed": 0}}, "eval": {"pgd": {"0.03": acc}}}, f)
     entry = {"name": "fav", "config": {"num_epochs": 7}, "seeds": [1],
              "config_from": {"results": "SWEEP", "maximise": ["eval", "pgd", "0.03"]}}
-    spec = experiment.load_spec(write_spec({**SPEC, "runs": [entry]}), results_of=lambda f: sweep if f == "SWEEP" else f)
+    spec = spec_runner.load_spec(write_spec({**SPEC, "runs": [entry]}), results_of=lambda f: sweep if f == "SWEEP" else f)
     run = spec.runs[0]
     self.assertEqual(run.overrides, {"num_epochs": 7, "seed": 1})
     self.assertEqual(run.config_from, (sweep, ("eval", "pgd", "0.03")))
-    self.assertEqual(experiment.best_config(*run.config_from[:1], list(run.config_from[1])), {"lowrank.rank": 20})
+    self.assertEqual(spec_runner.best_config(*run.config_from[:1], list(run.config_from[1])), {"lowrank.rank": 20})
     with self.assertRaisesRegex(ValueError, "no results in .* run that experiment first"):
-      experiment.best_config(tempfile.mkdtemp(), ["eval"])
+      spec_runner.best_config(tempfile.mkdtemp(), ["eval"])
 
   def test_a_run_whose_config_source_has_no_results_waits(self):
     lines = []
-    run = experiment.Run("fav_s0", overrides={"seed": 0}, config_from=(tempfile.mkdtemp(), ("eval",)))
+    run = spec_runner.Run("fav_s0", overrides={"seed": 0}, config_from=(tempfile.mkdtemp(), ("eval",)))
     out = tempfile.mkdtemp()
-    results = experiment.run_experiment([run], tempfile.mkdtemp(), out, base_config=default_config.get_config(),
+    results = spec_runner.run_experiment([run], tempfile.mkdtemp(), out, base_config=default_config.get_config(),
                                         log=lines.append)
     self.assertEqual(results, {})
     self.assertEqual(os.listdir(out), [])
     self.assertRegex(lines[-1], r"fav_s0: skipped: it takes its config from .*, which has no results yet")
 
   def test_select_puts_what_a_run_needs_first(self):
-    runs = list(experiment.load_spec(write_spec(SPEC)).runs)
-    self.assertEqual([r.name for r in experiment.select(runs, ["lr_s1_e10", "res_s0"])], ["ref", "lr_s1_e10", "res_s0"])
+    runs = list(spec_runner.load_spec(write_spec(SPEC)).runs)
+    self.assertEqual([r.name for r in spec_runner.select(runs, ["lr_s1_e10", "res_s0"])], ["ref", "lr_s1_e10", "res_s0"])
     with self.assertRaisesRegex(ValueError, "unknown run\\(s\\) nope; known: ref, "):
-      experiment.select(runs, ["nope"])
+      spec_runner.select(runs, ["nope"])
 
 
 class RunnerTest(absltest.TestCase):
@@ -117,10 +117,10 @@ class CurveTest(absltest.TestCase):
     """Epoch 1 evaluated, then epoch 2: the same records as the shared run trained in one go, each point evaluated
     at its own step, and a rerun skips what is done."""
     root, out = tempfile.mkdtemp(), tempfile.mkdtemp()
-    runs = [experiment.Run(f"lr_e{e:02d}", workdir="lr", until_epoch=e) for e in (1, 2)]
+    runs = [spec_runner.Run(f"lr_e{e:02d}", workdir="lr", until_epoch=e) for e in (1, 2)]
     base = tiny_config(**RUNS["lowrank"])
     ev = {"num_examples": 20, "batch_size": 20, "only": "representation"}
-    results = experiment.run_experiment(runs, root, out, base_config=base, eval_overrides=ev, log=lambda s: None)
+    results = spec_runner.run_experiment(runs, root, out, base_config=base, eval_overrides=ev, log=lambda s: None)
     one_go = runfiles.read_jsonl(os.path.join(shared_run("lowrank"), "metrics.jsonl"))
     self.assertEqual([r["epoch"] for r in results["lr_e02"]["history"]], [1, 2])
     for a, b in zip(results["lr_e02"]["history"], one_go):
@@ -129,42 +129,42 @@ class CurveTest(absltest.TestCase):
     self.assertEqual([results[f"lr_e0{e}"]["eval"]["step"] for e in (1, 2)], [16, 32])
     self.assertEqual([results[f"lr_e0{e}"]["seconds"]["resumed"] for e in (1, 2)], [False, True])
     self.assertEqual(set(results["lr_e01"]["eval"]) & {"pgd_grid", "deepfool", "representation"}, {"representation"})
-    again = experiment.run_experiment(runs, root, out, base_config=base, eval_overrides=ev,
+    again = spec_runner.run_experiment(runs, root, out, base_config=base, eval_overrides=ev,
                                       log=lambda s: self.fail(f"reran: {s}"))
     self.assertEqual(again, results)
     # evaluated again on request: the same checkpoint gives the same evaluation, and the old result is named
     logged = []
-    redone = experiment.run_experiment(runs[1:], root, out, base_config=base, eval_overrides=ev, log=logged.append,
+    redone = spec_runner.run_experiment(runs[1:], root, out, base_config=base, eval_overrides=ev, log=logged.append,
                                        redo=["lr_e02"])["lr_e02"]
     self.assertEqual(redone["eval"]["representation"], results["lr_e02"]["eval"]["representation"])
     self.assertTrue(redone["seconds"]["resumed"])
     self.assertTrue(any(line.startswith("[1/1] lr_e02: replaced; it was: ") for line in logged), logged)
     with self.assertRaisesRegex(ValueError, r"^--redo: run\(s\) lr_e01 not selected; selected: lr_e02$"):
-      experiment.run_experiment(runs[1:], root, out, base_config=base, eval_overrides=ev, redo=["lr_e01"])
+      spec_runner.run_experiment(runs[1:], root, out, base_config=base, eval_overrides=ev, redo=["lr_e01"])
     # an evaluator added to the finished last point; the first point's checkpoint is gone (one workdir): one error
-    added = experiment.add_evaluators(runs[1:], root, out, "random_pixels", base_config=base, eval_overrides=ev,
+    added = spec_runner.add_evaluators(runs[1:], root, out, "random_pixels", base_config=base, eval_overrides=ev,
                                       log=lambda s: None)["lr_e02"]
     self.assertEqual(added["eval"]["representation"], results["lr_e02"]["eval"]["representation"])
     self.assertIn("random_pixels", added["eval"])
     self.assertEqual(added["eval"]["added"][0]["evaluators"], ["random_pixels"])
     self.assertEqual(runfiles.read_json(os.path.join(out, "lr_e02.json")), added)
     with self.assertRaisesRegex(ValueError, "differ in 'step' \\(16 vs 32\\)"):
-      experiment.add_evaluators(runs[:1], root, out, "random_pixels", base_config=base, eval_overrides=ev,
+      spec_runner.add_evaluators(runs[:1], root, out, "random_pixels", base_config=base, eval_overrides=ev,
                                 log=lambda s: None)
     # on a machine without the checkpoints: the run is retrained from its spec, and merged only if it classifies
     # every evaluated example as before; a different training (another seed) is refused
     shutil.rmtree(os.path.join(root, "lr"))
     logs = []
-    again = experiment.add_evaluators(runs[1:], root, out, "random_pixels", base_config=base, eval_overrides=ev,
+    again = spec_runner.add_evaluators(runs[1:], root, out, "random_pixels", base_config=base, eval_overrides=ev,
                                       log=logs.append)["lr_e02"]
     self.assertIn("lr_e02: no checkpoint in", logs[0])
     self.assertEqual(again["eval"]["random_pixels"], added["eval"]["random_pixels"])  # the same model
     self.assertGreater(again["seconds"]["retrained"], 0)
     shutil.rmtree(os.path.join(root, "lr"))
-    other = experiment.apply_overrides(base, {"seed": 1})
+    other = spec_runner.apply_overrides(base, {"seed": 1})
     with self.assertRaisesRegex(ValueError, "^lr_e02: retrained in .*, it is not the model of .*lr_e02.json "
                                             "\\(merge: the evaluations('| differ in 'clean_accuracy')"):
-      experiment.add_evaluators(runs[1:], root, out, "random_pixels", base_config=other, eval_overrides=ev,
+      spec_runner.add_evaluators(runs[1:], root, out, "random_pixels", base_config=other, eval_overrides=ev,
                                 log=lambda s: None)
 
 
