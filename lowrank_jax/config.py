@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
-from lowrank_jax import data, default_config, methods, models, optim, regularizer, svd
+from lowrank_jax import augment, data, default_config, methods, models, optim, regularizer, svd
 from lowrank_jax.errors import ConfigError, check as _check  # noqa: F401 (ConfigError: part of this module's API)
 
 
@@ -20,6 +20,8 @@ def validate_config(config) -> None:
   names = [s.strip() for s in str(config.method).split("+")]
   _check(all(n in methods.METHODS for n in names) and len(set(names)) == len(names),
          f"config.method={config.method!r}: each of its '+'-joined names must be one of {', '.join(methods.METHODS)}")
+  _check(config.dataset.augment in augment.KINDS,
+         f"config.dataset.augment={config.dataset.augment!r} is not one of {', '.join(augment.KINDS)}")
   for field in ("validation_size", "train_size", "test_size"):
     _check(config.dataset[field] >= 0, f"config.dataset.{field}={config.dataset[field]} must be >= 0")
   _check(config.batch_size >= 1, f"config.batch_size={config.batch_size} must be >= 1")

@@ -6,11 +6,13 @@
     to_unit(images)                 # uint8 -> float32 in [0, 1]
 
 Fashion-MNIST (the embedded default) is read with numpy from the IDX .gz files
-of Debian's `dataset-fashion-mnist`. CIFAR-10/100 and SVHN are read with
-`tfds.data_source(name, data_dir=...)` (random access, no TensorFlow needed)
-from a dataset prepared beforehand in the array_record format; nothing is ever
-downloaded or prepared at run time (a missing dataset is a one-line DataError
-saying where it looked and how to prepare it elsewhere with `tfds build`).
+of Debian's `dataset-fashion-mnist`. CIFAR-10/100 and SVHN are read from what
+`config.dataset.data_dir` holds (`lowrank_jax.readers`: the official python
+batches, image folders as a directory or an archive, or TFDS array_record),
+decoded once and cached; without a data_dir, from TFDS's default folder.
+Nothing is ever downloaded or prepared at run time (a missing dataset is a
+one-line DataError saying where it looked and how to prepare it elsewhere).
+Every Dataset records its source and the digest of its decoded arrays.
 Images stay uint8 (N, H, W, C) until the jitted step scales them to [0, 1].
 """
 
@@ -24,9 +26,8 @@ from typing import Iterator
 
 import numpy as np
 
-
-class DataError(ValueError):
-  """A dataset cannot be found or read; the message names the file and the fix."""
+from lowrank_jax import readers
+from lowrank_jax.readers import DataError, channel_stats  # noqa: F401 (part of this module's API)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Dataset:
   splits: dict[str, tuple[np.ndarray, np.ndarray]]  # "train", "test", maybe "validation"
   mean: tuple[float, ...]  # per channel, of the training images in [0, 1]
   std: tuple[float, ...]
+  source: str = ""  # "<reader>:<path>" the arrays were decoded from
+  digest: str = ""  # readers.digest of the decoded train and test arrays (before any subset or hold-out)
 
 
 def read_idx(path: str) -> np.ndarray:
@@ -133,18 +136,6 @@ def _load_tfds(info: DatasetInfo, data_dir: str | None) -> dict[str, tuple[np.nd
   return splits
 
 
-def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
-  """Per-channel mean and std of uint8 images scaled to [0, 1] (chunked, float64)."""
-  c = images.shape[-1]
-  s, s2, n = np.zeros(c), np.zeros(c), 0
-  for i in range(0, len(images), chunk):
-    x = images[i : i + chunk].reshape(-1, c).astype(np.float64) / 255.0
-    s, s2, n = s + x.sum(0), s2 + (x**2).sum(0), n + len(x)
-  mean = s / n
-  std = np.sqrt(np.maximum(s2 / n - mean**2, 1e-12))
-  return tuple(mean.tolist()), tuple(std.tolist())
-
-
 def load_dataset(cfg) -> Dataset:
   """Loads config.dataset: name, data_dir, train_size, test_size, validation_size, seed.
 
@@ -155,9 +146,13 @@ def load_dataset(cfg) -> Dataset:
     raise DataError(f"config.dataset.name={cfg.name!r} is unknown; valid: {sorted(DATASETS)}")
   info = DATASETS[cfg.name]
   if cfg.name == "fashion_mnist":
-    splits = _load_fashion_mnist(cfg.data_dir or FASHION_MNIST_DIR)
+    root = cfg.data_dir or FASHION_MNIST_DIR
+    found = readers.found(_load_fashion_mnist(root), f"idx:{os.path.abspath(root)}")
+  elif cfg.data_dir:
+    found = readers.read_splits(info, cfg.name, cfg.data_dir, tfds_reader=lambda: _load_tfds(info, cfg.data_dir))
   else:
-    splits = _load_tfds(info, cfg.data_dir)
+    found = readers.found(_load_tfds(info, None), f"tfds:{tfds_data_dir(None)}")
+  splits = dict(found.splits)
   images, labels = splits["train"]
   if cfg.validation_size > 0:
     if cfg.validation_size >= len(images):
@@ -170,8 +165,9 @@ def load_dataset(cfg) -> Dataset:
     splits["train"] = tuple(a[: cfg.train_size] for a in splits["train"])
   if cfg.test_size > 0:
     splits["test"] = tuple(a[: cfg.test_size] for a in splits["test"])
-  mean, std = channel_stats(splits["train"][0])
-  return Dataset(cfg.name, info, splits, mean, std)
+  whole = cfg.validation_size <= 0 and (cfg.train_size <= 0 or cfg.train_size >= len(images))
+  mean, std = found.train_stats if whole else channel_stats(splits["train"][0])
+  return Dataset(cfg.name, info, splits, mean, std, found.source, found.digest)
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -179,13 +175,19 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def train_batch_indices(n: int, batch_size: int, seed: int, epoch: int, start: int = 0) -> Iterator[np.ndarray]:
+  """The example indices (sorted) of each shuffled full batch of one epoch from batch index `start` (drops the
+  remainder)."""
+  perm = epoch_permutation(n, seed, epoch)
+  for i in range(start, n // batch_size):
+    yield np.sort(perm[i * batch_size : (i + 1) * batch_size])
+
+
 def train_batches(
     images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, epoch: int, start: int = 0
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields the shuffled full batches of one epoch from batch index `start` (drops the remainder)."""
-  perm = epoch_permutation(len(images), seed, epoch)
-  for i in range(start, len(images) // batch_size):
-    idx = np.sort(perm[i * batch_size : (i + 1) * batch_size])
+  for idx in train_batch_indices(len(images), batch_size, seed, epoch, start):
     yield images[idx], labels[idx]
 
 

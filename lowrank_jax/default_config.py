@@ -28,6 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.dataset.split_seed = 0
   c.dataset.train_size = 0  # > 0: keep only the first N (quick runs, tests)
   c.dataset.test_size = 0
+  c.dataset.augment = "auto"  # auto (CIFAR: crop_flip; SVHN: crop; Fashion-MNIST: none) | none | crop | crop_flip
 
   c.num_epochs = 3
   c.num_train_steps = -1  # > 0 overrides num_epochs

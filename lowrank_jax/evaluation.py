@@ -103,7 +103,8 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
     n = min(int(ec.num_examples), len(tx))
     results = evaluate(model, ec, data_lib.to_unit(tx[:n]), ty[:n], source=source, reference=ref,
                        progress=progress, train=ds.splits["train"])
-    results.update(workdir=workdir, split=ec.split, transfer_from=transfer_from, reference=reference)
+    results.update(workdir=workdir, split=ec.split, transfer_from=transfer_from, reference=reference,
+                   dataset={"name": ds.name, "source": ds.source, "digest": ds.digest})
     if add_to is not None:
       results = merge(add_to, results)
     if distributed.is_main():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import importlib.util
 import math
 import os
 import re
@@ -301,10 +302,21 @@ class Spec:
   config: dict
   eval: dict
   results: str  # the results folder, relative to the repository
+  base: str = ""  # a config file (e.g. configs/cifar10_resnet18.py) the overrides start from; "": the default
 
   def base_config(self) -> ml_collections.ConfigDict:
-    """The default config with the spec's overrides."""
-    return apply_overrides(default_config.get_config(), self.config)
+    """The base config (`base`, else the default) with the spec's overrides."""
+    return apply_overrides(config_file(self.base) if self.base else default_config.get_config(), self.config)
+
+
+def config_file(path: str) -> ml_collections.ConfigDict:
+  """get_config() of a config file (a path; configs/ files import `configs`: run from the repository root)."""
+  spec = importlib.util.spec_from_file_location(f"_config_{os.path.basename(path)[:-3]}", path)
+  if spec is None or not os.path.exists(path):
+    raise ValueError(f"config file {path} not found")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
 
 
 def best_config(results_dir: str, maximise: list[str]) -> dict:
@@ -361,7 +373,8 @@ def _expand(entry: dict, quick: dict | None, results_of: Callable[[str], str]) -
 
 
 def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] = lambda folder: folder) -> Spec:
-  """A spec file: {"about", "results", "config", "eval", "quick": {"config", "eval", "epochs"}, "order", "runs": [entry]},
+  """A spec file: {"about", "results", "base" (a config file; default: the default config), "config", "eval",
+  "quick": {"config", "eval", "epochs"}, "order", "runs": [entry]},
   "order": "runs" (each entry's seeds in turn) or "seeds" (every entry's first seed first: a partial run fills
   every table);
   each entry {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate",
@@ -382,7 +395,7 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
       runs = tuple(r for e in expanded for r in e)
     return Spec(os.path.splitext(os.path.basename(path))[0], d.get("about", ""), runs,
                 {**d.get("config", {}), **(q or {}).get("config", {})}, {**d.get("eval", {}), **(q or {}).get("eval", {})},
-                d["results"])
+                d["results"], d.get("base", ""))
   except (KeyError, TypeError, ValueError) as e:
     raise ValueError(f"{path}: {type(e).__name__}: {e}") from None
 

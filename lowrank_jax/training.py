@@ -39,6 +39,7 @@ import tqdm
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
+from lowrank_jax import augment as augment_lib
 from lowrank_jax import batching, distributed, models, optim, runfiles, spectra
 from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import config as config_lib
@@ -68,6 +69,7 @@ class TrainSetup:
   steps_per_epoch: int
   total_steps: int
   mesh: jax.sharding.Mesh
+  augment: str = "none"  # augment.resolve(config.dataset.augment, config.dataset.name)
 
   @property
   def data_sharding(self) -> NamedSharding:
@@ -114,7 +116,8 @@ def _create_train_state(config, info, mean, std, num_train, init_batch, model) -
   all_params = {"model": params, "lowrank": method.init_params(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))}
   state = {"step": jnp.zeros((), jnp.int32), "params": all_params, "batch_stats": stats,
            "opt_state": optimizers.init(all_params), "method": method_state}
-  setup = TrainSetup(config, fm, optimizers, method, ranks, tuple(built.lowrank_layers), steps_per_epoch, total, mesh)
+  setup = TrainSetup(config, fm, optimizers, method, ranks, tuple(built.lowrank_layers), steps_per_epoch, total, mesh,
+                     augment_lib.resolve(config.dataset.augment, config.dataset.name))
   return setup, jax.device_put(state, state_shardings(state, mesh))
 
 
@@ -142,11 +145,17 @@ def loss_fn(setup: TrainSetup, params, batch_stats, x, labels, step, *, train: b
   return loss, (metrics, new_stats)
 
 
-def train_step(setup: TrainSetup, state: State, images: jax.Array, labels: jax.Array) -> tuple[State, dict]:
-  """One step: the method's batch transform, a gradient step on all parameters, its post-update."""
+def train_step(setup: TrainSetup, state: State, images: jax.Array, labels: jax.Array,
+               indices: jax.Array | None = None) -> tuple[State, dict]:
+  """One step: augmentation (per example, by its index in the training split), the method's batch transform, a
+  gradient step on all parameters, its post-update."""
   step, method = state["step"], setup.method
   key = jax.random.fold_in(jax.random.PRNGKey(setup.config.seed + 1), step)
   params, stats = state["params"], state["batch_stats"]
+  if setup.augment != "none":
+    indices = jnp.arange(images.shape[0]) if indices is None else indices
+    keys = augment_lib.example_keys(setup.config.seed + 2, step // setup.steps_per_epoch, indices)
+    images = augment_lib.augment(setup.augment, images, keys)
   logits_fn = lambda z: setup.network.apply(params["model"], stats, z, train=False)[0]
   x = method.transform_batch(logits_fn, data_lib.to_unit(images), labels, jax.random.fold_in(key, 0))
   grads, (metrics, new_stats) = jax.grad(
@@ -297,7 +306,8 @@ class Trainer:
             f"the steps after it")
       log(f"resumed from {self.ckpt.path(self.last_saved)}")
     if distributed.is_main():  # only once the restore succeeded: a refused rerun leaves the run's files as they were
-      meta = {"mean": self.dataset.mean, "std": self.dataset.std, "num_train": len(train_x)}
+      meta = {"mean": self.dataset.mean, "std": self.dataset.std, "num_train": len(train_x),
+              "dataset": {"source": self.dataset.source, "digest": self.dataset.digest}}
       if model is not None:
         meta["user_model"] = type(model).__name__
       runfiles.save_run(workdir, config, meta)
@@ -378,11 +388,12 @@ class Trainer:
     end = min((epoch + 1) * s.steps_per_epoch, s.total_steps)
     train_x, train_y = self.dataset.splits["train"]
     offset = self.step - epoch * s.steps_per_epoch
-    for x, y in data_lib.train_batches(train_x, train_y, c.batch_size, c.seed, epoch, offset):
+    for idx in data_lib.train_batch_indices(len(train_x), c.batch_size, c.seed, epoch, offset):
       _check_stop()
       if self.step >= end:
         break
-      self.state, m = self.steps.train(self.state, *self.steps.shard(x, y))
+      batch = self.steps.shard(train_x[idx], train_y[idx], idx.astype(np.int32))  # indices: per-example augmentation
+      self.state, m = self.steps.train(self.state, *batch)
       self.metrics.add(m)
       step = self.step
       bar.update(1)

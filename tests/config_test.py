@@ -1,11 +1,14 @@
 """Config validation: each bad field gives one line naming it."""
 
 import json
+import os
 
 from absl.testing import absltest, parameterized
 
 from configs import default
-from lowrank_jax import config as config_lib, default_config, evaluators, spec_runner
+from lowrank_jax import augment, config as config_lib, default_config, evaluators, spec_runner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DIMS = {"conv1": 25088, "conv2": 12544, "pool2": 3136, "penultimate": 128}
 
@@ -77,6 +80,19 @@ class ConfigTest(parameterized.TestCase):
       evaluators.validate(_cfg(**overrides).eval)
     self.assertIn(message, str(e.exception))
     self.assertNotIn("\n", str(e.exception))
+
+  def test_the_cifar10_configs_and_spec_are_valid(self):
+    """configs/cifar10_*.py and the CIFAR-10 curves spec (its "base" config file under its overrides) validate, with
+    augmentation and the paper's eps."""
+    spec = spec_runner.load_spec(os.path.join(ROOT, "experiments", "specs", "cifar10_curves.json"))
+    for c in (spec_runner.config_file(os.path.join(ROOT, "configs", "cifar10_resnet18.py")),
+              spec_runner.config_file(os.path.join(ROOT, "configs", "cifar10_resnet50_lr.py")), spec.base_config()):
+      config_lib.validate_config(c)
+      evaluators.validate(c.eval)
+      self.assertEqual((c.dataset.name, augment.resolve(c.dataset.augment, c.dataset.name)), ("cifar10", "crop_flip"))
+      self.assertEqual(c.eval.eps[0], 8 / 255)
+    self.assertEqual((spec.base_config().model_width, spec.base_config().dataset.data_dir), (0.25, "../shared/data/cifar10"))
+    self.assertEqual(augment.resolve(_cfg().dataset.augment, "fashion_mnist"), "none")
 
   def test_each_evaluator_has_its_section_with_enabled(self):
     ec = _cfg().eval

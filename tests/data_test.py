@@ -133,8 +133,8 @@ class TfdsTest(parameterized.TestCase):
         data.load_dataset(_cfg(name="cifar10", data_dir=d))
       msg = str(e.exception)
       self.assertNotIn("\n", msg)
-      self.assertIn(f"not prepared under {d}", msg)
-      self.assertIn("tfds build cifar10", msg)
+      self.assertIn(f"config.dataset.data_dir={d} holds no cifar10 in a known format: looked for", msg)
+      self.assertIn("tfds build cifar10 --data_dir DIR --file_format array_record", msg)
       self.assertFalse(os.listdir(d))  # nothing downloaded or written
 
   def test_default_tfds_dir_is_tfds_own(self):
