@@ -35,14 +35,7 @@ def stepper(model: str, width: float, method: str, steps: int):
   rng = np.random.default_rng(0)
   batch = s.shard(rng.integers(0, 256, (128, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 128).astype(np.int32),
                   np.arange(128, dtype=np.int32))
-  holder = {"state": state}
-
-  def run():
-    for _ in range(steps):
-      holder["state"], _ = s.train(holder["state"], *batch)
-    return holder["state"]["step"]
-
-  return run
+  return common.train_steps(s, state, batch, steps)
 
 
 def main() -> None:

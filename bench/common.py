@@ -33,6 +33,19 @@ def timed(fn: Callable, repeats: int = 5) -> tuple[float, float]:
   return first, float(np.median(ts))
 
 
+def train_steps(steps_obj, state, batch: tuple, steps: int) -> Callable:
+  """A function running `steps` jitted training steps (`training.Steps`) on one fixed sharded batch, carrying
+  the state from call to call; it returns the step counter (to block on)."""
+  holder = {"state": state}
+
+  def run():
+    for _ in range(steps):
+      holder["state"], _ = steps_obj.train(holder["state"], *batch)
+    return holder["state"]["step"]
+
+  return run
+
+
 def interleaved(fns: dict[str, Callable], rounds: int = 5, warmup: int = 1) -> dict[str, float]:
   """Median seconds per call of each fn, calling them in turn each round (shared-CPU noise hits all alike)."""
   for _ in range(warmup):

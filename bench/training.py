@@ -51,15 +51,7 @@ def _stepper(config, steps: int):
   info = data.DATASETS["fashion_mnist"]
   setup, state = training.create_train_state(config, info, (0.286,), (0.353,), num_train=60000)
   s = training.Steps(setup, state)
-  batch = s.shard(*_batch(int(config.batch_size)))
-  holder = {"state": state}
-
-  def run():
-    for _ in range(steps):
-      holder["state"], _ = s.train(holder["state"], *batch)
-    return holder["state"]["step"]
-
-  return run
+  return common.train_steps(s, state, s.shard(*_batch(int(config.batch_size))), steps)
 
 
 def lr_overhead(steps: int = 20, rounds: int = 5) -> list[dict]:
