@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import checkpoint, data, methods, metrics, training
+from lowrank_jax import augment, checkpoint, data, methods, metrics, training
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shared import LOWRANK_FLAGS, copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
@@ -72,6 +72,25 @@ class StepTest(absltest.TestCase):
     for step, scale in ((0, 0.0), (4, 0.25), (8, 0.5), (16, 1.0), (40, 1.0)):
       loss, _ = training.loss_fn(setup, state["params"], state["batch_stats"], xs, y, step, train=True)
       np.testing.assert_allclose(float(loss), ce + scale * (0.3 * l_c + 2.0 * l_n), rtol=2e-5, err_msg=str(step))
+
+  def test_the_step_trains_on_each_example_augmented_by_its_index(self):
+    """With crop_flip, the step's loss is the loss on the batch augmented by augment.augment with the keys of
+    (seed + 2, epoch, each example's index), computed here; without it, the loss on the batch itself."""
+    config = tiny_config(**{"dataset.augment": "crop_flip", "method": "vanilla"})
+    setup, state = _setup(config)
+    self.assertEqual(setup.augment, "crop_flip")
+    x, y = _batch()
+    idx = np.arange(1000, 1032, dtype=np.int32)
+    keys = augment.example_keys(config.seed + 2, 0, jnp.asarray(idx))
+    shifted = augment.augment("crop_flip", jnp.asarray(x), keys)
+    loss_on = lambda images: float(training.loss_fn(setup, state["params"], state["batch_stats"],
+                                                    data.to_unit(images), y, 0, train=True)[0])
+    steps = training.Steps(setup, state)
+    _, m = steps.train(jax.tree.map(jnp.copy, state), *steps.shard(x, y, idx))
+    self.assertAlmostEqual(float(m["loss"]), loss_on(shifted), places=5)
+    self.assertNotAlmostEqual(float(m["loss"]), loss_on(jnp.asarray(x)), places=3)
+    plain_setup, _ = _setup(tiny_config(**{"method": "vanilla"}))
+    self.assertEqual(plain_setup.augment, "none")  # Fashion-MNIST's default (auto)
 
   def test_w_is_thresholded_every_k_steps(self):
     setup, state = _setup(tiny_config(**{"lowrank.rank": 6, "lowrank.threshold_every": 3}))
