@@ -84,10 +84,26 @@ def merge(old: dict, new: dict) -> dict:
   return _with_worst_case(out, olds.clean, attacked + [Attacked(e, a, c) for e, a, c in news.attacks])
 
 
+def _existing_evaluation(out_dir: str, step: int, split: str, n: int, only: str) -> dict | None:
+  """The eval.json a partial evaluation joins (None where there is none); one line when it is of another
+  checkpoint, split or number of examples (the partial one would replace it, losing its attacks)."""
+  path = runfiles.path(out_dir, runfiles.EVAL)
+  if not os.path.exists(path):
+    return None
+  old = runfiles.read_json(path)
+  if (old.get("step"), old.get("split", "test"), old.get("num_examples")) != (step, split, n):
+    raise ConfigError(f"{path} holds an evaluation of step {old.get('step')} on {old.get('num_examples')} "
+                      f"{old.get('split', 'test')} examples; config.eval.only={only!r} would be of step {step} on "
+                      f"{n} {split} examples: run the full evaluation (config.eval.only='') to replace it")
+  return old
+
+
 def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, reference: str | None = None,
-                     progress: bool = True, add_to: dict | None = None) -> dict:
+                     progress: bool = True, add_to: dict | None = None, fresh: bool = False) -> dict:
   """Loads workdir (and the others), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}; add_to: a
-  finished evaluation of the same checkpoint that this one's evaluators join (`merge`)."""
+  finished evaluation of the same checkpoint that this one's evaluators join (`merge`). A partial evaluation
+  (config.eval.only) joins the workdir's eval.json the same way; only a full one replaces it, once finished
+  (fresh: replace it whatever ran, as the experiment runner does: each row keeps its own results)."""
   evaluators.validate(ec)
   runfiles.load_run(workdir)  # a workdir with no run: one line before anything else
   out_dir = runfiles.path(workdir, runfiles.EVAL_DIR)
@@ -101,6 +117,8 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
                                    f"(validation needs config.dataset.validation_size > 0 in training)")
     tx, ty = ds.splits[ec.split]
     n = min(int(ec.num_examples), len(tx))
+    if add_to is None and str(ec.only).strip() and not fresh:
+      add_to = _existing_evaluation(out_dir, model.step, ec.split, n, ec.only)
     results = evaluate(model, ec, data_lib.to_unit(tx[:n]), ty[:n], source=source, reference=ref,
                        progress=progress, train=ds.splits["train"])
     results.update(workdir=workdir, split=ec.split, transfer_from=transfer_from, reference=reference,

@@ -145,7 +145,7 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
       continue
     ec = _eval_config(base_config, eval_overrides, r)
     ev = evaluation.evaluate_workdir(workdir, ec, transfer_from=_dir(root, dirs.get(r.transfer_from)),
-                                     reference=_dir(root, dirs.get(r.reference)))
+                                     reference=_dir(root, dirs.get(r.reference)), fresh=True)
     history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
     result = {"run": dataclasses.asdict(r), "config": config.to_dict(), "train": last, "history": history, "eval": ev,
               "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s, 1),

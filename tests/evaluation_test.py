@@ -234,6 +234,31 @@ class EvaluationTest(absltest.TestCase):
         (out["pca_2d"]["linear_accuracy"], out["pca_2d"]["correct"])]:
       self.assertEqual(per_example.unpack(bits, 40).mean(), acc)
 
+  def test_a_partial_evaluation_joins_the_existing_one(self):
+    """eval.py --config.eval.only=representation on an evaluated run keeps the attacks already in eval.json (and
+    their worst case), adds the representation, rewrites report.md from both; a partial evaluation of other
+    examples is refused in one line, and eval.json is left as it was."""
+    workdir = copy_run("vanilla", os.path.join(self.tmp.name, "partial"))
+    ec = _eval_config()
+    ec.only = "pgd_grid"
+    first = evaluation.evaluate_workdir(workdir, ec, progress=False)
+    ec.only = "representation"
+    merged = evaluation.evaluate_workdir(workdir, ec, progress=False)
+    saved = json.load(open(os.path.join(workdir, "eval", "eval.json")))
+    self.assertEqual(saved["pgd_grid"], json.loads(json.dumps(first["pgd_grid"])))
+    self.assertEqual(saved["robust_accuracy"], json.loads(json.dumps(first["robust_accuracy"])))
+    self.assertIn("representation", saved)
+    self.assertEqual(saved["added"][0]["evaluators"], ["representation"])
+    self.assertEqual(merged["robust_accuracy"], saved["robust_accuracy"])
+    report = open(os.path.join(workdir, "eval", "report.md")).read()
+    self.assertIn("## Accuracy under attack", report)
+    self.assertIn("## Representations", report)
+    ec.num_examples = 30
+    with self.assertRaisesRegex(config_lib.ConfigError, r"eval.json holds an evaluation of step \d+ on 40 test "
+                                r"examples; config.eval.only='representation' would be of step \d+ on 30"):
+      evaluation.evaluate_workdir(workdir, ec, progress=False)
+    self.assertEqual(json.load(open(os.path.join(workdir, "eval", "eval.json"))), saved)
+
   def test_an_evaluator_added_in_two_files(self):
     """tests/jpeg_evaluator.py and its one registry line give a config section with defaults, its checks, its
     eval.json entry and its section of report.md. With the DC step tiny and the others huge, the quantised image is
