@@ -73,6 +73,52 @@ class InputCheckTest(absltest.TestCase):
       _pgd(fn, (x * 255).astype(np.uint8), y, key, eps=0.1, steps=2)
     self.assertEqual(np.shape(attacks.pgd(fn, x, y, key, eps=0.1, steps=2)), x.shape)  # good inputs pass
 
+  def test_eps_labels_layout_and_nan_are_checked_where_users_call(self):
+    """eps in 0..255 units or negative, labels outside the logits' classes (read from the logits' shape), NCHW
+    images and NaN pixels: one InputError line from each attack; attacks.jit checks the concrete inputs that a
+    bare jax.jit sees only as tracers (raw 0..255 floats returned garbage clipped to [0, 1] before)."""
+    rng = np.random.default_rng(0)
+    fn, key = _affine(rng.normal(size=(3, 36)).astype(np.float32), np.zeros(3, np.float32)), jax.random.PRNGKey(0)
+    x, y = rng.uniform(size=(4, 6, 6, 1)).astype(np.float32), np.array([0, 1, 2, 0])
+    attacks_eps = {"fgsm": lambda e, yy: attacks.fgsm(fn, x, yy, eps=e),
+                   "pgd": lambda e, yy: attacks.pgd(fn, x, yy, key, eps=e, steps=2),
+                   "apgd": lambda e, yy: attacks.apgd(fn, x, yy, key, eps=e, steps=2),
+                   "autoattack": lambda e, yy: autoattack.autoattack(
+                       fn, x, yy, key, eps=e, settings=autoattack.AttackSettings(steps=2, queries=2))}
+    for name, call in attacks_eps.items():
+      with self.assertRaisesRegex(attacks.InputError, rf"^{name}: eps=8 exceeds 1, .* \(8/255 = 0.0314\)"):
+        call(8.0, y)
+      with self.assertRaisesRegex(attacks.InputError, rf"^{name}: eps must be finite and >= 0; got -0.1"):
+        call(-0.1, y)
+      for bad in (np.array([0, 1, 3, 0]), np.array([0, -1, 2, 0])):
+        with self.assertRaisesRegex(attacks.InputError, rf"^{name}: labels must be in \[0, 2\]"):
+          call(0.1, bad)
+    checked = attacks.jit(attacks.apgd, static_argnames=attacks.APGD_STATIC)
+    with self.assertRaisesRegex(attacks.InputError, r"^apgd: x must be pixels in \[0, 1\]; got values in"):
+      checked(fn, x * 255, y, key, eps=0.1, steps=2)
+    with self.assertRaisesRegex(attacks.InputError, r"^apgd: labels must be in \[0, 2\]"):
+      checked(fn, x, np.array([0, 1, 3, 0]), key, eps=0.1, steps=2)
+    with self.assertRaisesRegex(attacks.InputError, r"^apgd: eps=8 exceeds 1"):
+      checked(fn, x, y, key, eps=8.0, steps=2)
+    np.testing.assert_allclose(checked(fn, x, y, key, eps=0.1, steps=2),
+                               attacks.apgd(fn, x, y, key, eps=0.1, steps=2), atol=1e-6)  # the same attack
+    nchw = rng.uniform(size=(4, 3, 8, 8)).astype(np.float32)
+    with self.assertRaisesRegex(attacks.InputError, r"^square: x must be NHWC .* looks like NCHW: pass "
+                                                    r"x.transpose\(0, 2, 3, 1\)"):
+      attacks.square(fn, nchw, y, key, eps=0.1, queries=2)
+    with self.assertRaisesRegex(attacks.InputError, r"^pgd: x must be finite pixels in \[0, 1\]; it holds NaN"):
+      attacks.pgd(fn, np.where(x > 0.5, np.nan, x).astype(np.float32), y, key, eps=0.1, steps=2)
+
+  def test_an_empty_batch_gives_empty_results(self):
+    rng = np.random.default_rng(0)
+    fn, key = _affine(rng.normal(size=(3, 36)).astype(np.float32), np.zeros(3, np.float32)), jax.random.PRNGKey(0)
+    x, y = np.zeros((0, 6, 6, 1), np.float32), np.zeros(0, np.int32)
+    self.assertEqual(np.shape(attacks.pgd(fn, x, y, key, eps=0.1, steps=2)), (0, 6, 6, 1))
+    r = autoattack.autoattack(fn, x, y, key, eps=0.1)
+    self.assertEqual((r.x_adv.shape, r.robust.shape), ((0, 6, 6, 1), (0,)))
+    df = attacks.deepfool(fn, x)
+    self.assertEqual((df.x_adv.shape, df.norms.shape), ((0, 6, 6, 1), (0,)))
+
 
 class PropertyTest(absltest.TestCase):
 

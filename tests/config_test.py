@@ -73,6 +73,9 @@ class ConfigTest(parameterized.TestCase):
       ({"eval.random_pixels.probs": (1.5,)}, "config.eval.random_pixels.probs=(1.5,) must be in [0, 1]"),
       ({"eval.compression.rates": ()}, "config.eval.compression.rates=() must be non-empty"),
       ({"eval.pgd_grid.enabled": False}, "evaluator 'autoattack' needs 'pgd_grid', which config.eval.pgd_grid"),
+      ({"eval.eps": (8.0,), "eval.pgd_grid.audit_eps": 8.0}, "config.eval.eps=(8.0,) exceeds 1, the whole Linf range "
+                                                             "of pixels in [0, 1]: eps is in pixel units (8/255"),
+      ({"eval.autoattack.eps": (16.0,)}, "config.eval.autoattack.eps=(16.0,) exceeds 1"),
   )
   def test_eval_errors(self, overrides, message):
     evaluators.validate(_cfg().eval)

@@ -27,7 +27,7 @@ from lowrank_jax.attacks.ascent import (APGD_STATIC, PGD_STATIC, Ascent, apgd, a
 from lowrank_jax.attacks.autoattack import AttackSettings, AutoAttackResult, sanity_checks  # noqa: F401
 from lowrank_jax.attacks.deepfool import DeepFoolResult, deepfool, deepfool_step  # noqa: F401
 from lowrank_jax.attacks.fab import fab, fab_targets, hyperplane_box_projection  # noqa: F401
-from lowrank_jax.attacks.inputs import InputError, check_inputs  # noqa: F401
+from lowrank_jax.attacks.inputs import InputError, check_eps, check_inputs, jit  # noqa: F401
 from lowrank_jax.attacks.losses import (LOSSES, LogitsFn, LossFn, ce_loss, class_gradients, dlr_loss,  # noqa: F401
                                         dlr_targeted_loss, margin_loss, top_k_targets)
 from lowrank_jax.attacks.norms import NORMS, Norm, clip_to_ball, example_keys, random_starts  # noqa: F401

@@ -27,7 +27,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lowrank_jax.attacks.inputs import check_inputs
+from lowrank_jax.attacks.inputs import check_eps, check_inputs
 from lowrank_jax.attacks.losses import LogitsFn, LossFn, dlr_targeted_loss, loss_fn, top_k_targets
 from lowrank_jax.attacks.norms import NORMS, Norm, clip_to_ball, example_keys, expand, random_starts, restart_keys
 from lowrank_jax.attacks.targets import all_targets
@@ -164,7 +164,8 @@ def fgsm(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, *, eps, norm: Norm = "
   Linf: Goodfellow et al.'s FGSM; L2: the fast gradient method with the step
   eps * g / ||g||_2 (per example), so the L2 budget is honoured. `targeted`: y are targets.
   """
-  check_inputs(x, y, where="fgsm")
+  check_inputs(x, y, where="fgsm", logits_fn=logits_fn)
+  check_eps(eps, norm, "fgsm")
   fn, sign = loss_fn(loss), -1.0 if targeted else 1.0
   g = jax.grad(lambda z: sign * fn(logits_fn(z), y).sum())(x)
   return clip_to_ball(x, x + eps * NORMS[norm].steepest(g), eps, norm)
@@ -208,7 +209,10 @@ def pgd(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *, eps,
   Returns:
     Adversarial inputs, shape of x.
   """
-  check_inputs(x, y, where="pgd")
+  check_inputs(x, y, where="pgd", logits_fn=logits_fn)
+  check_eps(eps, norm, "pgd")
+  if jnp.shape(x)[0] == 0:  # an empty batch: nothing to attack
+    return x
   fn, sign = loss_fn(loss), -1.0 if targeted else 1.0
   succeeded = (lambda lg: jnp.argmax(lg, -1) == y) if targeted else (lambda lg: jnp.argmax(lg, -1) != y)
   objective = lambda z: (lambda lg: (sign * fn(lg, y), succeeded(lg)))(logits_fn(z))
@@ -253,7 +257,8 @@ def apgd_run(logits_fn: LogitsFn, x: jax.Array, y: jax.Array, key: jax.Array, *,
   streams: (n,) ints; row i then draws as if run alone with key fold_in(key, streams[i]) (APGD-T's rows
   of (example, target) pairs use the target's number, so a batch of all pairs equals one run per target).
   """
-  check_inputs(x, y, where="apgd")
+  check_inputs(x, y, where="apgd", logits_fn=logits_fn)
+  check_eps(eps, norm, "apgd")
   if loss == "dlr_targeted":
     if target_class is None:
       raise ValueError("loss='dlr_targeted' needs target_class")

@@ -35,7 +35,7 @@ import numpy as np
 from lowrank_jax import batching, conv
 from lowrank_jax.attacks.ascent import apgd, apgd_target_rows, apgd_targets  # noqa: F401  (apgd_targets: API)
 from lowrank_jax.attacks.fab import fab, fab_target_rows
-from lowrank_jax.attacks.inputs import check_inputs, check_labels
+from lowrank_jax.attacks.inputs import check_eps, check_inputs, check_labels
 from lowrank_jax.attacks.losses import LogitsFn, ce_loss, dlr_loss
 from lowrank_jax.attacks.norms import NORMS, Norm
 from lowrank_jax.attacks.square import SquareState, square, square_queries, square_start
@@ -167,8 +167,14 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
   logits_fn = batching.as_pytree(logits_fn)  # any callable: a plain function, a Partial, an nnx.Module
   x, y = np.asarray(x), np.asarray(y)
   check_inputs(x, y, images="square" in names, where="autoattack")
-  num_classes = num_classes or int(np.asarray(logits_fn(x[:1])).shape[-1])
+  num_classes = num_classes or int(jax.eval_shape(logits_fn, jax.ShapeDtypeStruct((1,) + x.shape[1:],
+                                                                                  np.float32)).shape[-1])
   check_labels(y, num_classes, where="autoattack")
+  check_eps(eps, norm, "autoattack")
+  if len(x) == 0:  # an empty batch: nothing to attack
+    empty = np.zeros(0, bool)
+    return AutoAttackResult(np.asarray(x, np.float32), empty, np.zeros(0, int), names, np.zeros(0, np.float32), 1.0,
+                            1.0, {}, [])
   settings = settings or AttackSettings.of(version)
   x, y = x.astype(np.float32), y.astype(np.int32)
   n = len(x)

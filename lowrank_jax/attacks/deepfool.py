@@ -68,6 +68,8 @@ def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, ove
     DeepFoolResult(x_adv, norms, success, iterations); norms are in `norm`.
   """
   check_inputs(x, where="deepfool")
+  if np.shape(x)[0] == 0:  # an empty batch: nothing to attack
+    return DeepFoolResult(np.asarray(x, np.float32), np.zeros(0, np.float32), np.zeros(0, bool), np.zeros(0, int))
   if not isinstance(logits_fn, jax.tree_util.Partial):
     logits_fn = jax.tree_util.Partial(logits_fn)
   x_np = np.asarray(x, np.float32)

@@ -25,7 +25,7 @@ import ml_collections
 from lowrank_jax.evaluators import (auto_attack, compression, deepfool, masking, noise_stability, pgd_grid,
                                     random_pixels, representation)
 from lowrank_jax.evaluators.base import (Attacked, ConfigError, Evaluator, Inputs, Report, Result,  # noqa: F401
-                                         WorstCase, check, eps_key)
+                                         WorstCase, check, check_pixel_eps, eps_key)
 
 EVALUATORS: dict[str, Evaluator] = {
     "pgd_grid": Evaluator.of(pgd_grid),
@@ -82,5 +82,6 @@ def validate(ec) -> None:
     check(ec[field] >= 1, f"config.eval.{field}={ec[field]} must be >= 1")
   check(len(ec.eps) > 0, "config.eval.eps=() must name at least one eps")
   check(all(e > 0 for e in ec.eps), f"config.eval.eps={tuple(ec.eps)} must be > 0")
+  check_pixel_eps(ec, "eps", ec.eps)
   for e in EVALUATORS.values():
     e.validate(ec)

@@ -13,7 +13,8 @@ import numpy as np
 
 from lowrank_jax import markdown
 from lowrank_jax.attacks import autoattack
-from lowrank_jax.evaluators.base import Attacked, Inputs, Report, Result, check, check_positive, eps_key, section
+from lowrank_jax.evaluators.base import (Attacked, Inputs, Report, Result, check, check_pixel_eps, check_positive,
+                                         eps_key, section)
 
 NEEDS = ("pgd_grid",)
 
@@ -35,6 +36,7 @@ def validate(ec) -> None:
   check(a.version in autoattack.VERSIONS,
         f"config.eval.autoattack.version={a.version!r} is not one of {', '.join(autoattack.VERSIONS)}")
   check(all(e > 0 for e in a.eps), f"config.eval.autoattack.eps={tuple(a.eps)} must be > 0")
+  check_pixel_eps(ec, "autoattack.eps", a.eps)
   check(a.examples >= 0, f"config.eval.autoattack.examples={a.examples} must be >= 0 (0: all)")
   check_positive(a, "autoattack", "square_queries", "steps")
   check(a.tolerance >= 0, f"config.eval.autoattack.tolerance={a.tolerance} must be >= 0")

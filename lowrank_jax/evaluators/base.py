@@ -148,6 +148,13 @@ def section(enabled: bool = True, **fields) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({"enabled": enabled, **fields})
 
 
+def check_pixel_eps(ec, field: str, eps) -> None:
+  """eps of config.eval.<field> in pixel units: for Linf at most 1, the whole range of pixels in [0, 1]."""
+  check(ec.norm != "linf" or all(e <= 1 for e in eps),
+        f"config.eval.{field}={tuple(eps)} exceeds 1, the whole Linf range of pixels in [0, 1]: eps is in pixel "
+        "units (8/255 = 0.0314)")
+
+
 def check_positive(sec: ml_collections.ConfigDict, name: str, *fields: str, minimum: float = 1) -> None:
   """Each field of config.eval.<name> >= minimum, or a ConfigError naming it."""
   for f in fields:

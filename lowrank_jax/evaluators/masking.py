@@ -24,8 +24,8 @@ import jax
 import numpy as np
 
 from lowrank_jax import attacks, conv
-from lowrank_jax.evaluators.base import (Attacked, Inputs, Report, Result, check, check_positive, eps_key, paper_like,
-                                         run_pgd, section)
+from lowrank_jax.evaluators.base import (Attacked, Inputs, Report, Result, check, check_pixel_eps, check_positive,
+                                         eps_key, paper_like, run_pgd, section)
 
 
 def config():
@@ -47,6 +47,7 @@ def validate(ec) -> None:
   """Checks config.eval.masking (one-line ConfigError naming the field)."""
   m = ec.masking
   check(all(e > 0 for e in m.eps), f"config.eval.masking.eps={tuple(m.eps)} must be > 0")
+  check_pixel_eps(ec, "masking.eps", m.eps)
   check(all(t > 0 for t in m.temperatures), f"config.eval.masking.temperatures={tuple(m.temperatures)} must be > 0")
   check(m.tolerance >= 0, f"config.eval.masking.tolerance={m.tolerance} must be >= 0")
   check_positive(m, "masking", "steps", "strong_steps", "strong_restarts", "square_queries", "examples")
