@@ -98,7 +98,7 @@ def validate_lowrank_layers(config, dims: Mapping[str, int], model_name: str | N
 
 # Fields a resumed run may change: how long it trains, where it reads data, how it logs, checkpoints and
 # evaluates, and how devices are laid out. Every other field changes the model, the data or the loss.
-RESUMABLE_FIELDS = ("num_epochs", "num_train_steps", "dataset.data_dir", "test_batch_size", "log_every_steps",
+RESUMABLE_FIELDS = ("num_epochs", "num_train_steps", "extend_schedule", "schedule_history", "dataset.data_dir", "test_batch_size", "log_every_steps",
                     "checkpoint_every_steps", "keep_checkpoints", "rank_batch_size", "rank_energy", "lowrank.max_dim",
                     "mesh.", "eval.")
 
@@ -121,9 +121,21 @@ def changed_fields(saved, config) -> list[str]:
   return sorted(k for k in old.keys() | new.keys() if not resumable(k) and old.get(k) != new.get(k))
 
 
-def check_resume(saved, config, workdir: str) -> None:
+def schedule_change(saved, config) -> str | None:
+  """'config.num_epochs=3 -> config.num_epochs=6' when the run's length changes and its learning-rate schedule
+  (cosine, piecewise: a function of the total steps) with it; None otherwise."""
+  length = lambda c: (("num_train_steps", c.num_train_steps) if c.num_train_steps > 0 else
+                      ("num_epochs", c.num_epochs))
+  old, new = length(default_config.with_defaults(saved)), length(config)
+  if old == new or config.optimizer.schedule == "constant":
+    return None
+  return f"config.{old[0]}={old[1]} -> config.{new[0]}={new[1]}"
+
+
+def check_resume(saved, config, workdir: str) -> str | None:
   """A one-line ConfigError when `config` would continue the run in `workdir` (saved config `saved`) as
-  a different experiment."""
+  a different experiment, or would change its length, and with it its learning-rate schedule, without
+  config.extend_schedule; returns that change when extend_schedule allows it."""
   diff = changed_fields(saved, config)
   if diff:
     old = _flat(saved)
@@ -132,3 +144,9 @@ def check_resume(saved, config, workdir: str) -> None:
     more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
     raise ConfigError(f"{workdir} holds a run with a different config ({shown}{more}): use a new --workdir "
                       f"(a resumed run may change only {', '.join(RESUMABLE_FIELDS)})")
+  change = schedule_change(saved, config)
+  if change and not config.extend_schedule:
+    raise ConfigError(f"{workdir}: {change} would change the run's {config.optimizer.schedule} learning-rate schedule "
+                      "(a function of the total steps) from its next step on: pass --config.extend_schedule=True to "
+                      "continue with the new schedule (recorded in config.json), or use a new --workdir")
+  return change

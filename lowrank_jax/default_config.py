@@ -32,6 +32,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.num_epochs = 3
   c.num_train_steps = -1  # > 0 overrides num_epochs
+  c.extend_schedule = False  # True: a resumed run may change its length although its schedule depends on it
+  c.schedule_history = ()  # each such change ("config.num_epochs=3 -> config.num_epochs=6 at step 1404")
   c.batch_size = 128
   c.test_batch_size = 1000  # the per-epoch test accuracy during training (eval.py: eval.batch_size)
 

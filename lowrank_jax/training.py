@@ -288,7 +288,13 @@ class Trainer:
     self.last_saved = self.ckpt.latest_step()
     saved_config = runfiles.path(workdir, runfiles.CONFIG)
     if self.last_saved is not None and os.path.exists(saved_config):  # before any compute
-      config_lib.check_resume(runfiles.read_json(saved_config), config, workdir)
+      saved = runfiles.read_json(saved_config)
+      change = config_lib.check_resume(saved, config, workdir)
+      history = tuple(saved.get("schedule_history", ()))
+      config.schedule_history = history + ((f"{change} at step {self.last_saved}",) if change else ())
+      if change:
+        log(f"the learning-rate schedule changes from step {self.last_saved} on: {change} "
+            "(config.extend_schedule; recorded in config.json's schedule_history)")
     self.dataset = data_lib.load_dataset(config.dataset)
     train_x, train_y = self.dataset.splits["train"]
     first = next(data_lib.train_batches(train_x, train_y, config.batch_size, config.seed, 0))

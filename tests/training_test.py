@@ -14,10 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from lowrank_jax import augment, checkpoint, data, methods, metrics, training
+from lowrank_jax import augment, checkpoint, config as config_lib, data, methods, metrics, runfiles, training
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shared import LOWRANK_FLAGS, copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
+from shared import LOWRANK_FLAGS, RUNS, copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FMNIST_OK = os.path.isdir(data.FASHION_MNIST_DIR)
@@ -249,6 +249,29 @@ class LoopTest(absltest.TestCase):
         ranks[method] = last["penultimate/effective_rank"]
     self.assertLessEqual(ranks["lowrank"], 10)
     self.assertLess(ranks["lowrank"], ranks["vanilla"])
+
+  def test_lengthening_a_run_changes_its_schedule_only_when_asked(self):
+    """A rerun with more epochs would recompute the cosine schedule (the rate jumps back up): refused in one line
+    naming the change; with config.extend_schedule it trains on, and config.json records the change and its step."""
+    with tempfile.TemporaryDirectory() as d:
+      workdir = copy_run("lowrank", os.path.join(d, "run"))
+      longer = tiny_config(**{**RUNS["lowrank"], "num_epochs": 3})
+      with self.assertRaisesRegex(config_lib.ConfigError, r"run: config.num_epochs=2 -> config.num_epochs=3 would "
+                                  r"change the run's cosine learning-rate schedule .* pass "
+                                  r"--config.extend_schedule=True"):
+        training.train_and_evaluate(longer, workdir, log=lambda s: None)
+      self.assertEqual(len(runfiles.read_jsonl(os.path.join(workdir, "metrics.jsonl"))), 2)  # nothing trained
+      logs = []
+      record = training.train_and_evaluate(tiny_config(**{**RUNS["lowrank"], "num_epochs": 3, "extend_schedule": True}),
+                                           workdir, log=logs.append)
+      self.assertEqual(record["epoch"], 3)
+      saved = json.load(open(os.path.join(workdir, "config.json")))
+      self.assertEqual(saved["schedule_history"], ["config.num_epochs=2 -> config.num_epochs=3 at step 32"])
+      self.assertTrue(any("the learning-rate schedule changes from step 32 on" in line for line in logs), logs)
+      again = tiny_config(**{**RUNS["lowrank"], "num_epochs": 3})  # the same length again: nothing to refuse
+      training.train_and_evaluate(again, workdir, log=lambda s: None)
+      self.assertEqual(json.load(open(os.path.join(workdir, "config.json")))["schedule_history"],
+                       saved["schedule_history"])  # the history stays
 
   def test_killed_mid_epoch_resumes_to_identical_parameters_and_metrics(self):
     """train.py with the shared LR run's config, killed (os._exit: no cleanup, like SIGKILL) right after its
