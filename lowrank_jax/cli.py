@@ -19,8 +19,7 @@ import traceback
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lowrank_jax import default_config
-from lowrank_jax.default_config import RENAMED
+from lowrank_jax import stop
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default_config.py")
 FLAGS = flags.FLAGS
@@ -88,7 +87,11 @@ def _flag_error(e: BaseException, argv: list[str]) -> str:
       return f"{inside[-1].filename}:{inside[-1].lineno}: the config file raised {type(c).__name__}: {c}"
   flag_of = lambda name: next((a.split("=")[0] for a in argv if a.startswith("--config.") and
                                name in a.split("=")[0].split(".")), "--config")
-  renamed = next((a.split("=")[0] for a in argv if a.split("=")[0].removeprefix("--config.") in RENAMED), None)
+  # imported here, not at the top: this module stays light (jax loads with the config file), so that train_main
+  # handles Ctrl-C from its first moment
+  from lowrank_jax import default_config  # pylint: disable=g-import-not-at-top
+  renamed = next((a.split("=")[0] for a in argv if a.split("=")[0].removeprefix("--config.") in
+                  default_config.RENAMED), None)
   if renamed:
     new = default_config.new_names(renamed.removeprefix("--config."))
     return f"{renamed}: the field was renamed; use " + " and ".join(f"--config.{n}" for n in new)
@@ -171,9 +174,10 @@ def _define(define) -> None:
 
 
 def train_main() -> None:
-  """Entry point of `lowrank-train`."""
-  _define(_define_common)
-  app.run(_train, flags_parser=_parse_flags(TRAIN_DOC))
+  """Entry point of `lowrank-train`: Ctrl-C and SIGTERM ask it to stop and save from the first moment."""
+  with stop.requests():
+    _define(_define_common)
+    app.run(_train, flags_parser=_parse_flags(TRAIN_DOC))
 
 
 def eval_main() -> None:
@@ -184,5 +188,6 @@ def eval_main() -> None:
     flags.DEFINE_string("transfer_from", None, "Another workdir: source of transfer (black-box) attacks.")
     flags.DEFINE_string("reference", None, "A third workdir: source of perturbations common to every model evaluated.")
 
-  _define(define)
-  app.run(_eval, flags_parser=_parse_flags(EVAL_DOC))
+  with stop.requests():
+    _define(define)
+    app.run(_eval, flags_parser=_parse_flags(EVAL_DOC))

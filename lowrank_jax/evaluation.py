@@ -20,7 +20,8 @@ import jax
 import numpy as np
 import tqdm
 
-from lowrank_jax import attacks, batching, data as data_lib, distributed, evaluators, per_example, report, runfiles
+from lowrank_jax import (attacks, batching, data as data_lib, distributed, evaluators, per_example, report, runfiles,
+                         stop)
 from lowrank_jax.errors import ConfigError
 from lowrank_jax.evaluators import EVALUATORS, Attacked, Inputs, WorstCase, eps_key, order
 from lowrank_jax.loading import LoadedModel, load_model
@@ -41,6 +42,7 @@ def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: Loade
                "clean_accuracy": float(clean.mean()), "config": ec.to_dict(), "seconds": {}}
   results = {}
   for name in bar:
+    stop.check()  # Ctrl-C: at the next evaluator (nothing is written)
     bar.set_postfix_str(name)
     t0 = time.perf_counter()
     results[name] = EVALUATORS[name].run(inputs, {k: results[k] for k in EVALUATORS[name].needs})

@@ -21,14 +21,11 @@ sharding propagation inserts the collectives).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import os
-import signal
 import sys
-import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +37,7 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
 from lowrank_jax import augment as augment_lib
-from lowrank_jax import batching, distributed, models, optim, runfiles, spectra
+from lowrank_jax import batching, distributed, models, optim, runfiles, spectra, stop
 from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import config as config_lib
 from lowrank_jax import conv
@@ -231,39 +228,6 @@ class Steps:
     return out
 
 
-_STOP = threading.Event()  # set by SIGTERM; the loop raises KeyboardInterrupt at the next step
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-  """SIGTERM asks the loop to stop and save (KeyboardInterrupt at the next step); a second SIGTERM kills at once.
-
-  The handler only sets a flag: an exception raised inside a signal handler can land in a garbage-collector
-  callback, where Python prints and drops it, and the run would go on.
-  """
-  _STOP.clear()
-  if threading.current_thread() is not threading.main_thread():
-    yield
-    return
-
-  def handler(signum, frame):
-    del signum, frame
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _STOP.set()
-
-  old = signal.signal(signal.SIGTERM, handler)
-  try:
-    yield
-  finally:
-    signal.signal(signal.SIGTERM, old)
-
-
-def _check_stop() -> None:
-  if _STOP.is_set():
-    _STOP.clear()
-    raise KeyboardInterrupt("SIGTERM")
-
-
 def _fmt(record: dict) -> str:
   return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
 
@@ -395,7 +359,7 @@ class Trainer:
     train_x, train_y = self.dataset.splits["train"]
     offset = self.step - epoch * s.steps_per_epoch
     for idx in data_lib.train_batch_indices(len(train_x), c.batch_size, c.seed, epoch, offset):
-      _check_stop()
+      stop.check()
       if self.step >= end:
         break
       batch = self.steps.shard(train_x[idx], train_y[idx], idx.astype(np.int32))  # indices: per-example augmentation
@@ -410,7 +374,7 @@ class Trainer:
       if step % c.checkpoint_every_steps == 0 and step != end:  # epoch ends save in the loop
         self.save()
     self.flush()
-    _check_stop()
+    stop.check()
 
   def evaluate_epoch(self, epoch: int) -> dict:
     """The epoch's record: train means, test (and validation) accuracy, effective ranks, the method's metrics."""
@@ -468,10 +432,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   log = log or (lambda s: tqdm.tqdm.write(s, file=sys.stdout))
   log = log if distributed.is_main() else (lambda s: None)
   with runfiles.locked(workdir, "train", enabled=distributed.is_main()), \
-       sigterm_as_interrupt(), Trainer(config, workdir, log, model=model) as trainer:  # SIGTERM in set-up: saved
+       stop.requests(), Trainer(config, workdir, log, model=model) as trainer:  # a stop asked in set-up: saved
     log(trainer.describe())
     bar = trainer.progress_bar()
     try:
+      stop.check()  # Ctrl-C during set-up: stop before the first step
       while not trainer.done and (until_epoch is None or trainer.epoch < until_epoch):
         epoch = trainer.epoch
         trainer.train_epoch(epoch, bar)
