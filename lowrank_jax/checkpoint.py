@@ -1,9 +1,12 @@
-"""Orbax checkpoints of the training state, with errors that name the path."""
+"""Orbax checkpoints of the training state, with errors that name the path, and integrity: a digest of every saved
+array (`DIGESTS` inside each checkpoint's folder) checked on every restore, training's and load_model's alike."""
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
+import json
 import logging
 import os
 import re
@@ -12,7 +15,10 @@ import sys
 from typing import Any, Iterator
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+
+DIGESTS = "array_digests.json"  # in each checkpoint's folder: {key path: sha256 of dtype, shape and bytes}
 
 
 class CheckpointError(RuntimeError):
@@ -59,6 +65,20 @@ def _orbax_errors_raised_not_logged() -> Iterator[None]:
     yield
   finally:
     logger.removeFilter(drop)
+
+
+def digests(tree: Any) -> dict[str, str] | None:
+  """sha256 (16 hex digits) of each array of the pytree (dtype, shape and bytes), by key path; None when an array
+  is not fully addressable from this process (a multi-process run's shards: not digested)."""
+  out = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    if not getattr(leaf, "is_fully_addressable", True):
+      return None
+    a = np.ascontiguousarray(jax.device_get(leaf))
+    h = hashlib.sha256(f"{a.dtype}{a.shape}".encode())
+    h.update(a.tobytes())
+    out[jax.tree_util.keystr(path)] = h.hexdigest()[:16]
+  return out
 
 
 class Checkpointer:
@@ -113,7 +133,23 @@ class Checkpointer:
     shapes = jax.tree.map(lambda a: (a.shape, a.dtype), restored)
     if shapes != jax.tree.map(lambda a: (a.shape, a.dtype), target):
       raise CheckpointError(f"checkpoint {self.path(step)} does not match this config's shapes")
+    self.verify(step, restored)
     return restored
+
+  def verify(self, step: int, restored: Any) -> None:
+    """One-line CheckpointError when an array read back differs from the digest written with it (bytes changed on
+    disk); checkpoints saved before digests existed are not checked."""
+    path = os.path.join(self.path(step), DIGESTS)
+    if not os.path.exists(path):
+      return
+    saved, now = json.load(open(path)), digests(restored)
+    bad = [k for k, v in (now or {}).items() if k in saved and saved[k] != v]
+    if bad:
+      earlier = [s for s in self.steps() if s < step]
+      prev = (f"the previous checkpoint is {self.path(earlier[-1])}: move {self.path(step)} away to resume from it"
+              if earlier else "no earlier checkpoint is kept")
+      raise CheckpointError(f"checkpoint {self.path(step)} is corrupt: {len(bad)} of {len(now)} arrays differ from "
+                            f"the digests written with them (e.g. {bad[0]}); {prev}")
 
   def save(self, step: int, state: Any) -> None:
     """Saves `state` as `step`; on failure (disk full, ...) removes the partial save and raises one line."""
@@ -123,12 +159,22 @@ class Checkpointer:
     try:
       with _orbax_errors_raised_not_logged():
         self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+      self._write_digests(step, state)
     except Exception as e:  # pylint: disable=broad-except (tensorstore and orbax raise many types)
       self.remove_partial_saves()
       why = "the disk is full (No space left on device)" if _disk_full(e) else _first_line(e)
       kept = f"the previous checkpoint {self.path(previous)} is intact" if previous is not None else "none saved before"
       raise CheckpointError(f"cannot save checkpoint {self.path(step)}: {why}; {kept}; rerun the same command "
                             f"to resume once fixed") from None
+
+  def _write_digests(self, step: int, state: Any) -> None:
+    found = digests(state)
+    if found is None or jax.process_index() != 0:
+      return
+    path = os.path.join(self.path(step), DIGESTS)
+    with open(path + ".tmp", "w") as f:
+      json.dump(found, f)
+    os.replace(path + ".tmp", path)
 
   def remove_partial_saves(self) -> None:
     """Deletes orbax's temporary folders of saves that did not finish."""
