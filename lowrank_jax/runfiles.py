@@ -119,12 +119,22 @@ def write_json(file: str, obj: Any, indent: int | None = None) -> None:
   write_text_atomic(file, json.dumps(obj, indent=indent))
 
 
+def _not_json(file: str, e: json.JSONDecodeError, line: int | None = None) -> WorkdirError:
+  where = f"line {line}" if line is not None else f"line {e.lineno} column {e.colno}"
+  return WorkdirError(f"{file} is not valid JSON at {where} ({e.msg}): cut short by an interrupted write? move it "
+                      "away (or restore it) and rerun")
+
+
 def read_json(file: str, what: str = "") -> Any:
-  """Reads JSON; a missing file is a FileNotFoundError naming it (and `what` to do)."""
+  """Reads JSON; a missing file is a FileNotFoundError naming it (and `what` to do), a damaged one a one-line
+  WorkdirError naming it."""
   if not os.path.exists(file):
     raise FileNotFoundError(f"{file} not found" + (f": {what}" if what else ""))
   with open(file) as f:
-    return json.load(f)
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      raise _not_json(file, e) from None
 
 
 def write_jsonl(file: str, records: Iterable[dict]) -> None:
@@ -136,8 +146,15 @@ def read_jsonl(file: str) -> list[dict]:
   """The records of a JSON-lines file ([] if it does not exist)."""
   if not os.path.exists(file):
     return []
+  out = []
   with open(file) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for i, line in enumerate(f, 1):
+      if line.strip():
+        try:
+          out.append(json.loads(line))
+        except json.JSONDecodeError as e:
+          raise _not_json(file, e, i) from None
+  return out
 
 
 def save_run(workdir: str, config, meta: dict) -> None:
@@ -189,6 +206,11 @@ class TensorBoard:
     for k, v in values.items():
       if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step"):
         self._writer.add_scalar(prefix + k, float(v), step)
+
+  def flush(self) -> None:
+    """Writes what is pending to the event file (each epoch's end: a killed run keeps its curves)."""
+    if self._writer is not None:
+      self._writer.flush()
 
   def close(self) -> None:
     """Flushes and closes the event file."""

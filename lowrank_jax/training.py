@@ -392,6 +392,7 @@ class Trainer:
     TensorBoard, and logs it."""
     self.records.append(record)
     self.tensorboard.scalars(record["step"], record, "epoch/")
+    self.tensorboard.flush()
     if distributed.is_main():
       runfiles.write_jsonl(self.jsonl, self.records)
     self.log(_fmt(record))

@@ -76,6 +76,8 @@ class ConfigTest(parameterized.TestCase):
       ({"eval.eps": (8.0,), "eval.pgd_grid.audit_eps": 8.0}, "config.eval.eps=(8.0,) exceeds 1, the whole Linf range "
                                                              "of pixels in [0, 1]: eps is in pixel units (8/255"),
       ({"eval.autoattack.eps": (16.0,)}, "config.eval.autoattack.eps=(16.0,) exceeds 1"),
+      ({"eval.eps": ("abc",)}, "config.eval.eps=('abc',) must be a tuple of numbers, e.g. --config.eval.eps="),
+      ({"eval.random_pixels.probs": ("x",)}, "config.eval.random_pixels.probs=('x',) must be a tuple of numbers"),
   )
   def test_eval_errors(self, overrides, message):
     evaluators.validate(_cfg().eval)

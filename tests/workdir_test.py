@@ -170,6 +170,24 @@ class CheckpointerTest(absltest.TestCase):
         training.train_and_evaluate(tiny_config(**RUNS["lowrank"]), workdir, log=lambda s: None)
 
 
+class DamagedFilesTest(absltest.TestCase):
+
+  def test_cut_short_json_is_one_line_naming_the_file(self):
+    """config.json, model.json, partial_epoch/*.json and metrics.jsonl cut short by an interrupted write: one
+    WorkdirError line with the file and where (before: a 34-39-line JSONDecodeError naming no file)."""
+    with tempfile.TemporaryDirectory() as d:
+      whole, lines = os.path.join(d, "config.json"), os.path.join(d, "metrics.jsonl")
+      open(whole, "w").write('{"seed": 0, "model": "cn')
+      open(lines, "w").write('{"epoch": 1}\n{"epoch": 2, "test_acc')
+      with self.assertRaisesRegex(runfiles.WorkdirError, rf"^{re.escape(whole)} is not valid JSON at line 1 column "
+                                  r"\d+ \(.*\): cut short by an interrupted write\? move it away"):
+        runfiles.read_json(whole)
+      with self.assertRaisesRegex(runfiles.WorkdirError, rf"^{re.escape(lines)} is not valid JSON at line 2 "):
+        runfiles.read_jsonl(lines)
+      with self.assertRaisesRegex(runfiles.WorkdirError, "config.json is not valid JSON"):
+        runfiles.load_run(d)
+
+
 @absltest.skipUnless(FMNIST_OK, "Fashion-MNIST files missing (make test installs them)")
 class WorkdirTest(absltest.TestCase):
 

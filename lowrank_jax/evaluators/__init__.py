@@ -71,10 +71,22 @@ def order(ec) -> list[str]:
 VALID_SPLITS = ("test", "validation")
 
 
+def _check_number_tuples(section, defaults, prefix: str) -> None:
+  """Each field whose default is a tuple holds a tuple of numbers (a command line's 'abc' is one line)."""
+  for field, default in defaults.items():
+    if isinstance(default, tuple) and field in section:
+      value = section[field]
+      ok = isinstance(value, (tuple, list)) and all(
+          isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+      check(ok, f"{prefix}{field}={value!r} must be a tuple of numbers, e.g. --{prefix}{field}='(0.1, 0.2)'")
+
+
 def validate(ec) -> None:
   """Checks config.eval before any compute: the shared fields, then each evaluator's own (one-line ConfigError)."""
   for name in EVALUATORS:
     check(name in ec and "enabled" in ec[name], f"config.eval.{name} is missing: build config.eval from get_config()")
+    _check_number_tuples(ec[name], EVALUATORS[name].config(), f"config.eval.{name}.")
+  _check_number_tuples(ec, {"eps": (0.1,)}, "config.eval.")
   order(ec)
   check(ec.norm in ("linf", "l2"), f"config.eval.norm={ec.norm!r} is not one of linf, l2")
   check(ec.split in VALID_SPLITS, f"config.eval.split={ec.split!r} is not one of {', '.join(VALID_SPLITS)}")
