@@ -110,6 +110,8 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
   runfiles.load_run(workdir)  # a workdir with no run: one line before anything else
   out_dir = runfiles.path(workdir, runfiles.EVAL_DIR)
   with runfiles.locked(out_dir, "eval", enabled=distributed.is_main()):  # writable before minutes of compute
+    if distributed.is_main():
+      runfiles.remove_stale_temporaries(out_dir)  # a report's half-written plot of a killed eval.py
     model = load_model(workdir)
     source = load_model(transfer_from) if transfer_from else None
     ref = load_model(reference) if reference else None

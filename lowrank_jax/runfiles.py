@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
+import re
 import os
 import socket
 import tempfile
@@ -60,6 +62,17 @@ def atomic_file(file: str) -> Iterator[str]:
     with contextlib.suppress(OSError):
       os.remove(tmp)
     raise
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+  """Deletes the `<file>.tmp<pid>` files that `atomic_file` left when its process was killed (call it holding the
+  folder's lock: no other writer is running); returns them."""
+  stale = [p for p in glob.glob(os.path.join(folder, "**", "*.tmp*"), recursive=True)
+           if re.search(r"\.tmp\d+$", p) and os.path.isfile(p)]
+  for p in stale:
+    with contextlib.suppress(OSError):
+      os.remove(p)
+  return stale
 
 
 def write_text_atomic(file: str, text: str) -> None:

@@ -249,6 +249,8 @@ class Trainer:
       raise
 
   def _start(self, config, workdir, log, model) -> None:
+    if distributed.is_main():  # files of a killed run's atomic writes (process 0 holds the lock and writes)
+      runfiles.remove_stale_temporaries(workdir)
     self.last_saved = self.ckpt.latest_step()
     saved_config = runfiles.path(workdir, runfiles.CONFIG)
     if self.last_saved is not None and os.path.exists(saved_config):  # before any compute

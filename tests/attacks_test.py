@@ -109,6 +109,17 @@ class InputCheckTest(absltest.TestCase):
     with self.assertRaisesRegex(attacks.InputError, r"^pgd: x must be finite pixels in \[0, 1\]; it holds NaN"):
       attacks.pgd(fn, np.where(x > 0.5, np.nan, x).astype(np.float32), y, key, eps=0.1, steps=2)
 
+  def test_an_unknown_norm_or_version_is_one_line(self):
+    rng = np.random.default_rng(0)
+    fn, key = _affine(rng.normal(size=(3, 36)).astype(np.float32), np.zeros(3, np.float32)), jax.random.PRNGKey(0)
+    x, y = rng.uniform(size=(4, 6, 6, 1)).astype(np.float32), np.array([0, 1, 2, 0])
+    with self.assertRaisesRegex(attacks.InputError, r"^pgd: norm='l1' is not one of linf, l2$"):
+      attacks.pgd(fn, x, y, key, eps=0.1, steps=2, norm="l1")
+    with self.assertRaisesRegex(attacks.InputError, r"^deepfool: norm='l1' is not one of linf, l2$"):
+      attacks.deepfool(fn, x, norm="l1")
+    with self.assertRaisesRegex(attacks.InputError, r"^autoattack: version='fast' is not one of standard, plus, rand"):
+      autoattack.autoattack(fn, x, y, key, eps=0.1, version="fast")
+
   def test_an_empty_batch_gives_empty_results(self):
     rng = np.random.default_rng(0)
     fn, key = _affine(rng.normal(size=(3, 36)).astype(np.float32), np.zeros(3, np.float32)), jax.random.PRNGKey(0)

@@ -172,6 +172,18 @@ class CheckpointerTest(absltest.TestCase):
 
 class DamagedFilesTest(absltest.TestCase):
 
+  def test_a_killed_writers_temporary_files_are_removed_by_the_next_run(self):
+    """kill -9 while a plot or JSON was being written leaves <file>.tmp<pid>: the next eval.py (holding the lock)
+    removes it, and only files of that pattern."""
+    with tempfile.TemporaryDirectory() as d:
+      os.makedirs(os.path.join(d, "eval"))
+      left = [os.path.join(d, "eval", "deepfool.png.tmp4242"), os.path.join(d, "metrics.jsonl.tmp17")]
+      kept = [os.path.join(d, "eval", "report.md"), os.path.join(d, "notes.tmp"), os.path.join(d, "a.tmp12.png")]
+      for f in left + kept:
+        open(f, "w").close()
+      self.assertEqual(sorted(runfiles.remove_stale_temporaries(d)), sorted(left))
+      self.assertEqual([os.path.exists(f) for f in left + kept], [False, False, True, True, True])
+
   def test_cut_short_json_is_one_line_naming_the_file(self):
     """config.json, model.json, partial_epoch/*.json and metrics.jsonl cut short by an interrupted write: one
     WorkdirError line with the file and where (before: a 34-39-line JSONDecodeError naming no file)."""

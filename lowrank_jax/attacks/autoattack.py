@@ -35,7 +35,7 @@ import numpy as np
 from lowrank_jax import batching, conv
 from lowrank_jax.attacks.ascent import apgd, apgd_target_rows, apgd_targets  # noqa: F401  (apgd_targets: API)
 from lowrank_jax.attacks.fab import fab, fab_target_rows
-from lowrank_jax.attacks.inputs import check_eps, check_inputs, check_labels
+from lowrank_jax.attacks.inputs import InputError, check_eps, check_inputs, check_labels
 from lowrank_jax.attacks.losses import LogitsFn, ce_loss, dlr_loss
 from lowrank_jax.attacks.norms import NORMS, Norm
 from lowrank_jax.attacks.square import SquareState, square, square_queries, square_start
@@ -163,6 +163,8 @@ def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, key: jax.Array
     known_broken: (n,) bool, examples already broken (an adversarial example within a smaller eps is one
       within eps too): not attacked, counted as broken (broken_by -3).
   """
+  if version not in VERSIONS:
+    raise InputError(f"autoattack: version={version!r} is not one of {', '.join(VERSIONS)}")
   names = VERSIONS[version]
   logits_fn = batching.as_pytree(logits_fn)  # any callable: a plain function, a Partial, an nnx.Module
   x, y = np.asarray(x), np.asarray(y)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lowrank_jax import batching, conv
-from lowrank_jax.attacks.inputs import check_inputs
+from lowrank_jax.attacks.inputs import check_eps, check_inputs
 from lowrank_jax.attacks.losses import LogitsFn, class_gradients
 from lowrank_jax.attacks.norms import NORMS, Norm
 
@@ -68,6 +68,7 @@ def deepfool(logits_fn: LogitsFn, x: jax.Array, *, num_candidates: int = 10, ove
     DeepFoolResult(x_adv, norms, success, iterations); norms are in `norm`.
   """
   check_inputs(x, where="deepfool")
+  check_eps(None, norm, "deepfool")
   if np.shape(x)[0] == 0:  # an empty batch: nothing to attack
     return DeepFoolResult(np.asarray(x, np.float32), np.zeros(0, np.float32), np.zeros(0, bool), np.zeros(0, int))
   if not isinstance(logits_fn, jax.tree_util.Partial):

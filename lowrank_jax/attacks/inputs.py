@@ -17,6 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 
+NORM_NAMES = ("linf", "l2")
+
+
 class InputError(ValueError):
   """Inputs an attack cannot take (raw 0..255 pixels, wrong rank, labels out of range); one line."""
 
@@ -62,6 +65,8 @@ def check_inputs(x, y=None, *, num_classes: int | None = None, images: bool = Fa
 def check_eps(eps, norm: str = "linf", where: str = "attack") -> None:
   """Raises InputError unless eps (a scalar or per-channel array, when concrete) is finite and >= 0, and, for
   Linf in pixel units [0, 1], at most 1 (eps in 0..255 units: divide by 255)."""
+  if norm not in NORM_NAMES:
+    raise InputError(f"{where}: norm={norm!r} is not one of {', '.join(NORM_NAMES)}")
   if eps is None or not _concrete(eps):
     return
   e = np.asarray(eps, np.float64)
