@@ -64,9 +64,12 @@ def results_of(folder: str, quick: bool) -> str:
   return os.path.join(QUICK_ROOT, "results", os.path.basename(folder)) if quick else os.path.join(ROOT, folder)
 
 
-def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", redo: str = "") -> dict[str, dict]:
+def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", redo: str = "",
+        shard: tuple[int, int] | None = None) -> dict[str, dict]:
   spec = spec_runner.load_spec(spec_path(name), quick=quick, results_of=lambda f: results_of(f, quick))
   runs = list(spec.runs)
+  if shard is not None:
+    runs = spec_runner.shard(runs, *shard)
   if only:
     try:
       runs = spec_runner.select(runs, only.split(","))
@@ -101,14 +104,24 @@ def main() -> None:
                   "and merge into their results (what they need is rerun; the others are kept)")
   ap.add_argument("--redo", default="", help="comma-separated finished runs to evaluate again (trained only if "
                   "their checkpoint is missing); each result is replaced when its new one is written")
+  ap.add_argument("--shard", default="", help="K/N: only the K-th of N shares of the runs (machines sharing this "
+                  "folder, e.g. a job array: --shard $((SLURM_ARRAY_TASK_ID + 1))/N)")
   a = ap.parse_args()
   quick = a.quick or os.environ.get("QUICK") == "1"
+  shard = None
+  if a.shard:
+    try:
+      shard = tuple(int(v) for v in a.shard.split("/"))
+      spec_runner.shard([], *shard)
+    except (ValueError, TypeError):
+      sys.exit(f"error: --shard {a.shard}: expected K/N with 1 <= K <= N, e.g. --shard 2/4")
   use_compilation_cache()
   if a.add and a.redo:
     sys.exit("error: --add and --redo: give one (--add merges evaluators into a result, --redo replaces it)")
   for name in a.specs:
     try:
-      run(name, quick, a.only, on_result=commit if a.commit and not quick else None, add=a.add, redo=a.redo)
+      run(name, quick, a.only, on_result=commit if a.commit and not quick else None, add=a.add, redo=a.redo,
+          shard=shard)
     except ValueError as e:
       sys.exit(f"error: {e}")
 

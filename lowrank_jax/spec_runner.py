@@ -400,6 +400,21 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
     raise ValueError(f"{path}: {type(e).__name__}: {e}") from None
 
 
+def shard(runs: list[Run], k: int, n: int) -> list[Run]:
+  """The runs of shard k of n (1 <= k <= n), for machines sharing a filesystem (a cluster's job array): runs that
+  share a workdir (a learning curve's epochs) stay together, and workdir groups are dealt round-robin in the spec's
+  order; the runs they need (transfer sources, references) are added first, trained by whichever shard reaches
+  them first (a second shard finding one in training stops with one line: rerun it later)."""
+  if not 1 <= k <= n:
+    raise ValueError(f"--shard {k}/{n}: K must be in 1..N")
+  groups = list(dict.fromkeys(r.dir for r in runs))
+  mine = {g for i, g in enumerate(groups) if i % n == k - 1}
+  picked = [r for r in runs if r.dir in mine]
+  names = {r.name for r in picked}
+  needed = {d for r in picked for d in (r.transfer_from, r.reference) if d and d not in names}
+  return [r for r in runs if r.name in needed] + picked
+
+
 def select(runs: list[Run], names: list[str]) -> list[Run]:
   """The named runs in that order, after the runs they need (transfer sources, references); an unknown name is
   a ValueError listing the known ones."""

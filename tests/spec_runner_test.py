@@ -24,6 +24,8 @@ SPEC = {
         {"name": "res", "seeds": [0], "eval": {"num_examples": 100}, "quick": {"eval": {"num_examples": 10}}},
     ]}
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def write_spec(d: dict) -> str:
   path = os.path.join(tempfile.mkdtemp(), "spec.json")
@@ -98,6 +100,28 @@ class SpecTest(absltest.TestCase):
     self.assertEqual([r.name for r in spec_runner.select(runs, ["lr_s1_e10", "res_s0"])], ["ref", "lr_s1_e10", "res_s0"])
     with self.assertRaisesRegex(ValueError, "unknown run\\(s\\) nope; known: ref, "):
       spec_runner.select(runs, ["nope"])
+
+
+  def test_shards_partition_the_runs_keeping_curves_and_needs(self):
+    """Every run in exactly one of N shards (N = 1..5), a workdir's runs (a curve's epochs) in one shard and in
+    order, and each shard holding, first, the runs it needs; the claims spec and the CIFAR-10 curves alike."""
+    for spec in (write_spec(SPEC), os.path.join(ROOT, "experiments", "specs", "claims.json"),
+                 os.path.join(ROOT, "experiments", "specs", "cifar10_curves.json")):
+      runs = list(spec_runner.load_spec(spec).runs)
+      for n in range(1, 6):
+        shards = [spec_runner.shard(runs, k, n) for k in range(1, n + 1)]  # by hand: groups dealt round-robin
+        groups = list(dict.fromkeys(r.dir for r in runs))
+        mine = [[r for r in runs if groups.index(r.dir) % n == k] for k in range(n)]
+        self.assertEqual(sorted(r.name for m in mine for r in m), sorted(r.name for r in runs))  # a partition
+        for k, s in enumerate(shards):
+          self.assertEqual([r.name for r in s][len(s) - len(mine[k]):], [r.name for r in mine[k]])  # in order
+          names = [r.name for r in s]
+          for i, r in enumerate(s):
+            for dep in (r.transfer_from, r.reference):
+              if dep:
+                self.assertIn(dep, names[:i], (spec, n, k, r.name))
+    with self.assertRaisesRegex(ValueError, "--shard 3/2: K must be in 1..N"):
+      spec_runner.shard(runs, 3, 2)
 
 
 class RunnerTest(absltest.TestCase):
