@@ -86,7 +86,7 @@ class ConfigTest(parameterized.TestCase):
     self.assertIn(message, str(e.exception))
     self.assertNotIn("\n", str(e.exception))
 
-  def test_the_cifar10_configs_and_spec_are_valid(self):
+  def test_the_cifar10_configs_and_specs_are_valid(self):
     """configs/cifar10_*.py and the CIFAR-10 curves spec (its "base" config file under its overrides) validate, with
     augmentation and the paper's eps."""
     spec = spec_runner.load_spec(os.path.join(ROOT, "experiments", "specs", "cifar10_curves.json"))
@@ -98,6 +98,10 @@ class ConfigTest(parameterized.TestCase):
       self.assertEqual(c.eval.eps[0], 8 / 255)
     self.assertEqual((spec.base_config().model_width, spec.base_config().dataset.data_dir), (0.25, "../shared/data/cifar10"))
     self.assertEqual(augment.resolve(_cfg().dataset.augment, "fashion_mnist"), "none")
+    grid = spec_runner.load_spec(os.path.join(ROOT, "experiments", "specs", "cifar10.json"))
+    for run in grid.runs:  # every row of the CIFAR-10 grid, and its evaluation, is a valid config
+      config_lib.validate_config(spec_runner.apply_overrides(grid.base_config(), run.overrides))
+      evaluators.validate(spec_runner._eval_config(grid.base_config(), grid.eval, run))
 
   def test_each_evaluator_has_its_section_with_enabled(self):
     ec = _cfg().eval

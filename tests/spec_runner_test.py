@@ -106,7 +106,8 @@ class SpecTest(absltest.TestCase):
     """Every run in exactly one of N shards (N = 1..5), a workdir's runs (a curve's epochs) in one shard and in
     order, and each shard holding, first, the runs it needs; the claims spec and the CIFAR-10 curves alike."""
     for spec in (write_spec(SPEC), os.path.join(ROOT, "experiments", "specs", "claims.json"),
-                 os.path.join(ROOT, "experiments", "specs", "cifar10_curves.json")):
+                 os.path.join(ROOT, "experiments", "specs", "cifar10_curves.json"),
+                 os.path.join(ROOT, "experiments", "specs", "cifar10.json")):
       runs = list(spec_runner.load_spec(spec).runs)
       for n in range(1, 6):
         shards = [spec_runner.shard(runs, k, n) for k in range(1, n + 1)]  # by hand: groups dealt round-robin

@@ -7,7 +7,6 @@ eval mode while attacking).
 
 from __future__ import annotations
 
-
 from lowrank_jax import attacks
 from lowrank_jax.methods.base import Method, Setup
 
