@@ -149,13 +149,29 @@ def _train(argv) -> None:
     sys.exit(130)
 
 
+def _factory(spec: str):
+  """The function named by --model MODULE:FACTORY (the current folder importable); one line when it is not."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  from lowrank_jax import config  # pylint: disable=g-import-not-at-top
+  module, _, name = spec.partition(":")
+  sys.path.insert(0, os.getcwd())
+  try:
+    fn = getattr(importlib.import_module(module), name) if name else None
+  except (ImportError, AttributeError) as e:
+    raise config.ConfigError(f"--model {spec}: {type(e).__name__}: {e}") from None
+  if not callable(fn):
+    raise config.ConfigError(f"--model {spec}: expected MODULE:FACTORY, a function returning a fresh NNX module")
+  return fn
+
+
 def _eval(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)
   from lowrank_jax import distributed, evaluation, summary  # pylint: disable=g-import-not-at-top
   try:
     distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-    results = evaluation.evaluate_workdir(FLAGS.workdir, FLAGS.config.eval, FLAGS.transfer_from, FLAGS.reference)
+    results = evaluation.evaluate_workdir(FLAGS.workdir, FLAGS.config.eval, FLAGS.transfer_from, FLAGS.reference,
+                                          model_factory=_factory(FLAGS.model) if FLAGS.model else None)
   except _user_errors() as e:
     _fail(_one_line(e))
   except KeyboardInterrupt:
@@ -187,6 +203,8 @@ def eval_main() -> None:
     _define_common()
     flags.DEFINE_string("transfer_from", None, "Another workdir: source of transfer (black-box) attacks.")
     flags.DEFINE_string("reference", None, "A third workdir: source of perturbations common to every model evaluated.")
+    flags.DEFINE_string("model", None, "MODULE:FACTORY for a run of your own NNX module: FACTORY() returns a fresh "
+                        "instance (MODULE importable from the current folder).")
 
   with stop.requests():
     _define(define)

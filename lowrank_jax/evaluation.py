@@ -100,8 +100,32 @@ def _existing_evaluation(out_dir: str, step: int, split: str, n: int, only: str)
   return old
 
 
+def _check_others(model: LoadedModel, others: dict[str, LoadedModel | None]) -> None:
+  """--transfer_from / --reference runs of another dataset or input shape: one line before any attack."""
+  for flag, other in others.items():
+    if other is not None and (other.config.dataset.name, other.num_classes) != (model.config.dataset.name,
+                                                                              model.num_classes):
+      raise ConfigError(f"--{flag} {other.workdir} is a run on {other.config.dataset.name} "
+                        f"({other.num_classes} classes); {model.workdir} is on {model.config.dataset.name} "
+                        f"({model.num_classes}): give a run on the same dataset")
+
+
+def _compared(transfer_from: str | None, log) -> dict | None:
+  """The --transfer_from run's eval.json, drawn beside this one in the plots; None (and a line) when it has none or
+  it cannot be read (the evaluation goes on without the comparison)."""
+  path = runfiles.path(transfer_from, runfiles.EVAL_DIR, runfiles.EVAL) if transfer_from else None
+  if path is None or not os.path.exists(path):
+    return None
+  try:
+    return runfiles.read_json(path)
+  except runfiles.WorkdirError as e:
+    log(f"report: no comparison with {transfer_from}: {e}")
+    return None
+
+
 def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, reference: str | None = None,
-                     progress: bool = True, add_to: dict | None = None, fresh: bool = False) -> dict:
+                     progress: bool = True, add_to: dict | None = None, fresh: bool = False,
+                     model_factory=None) -> dict:
   """Loads workdir (and the others), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}; add_to: a
   finished evaluation of the same checkpoint that this one's evaluators join (`merge`). A partial evaluation
   (config.eval.only) joins the workdir's eval.json the same way; only a full one replaces it, once finished
@@ -112,9 +136,11 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
   with runfiles.locked(out_dir, "eval", enabled=distributed.is_main()):  # writable before minutes of compute
     if distributed.is_main():
       runfiles.remove_stale_temporaries(out_dir)  # a report's half-written plot of a killed eval.py
-    model = load_model(workdir)
+    model = load_model(workdir, model=model_factory() if model_factory else None)
     source = load_model(transfer_from) if transfer_from else None
     ref = load_model(reference) if reference else None
+    _check_others(model, {"transfer_from": source, "reference": ref})
+    compare = _compared(transfer_from, lambda s: print(s, file=sys.stderr) if progress else None)
     ds = data_lib.load_dataset(model.config.dataset)
     if ec.split not in ds.splits or ec.split == "train":
       raise ConfigError(f"config.eval.split={ec.split!r}: the run's dataset has no such held-out split "
@@ -131,7 +157,5 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
       results = merge(add_to, results)
     if distributed.is_main():
       runfiles.write_json(runfiles.path(out_dir, runfiles.EVAL), results)
-      other = runfiles.path(transfer_from, runfiles.EVAL_DIR, runfiles.EVAL) if transfer_from else None
-      report.write_report(results, out_dir,
-                          compare=runfiles.read_json(other) if other and os.path.exists(other) else None)
+      report.write_report(results, out_dir, compare=compare)
   return results

@@ -14,6 +14,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from lowrank_jax import checkpoint as ckpt_lib
 from lowrank_jax import data as data_lib
 from lowrank_jax import default_config, models, network as network_lib, runfiles
+from lowrank_jax.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,24 @@ class _Features:
     return {k: feats[k] for k in self.layers}
 
 
+def _restore_newest(directory: str, keep: int, target, workdir: str, attempts: int = 3):
+  """(step, restored) of the newest checkpoint; one that a run in training rotated away between listing and
+  reading is not corrupt: the newest that exists then is read instead."""
+  for attempt in range(attempts):
+    ckpt = ckpt_lib.Checkpointer(directory, keep, read_only=True)
+    try:
+      step = ckpt.latest_step()
+      if step is None:
+        raise FileNotFoundError(f"{ckpt.directory} holds no checkpoint: train into {workdir} first")
+      return step, ckpt.restore(step, target, partial=True)
+    except ckpt_lib.CheckpointError:
+      if os.path.isdir(ckpt.path(step)) or attempt == attempts - 1:
+        raise
+    finally:
+      ckpt.close()
+  raise AssertionError("unreachable")
+
+
 def load_model(workdir: str, model=None) -> LoadedModel:
   """Loads the model parameters of the newest checkpoint that train.py (or train_and_evaluate) wrote to
   `workdir` (the optimizer state and the LR layers' W, b are not read).
@@ -85,8 +104,9 @@ def load_model(workdir: str, model=None) -> LoadedModel:
   config, meta = runfiles.load_run(workdir)
   config = default_config.with_defaults(config)
   if meta.get("user_model") and model is None:
-    raise ValueError(f"{workdir} trained a user-defined model ({meta['user_model']}): pass a fresh instance as "
-                     f"load_model({workdir!r}, model=...)")
+    raise ConfigError(f"{workdir} trained a user-defined model ({meta['user_model']}): pass a fresh instance, "
+                      f"load_model({workdir!r}, model=...), or to eval.py --model MODULE:FACTORY (a function "
+                      f"returning one)")
   built = network_lib.build_model(config, data_lib.DATASETS[config.dataset.name], meta["mean"], meta["std"],
                                   model=model)
   mesh = network_lib.make_mesh(config)
@@ -95,14 +115,7 @@ def load_model(workdir: str, model=None) -> LoadedModel:
   directory = runfiles.path(workdir, runfiles.CHECKPOINTS)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"{directory} holds no checkpoint: train into {workdir} first")
-  ckpt = ckpt_lib.Checkpointer(directory, config.keep_checkpoints, read_only=True)
-  try:
-    step = ckpt.latest_step()
-    if step is None:
-      raise FileNotFoundError(f"{ckpt.directory} holds no checkpoint: train into {workdir} first")
-    restored = ckpt.restore(step, target, partial=True)
-  finally:
-    ckpt.close()
+  step, restored = _restore_newest(directory, config.keep_checkpoints, target, workdir)
   params, stats = restored["params"]["model"], restored["batch_stats"]
   partial = jax.tree_util.Partial  # the function is static (by value); params and stats are leaves
   return LoadedModel(partial(_Logits(built.network), params, stats),

@@ -201,6 +201,73 @@ class DamagedFilesTest(absltest.TestCase):
 
 
 @absltest.skipUnless(FMNIST_OK, "Fashion-MNIST files missing (make test installs them)")
+class EvalInputsTest(absltest.TestCase):
+  """eval.py's other runs and models, checked before any attack."""
+
+  def test_a_checkpoint_rotated_away_while_listed_is_not_called_corrupt(self):
+    """A run in training with keep_checkpoints=1 deletes the checkpoint eval.py has just listed: the newest that
+    exists is read (before: "corrupt ... move it away", advice that would move the live run's checkpoint)."""
+    with tempfile.TemporaryDirectory() as d:
+      workdir = copy_run("vanilla", os.path.join(d, "run"))
+      real = checkpoint.Checkpointer.latest_step
+      calls = []
+
+      def listed_before_rotation(ck):
+        calls.append(1)
+        return 999 if len(calls) == 1 else real(ck)  # the first listing names a checkpoint gone since
+
+      with mock.patch.object(checkpoint.Checkpointer, "latest_step", listed_before_rotation):
+        m = loading.load_model(workdir)
+      self.assertEqual(m.step, real(checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), 2, read_only=True)))
+      self.assertEqual(len(calls), 2)
+
+  def test_other_runs_of_another_dataset_and_an_unreadable_comparison(self):
+    from lowrank_jax import evaluation  # pylint: disable=g-import-not-at-top
+    van = loading.load_model(shared_run("vanilla"))
+    other = mock.Mock(workdir="runs/c10", num_classes=100, config=mock.Mock())
+    other.config.dataset.name = "cifar100"
+    with self.assertRaisesRegex(config_lib.ConfigError, r"^--transfer_from runs/c10 is a run on cifar100 \(100 "
+                                r"classes\); .* is on fashion_mnist \(10\): give a run on the same dataset$"):
+      evaluation._check_others(van, {"transfer_from": other, "reference": None})
+    with tempfile.TemporaryDirectory() as d:
+      os.makedirs(os.path.join(d, "eval"))
+      open(os.path.join(d, "eval", "eval.json"), "w").write('{"model": "x", "pgd_gr')
+      lines = []
+      self.assertIsNone(evaluation._compared(d, lines.append))  # the evaluation goes on without the comparison
+      self.assertRegex(lines[0], rf"^report: no comparison with {d}: {d}/eval/eval.json is not valid JSON at line 1")
+
+  def test_a_user_model_run_is_evaluated_with_model_factory(self):
+    """eval.py on a run of the user's own NNX module: without --model, one line saying how; with --model
+    MODULE:FACTORY, evaluated."""
+    with tempfile.TemporaryDirectory() as d:
+      open(os.path.join(d, "mynet.py"), "w").write(
+          "from flax import nnx\n\nclass MyNet(nnx.Module):\n  def __init__(self, rngs):\n"
+          "    self.fc1, self.fc2 = nnx.Linear(784, 64, rngs=rngs), nnx.Linear(64, 10, rngs=rngs)\n\n"
+          "  def __call__(self, x):\n    h = nnx.relu(self.fc1(x.reshape(x.shape[0], -1)))\n"
+          "    self.sow(nnx.Intermediate, 'hidden', h)\n    return self.fc2(h)\n\n"
+          "def make():\n  return MyNet(nnx.Rngs(0))\n")
+      sys.path.insert(0, d)
+      try:
+        import mynet  # pylint: disable=g-import-not-at-top
+        workdir = os.path.join(d, "run")
+        training.train_and_evaluate(tiny_config(**{"lowrank.layers": "hidden", "num_train_steps": 4}), workdir,
+                                    model=mynet.make(), log=lambda s: None)
+      finally:
+        sys.path.remove(d)
+      args = [sys.executable, os.path.join(ROOT, "eval.py"), f"--workdir={workdir}", "--config.eval.num_examples=20",
+              "--config.eval.only=representation"]
+      r = subprocess.run(args, cwd=d, capture_output=True, text=True, timeout=300)
+      self.assertEqual(r.returncode, 1)
+      self.assertRegex(r.stderr.strip(), r"^error: .* trained a user-defined model \(MyNet\): pass a fresh instance, "
+                       r"load_model\(.*, model=...\), or to eval.py --model MODULE:FACTORY")
+      r = subprocess.run(args + ["--model=mynet:make"], cwd=d, capture_output=True, text=True, timeout=300)
+      self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+      self.assertIn("representation", json.load(open(os.path.join(workdir, "eval", "eval.json"))))
+      r = subprocess.run(args + ["--model=mynet:nope"], cwd=d, capture_output=True, text=True, timeout=300)
+      self.assertRegex(r.stderr.strip(), r"^error: --model mynet:nope: AttributeError: ")
+
+
+@absltest.skipUnless(FMNIST_OK, "Fashion-MNIST files missing (make test installs them)")
 class WorkdirTest(absltest.TestCase):
 
   def test_second_writer_is_refused_naming_the_holder(self):
