@@ -351,7 +351,8 @@ class LoopTest(absltest.TestCase):
           fh.write(b"\0garbage" * 200)
       before = {f: open(f, "rb").read() for f in files}
       r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), f"--workdir={w}", *LOWRANK_FLAGS,
-                          "--config.num_epochs=3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          "--config.num_epochs=3", "--config.extend_schedule=True"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
       self.assertNotEqual(r.returncode, 0)
       self.assertRegex(r.stderr, f"^error: checkpoint {w}/checkpoints/32 is corrupt or incompatible")
       self.assertEqual(before, {f: open(f, "rb").read() for f in files})
