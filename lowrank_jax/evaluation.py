@@ -136,6 +136,8 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
   with runfiles.locked(out_dir, "eval", enabled=distributed.is_main()):  # writable before minutes of compute
     if distributed.is_main():
       runfiles.remove_stale_temporaries(out_dir)  # a report's half-written plot of a killed eval.py
+      if not report.is_current(out_dir):  # killed between eval.json and report.md: the report of the results kept
+        report.write_report(runfiles.read_json(runfiles.path(out_dir, runfiles.EVAL)), out_dir)
     model = load_model(workdir, model=model_factory() if model_factory else None)
     source = load_model(transfer_from) if transfer_from else None
     ref = load_model(reference) if reference else None

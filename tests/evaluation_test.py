@@ -12,6 +12,7 @@ import numpy as np
 from absl.testing import absltest
 
 from lowrank_jax import config as config_lib, data, default_config, evaluation, evaluators, loading, per_example
+from lowrank_jax import report as report_lib
 from lowrank_jax.evaluators import Attacked, WorstCase
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -258,6 +259,25 @@ class EvaluationTest(absltest.TestCase):
                                 r"examples; config.eval.only='representation' would be of step \d+ on 30"):
       evaluation.evaluate_workdir(workdir, ec, progress=False)
     self.assertEqual(json.load(open(os.path.join(workdir, "eval", "eval.json"))), saved)
+
+  def test_a_report_left_behind_by_a_killed_eval_is_redrawn_from_eval_json(self):
+    """kill -9 between writing eval.json and report.md left a report of older results: the next eval.py (under its
+    lock, before anything else) redraws report.md from eval.json, which report.md names by digest."""
+    workdir = copy_run("vanilla", os.path.join(self.tmp.name, "killed"))
+    out = os.path.join(workdir, "eval")
+    ec = _eval_config()
+    ec.only = "representation"
+    evaluation.evaluate_workdir(workdir, ec, progress=False)
+    self.assertTrue(report_lib.is_current(out))
+    results = json.load(open(os.path.join(out, "eval.json")))
+    results["clean_accuracy"] = 0.123456  # what a later eval.py wrote before it was killed
+    json.dump(results, open(os.path.join(out, "eval.json"), "w"))
+    self.assertFalse(report_lib.is_current(out))
+    ec.split = "validation"  # this run fails right after (the run has no validation split)
+    with self.assertRaises(config_lib.ConfigError):
+      evaluation.evaluate_workdir(workdir, ec, progress=False)
+    self.assertTrue(report_lib.is_current(out))
+    self.assertIn("Clean accuracy: **0.1235**", open(os.path.join(out, "report.md")).read())
 
   def test_an_evaluator_added_in_two_files(self):
     """tests/jpeg_evaluator.py and its one registry line give a config section with defaults, its checks, its
