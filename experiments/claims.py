@@ -33,6 +33,10 @@ LR_VARIANTS = {CNN_VANILLA: ("LR", "LR (paper's loss)", "LR (most favourable)", 
 COMPRESSED = {CNN_VANILLA: ("2-LR",), RESNET_VANILLA: ("ResNet-18/4 LR",)}  # LR on the compressed layer
 BASELINES = {CNN_VANILLA: ("SNIP", "SRN")}  # the other models claim 1 says LR beats (where measured)
 ALPHA = 0.05  # significance level of the paired tests
+TESTS = (f"A gain counts only if the exact paired test of the examples (McNemar per seed, combined over seeds with "
+         f"each example counted once; Holm-adjusted over the variants that could make the claim) gives p < {ALPHA} "
+         f"where per-example results exist, and, with 2 or more seeds, the paired t-test of the seeds' gaps gives "
+         f"p < {ALPHA}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,61 +118,71 @@ def mean_or_none(values) -> float | None:
   return float(np.mean(v)) if v else None
 
 
-def seed_gap(a: list[Row], b: list[Row], value: Callable[[Row], float | None]) -> dict:
-  """value(a) - value(b) over the seeds both have: mean, std over seeds and its standard error (None with one)."""
+def seed_gap(a: list[Row], b: list[Row], value: Callable[[Row], float | None],
+             correct: Callable[[Row], np.ndarray | None] | None = None) -> dict:
+  """value(a) - value(b) seed by seed over the seeds both have: the mean gap, its std over seeds, the standard error,
+  the paired t-test (`per_example.paired_t`: t, df = seeds - 1, p; None with one seed) and the two means ("a", "b").
+  Where correct(row) gives both rows' per-example correctness, a seed's pair is compared on the examples both cover
+  (the first n), not on each row's own examples. No common seed: the means of each, and no spread."""
   by_seed = {r.seed: r for r in b}
-  gaps = [value(r) - value(by_seed[r.seed]) for r in a
-          if r.seed in by_seed and value(r) is not None and value(by_seed[r.seed]) is not None]
-  if not gaps:  # no common seed: the means of each
+  pairs = []
+  for r in a:
+    o = by_seed.get(r.seed)
+    if o is None:
+      continue
+    ca, cb = (None, None) if correct is None else (correct(r), correct(o))
+    if ca is not None and cb is not None:
+      n = min(len(ca), len(cb))
+      pairs.append((float(np.mean(ca[:n])), float(np.mean(cb[:n]))))
+    elif value(r) is not None and value(o) is not None:
+      pairs.append((value(r), value(o)))
+  if not pairs:
     ma, mb = mean_or_none(value(r) for r in a), mean_or_none(value(r) for r in b)
-    return {"gap": None if ma is None or mb is None else ma - mb, "seeds": 0, "std": None, "se": None}
+    return {"gap": None if ma is None or mb is None else ma - mb, "seeds": 0, "std": None, "se": None, "t": None,
+            "a": ma, "b": mb}
+  va, vb = np.array(pairs).T
+  gaps = va - vb
   std = float(np.std(gaps, ddof=1)) if len(gaps) > 1 else None
   return {"gap": float(np.mean(gaps)), "seeds": len(gaps), "std": std,
-          "se": None if std is None else std / math.sqrt(len(gaps))}
+          "se": None if std is None else std / math.sqrt(len(gaps)), "t": per_example.paired_t(va, vb),
+          "a": float(va.mean()), "b": float(vb.mean())}
 
 
 def worst_gap(a: list[Row], b: list[Row], eps: float) -> dict:
-  """seed_gap of the worst case at eps, each seed's gap on the examples both rows cover (the first n) when they keep
-  per-example results."""
-  def common(r: Row, o: Row) -> tuple[float | None, float | None]:
-    ca, cb = (None, None) if r.worst_correct is None or o.worst_correct is None else (
-        at(r.worst_correct, eps), at(o.worst_correct, eps))
-    if ca is None or cb is None:
-      return at(r.worst, eps), at(o.worst, eps)
-    n = min(len(ca), len(cb))
-    return float(ca[:n].mean()), float(cb[:n].mean())
-  by_seed = {r.seed: r for r in b}
-  pairs = {r.seed: common(r, by_seed[r.seed]) for r in a if r.seed in by_seed}
-  return seed_gap([dataclasses.replace(r, worst={eps: pairs[r.seed][0]}) for r in a if r.seed in pairs],
-                  [dataclasses.replace(by_seed[s], worst={eps: v[1]}) for s, v in pairs.items()],
-                  lambda r: at(r.worst, eps)) if pairs else seed_gap(a, b, lambda r: at(r.worst, eps))
+  """seed_gap of the worst case at eps, on the examples both rows cover when they keep per-example results."""
+  return seed_gap(a, b, lambda r: at(r.worst, eps),
+                  lambda r: None if r.worst_correct is None else at(r.worst_correct, eps))
 
 
-def _pooled(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None]) -> tuple | None:
-  """get(row) of seed s of a beside seed s of b, on the examples both cover (the first n), pooled over the common
-  seeds, and how many seed pairs that is; None where no seed has both."""
+def _stacked(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None]) -> tuple | None:
+  """get(row) of seed s of a beside seed s of b for the common seeds, on the examples every such pair covers (the
+  first n): two (seeds, n, ...) arrays; None where no seed has both."""
   by_seed = {r.seed: r for r in b}
   xa, xb = [], []
   for r in a:
     o = by_seed.get(r.seed)
     ca, cb = (None, None) if o is None else (get(r), get(o))
-    if ca is None or cb is None:
-      continue
-    n = min(len(ca), len(cb))
-    xa.append(ca[:n])
-    xb.append(cb[:n])
-  return (np.concatenate(xa), np.concatenate(xb), len(xa)) if xa else None
+    if ca is not None and cb is not None:
+      xa.append(np.asarray(ca))
+      xb.append(np.asarray(cb))
+  if not xa:
+    return None
+  n = min(len(x) for x in xa + xb)
+  return np.stack([x[:n] for x in xa]), np.stack([x[:n] for x in xb])
 
 
 def _paired_correct(a: list[Row], b: list[Row], get: Callable[[Row], np.ndarray | None]) -> dict | None:
-  x = _pooled(a, b, get)
-  return None if x is None else {"mcnemar": per_example.mcnemar(*x[:2]),
-                                 "bootstrap": per_example.paired_bootstrap(*x[:2]), "pairs": x[2]}
+  """The paired tests of per-example correctness: `per_example.stratified_exact` (McNemar per seed, one exact p over
+  seeds that counts each example once) and a bootstrap of the gap resampling examples (each with all its seeds)."""
+  x = _stacked(a, b, get)
+  return None if x is None else {"exact": per_example.stratified_exact(*x),
+                                 "bootstrap": per_example.paired_bootstrap(x[0].mean(0), x[1].mean(0)),
+                                 "pairs": len(x[0])}
 
 
 def paired(a: list[Row], b: list[Row], eps: float) -> dict | None:
-  """McNemar and a paired bootstrap of worst-case correctness at eps, seed s of a against seed s of b on the same
-  examples, pooled over the common seeds; None without per-example results."""
+  """The paired tests of worst-case correctness at eps (seed s of a against seed s of b on the same examples);
+  None without per-example results."""
   return _paired_correct(a, b, lambda r: None if r.worst_correct is None else at(r.worst_correct, eps))
 
 
@@ -179,37 +193,51 @@ def paired_pixels(a: list[Row], b: list[Row], p: float) -> dict | None:
 
 def paired_rho(a: list[Row], b: list[Row]) -> dict | None:
   """rho_adv of a over b's with a paired bootstrap 95% interval (DeepFool per example, seed s against seed s on the
-  same examples, pooled); None without per-example results."""
-  x = _pooled(a, b, lambda r: r.rho)
-  return None if x is None else {**per_example.paired_ratio_bootstrap(*x[:2]), "pairs": x[2]}
+  same examples, resampling examples with all their seeds); None without per-example results."""
+  x = _stacked(a, b, lambda r: r.rho)
+  return None if x is None else {**per_example.paired_ratio_bootstrap(x[0].mean(0), x[1].mean(0)), "pairs": len(x[0])}
 
 
 def paired_slopes(a: list[Row], b: list[Row], perturbation: str) -> dict | None:
   """The ratio of a's noise-stability slope to b's under one perturbation, with a paired bootstrap 95% interval
-  (seed s against seed s on the same examples, pooled; each model's slope over the examples it gets right); None
-  without per-example results."""
-  x = _pooled(a, b, lambda r: r.stability.get(perturbation))
+  (seed s against seed s on the same examples, resampling examples with all their seeds; each model's slope over the
+  examples it gets right); None without per-example results."""
+  x = _stacked(a, b, lambda r: r.stability.get(perturbation))
   if x is None:
     return None
-  return {**per_example.paired_slope_ratio_bootstrap((x[0][:, 0], x[0][:, 1]), (x[1][:, 0], x[1][:, 1])),
-          "pairs": x[2]}
+  return {**per_example.paired_slope_ratio_bootstrap((x[0][..., 0], x[0][..., 1]), (x[1][..., 0], x[1][..., 1])),
+          "pairs": len(x[0])}
+
+
+def holm(tests: dict[Any, dict | None]) -> dict[Any, dict | None]:
+  """The paired tests of a family (e.g. every LR variant of one architecture, any of which could make a claim
+  "partly" reproduced), each with its Holm-adjusted p ("holm") beside the raw one."""
+  keys = [k for k, t in tests.items() if t]
+  adjusted = per_example.holm([tests[k]["exact"]["p"] for k in keys])
+  return {k: t if not t else {**t, "holm": adjusted[keys.index(k)], "family": len(keys)} for k, t in tests.items()}
+
+
+def p_value(test: dict) -> float:
+  """A paired test's p as the verdicts read it: Holm-adjusted where it belongs to a family."""
+  return test.get("holm", test["exact"]["p"])
 
 
 def significant_gain(gap: dict, test: dict | None, minimum: float) -> bool:
-  """A gain of more than `minimum` that neither the paired test nor the seed spread explains: McNemar p < ALPHA
-  (when per-example results exist) and the mean gap above two seed-level standard errors (when there are seeds).
-  With neither (one seed, no per-example results) nothing can be told from chance: False."""
-  if gap["gap"] is None or gap["gap"] <= minimum or (test is None and gap["se"] is None):
+  """A gain of more than `minimum` that neither the paired test of examples nor the seed spread explains: the exact
+  paired p (Holm-adjusted in a family) < ALPHA where per-example results exist, and the seed-level paired t-test's
+  p < ALPHA where there are 2 or more seeds. With neither (one seed, no per-example results) nothing can be told from
+  chance: False."""
+  if gap["gap"] is None or gap["gap"] <= minimum or (test is None and gap["t"] is None):
     return False
-  if test is not None and test["mcnemar"]["p"] >= ALPHA:
+  if test is not None and p_value(test) >= ALPHA:
     return False
-  return gap["se"] is None or gap["gap"] > 2 * gap["se"]
+  return gap["t"] is None or gap["t"]["p"] < ALPHA
 
 
 def untold(gap: dict, test: dict | None, minimum: float) -> bool:
   """A gain of more than `minimum` on the means that neither a paired test nor a seed spread can check (no seed
   measured for both, or one seed without per-example results)."""
-  return gap["gap"] is not None and gap["gap"] > minimum and test is None and gap["se"] is None
+  return gap["gap"] is not None and gap["gap"] > minimum and test is None and gap["t"] is None
 
 
 def _undecided(verdict: str, reason: str, labels: list[str]) -> tuple[str, str]:
@@ -245,14 +273,24 @@ def _missing(claim: int, title: str, rule: str, what: str) -> Verdict:
   return Verdict(claim, title, MISSING, rule, f"needs {what}", {})
 
 
-def _mcnemar_note(test: dict | None, gap: dict) -> str:
-  """' (McNemar p ...)' from a paired test, else what the comparison rests on."""
+def _t_note(gap: dict) -> str:
+  return f"seed t-test p {gap['t']['p']:.2g} (df {gap['t']['df']})"
+
+
+def _test_note(test: dict | None, gap: dict) -> str:
+  """' (paired exact p ...)' with the Holm-adjusted p, each seed's McNemar p and the seed t-test where they exist,
+  else what the comparison rests on."""
   if test:
-    return f" (McNemar p {test['mcnemar']['p']:.2g}, {_pairs(test['pairs'])})"
+    e = test["exact"]
+    adjusted = (f", Holm-adjusted {test['holm']:.2g} over {test['family']} tests" if test.get("family", 1) > 1
+                else "")
+    per_seed = f"; McNemar per seed {', '.join(f'{p:.2g}' for p in e['per_seed'])}" if e["seeds"] > 1 else ""
+    return (f" (paired exact p {e['p']:.2g}{adjusted}, {_pairs(test['pairs'])}{per_seed}"
+            + (f"; {_t_note(gap)}" if gap["t"] else "") + ")")
   if not gap["seeds"]:
     return " (no seed measured for both, so no paired test: not told from chance)"
-  return " (one seed without per-example results: not told from chance)" if gap["se"] is None else (
-      f" (seed SE {100 * gap['se']:.1f})")
+  return " (one seed without per-example results: not told from chance)" if gap["t"] is None else (
+      f" ({_t_note(gap)})")
 
 
 def _pairs(n: int) -> str:
@@ -273,22 +311,20 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
           "below) of LR minus vanilla of the same architecture, seed by seed on the same examples. Reproduced: a gain "
           ">= 20 points (the paper's is 36) for every architecture, and >= 20 points over SNIP and SRN where they are "
           "measured (the paper's: 50 and 31); partly: a gain > 2 points over vanilla for some architecture, "
-          f"or >= 20 points under the paper-like PGD. A gain counts only if McNemar's paired test gives p < {ALPHA} "
-          "and it exceeds two standard errors of the seed-to-seed spread.")
+          "or >= 20 points under the paper-like PGD. " + TESTS)
   arch = _architectures(rows, LR_VARIANTS)
   if not arch:
     return _missing(1, title, rule, "vanilla and LR rows")
   numbers, strong, some, reversed_, pending = {}, [], [], [], []
   for van, lrs in arch.items():
     big_here = False
+    tests = holm({lab: paired(rows[lab], rows[van], eps) for lab in lrs})
     for lab in lrs:
-      gap = worst_gap(rows[lab], rows[van], eps)
-      test = paired(rows[lab], rows[van], eps)
+      gap, test = worst_gap(rows[lab], rows[van], eps), tests[lab]
       paper = seed_gap(rows[lab], rows[van], lambda r: at(r.paper_like, eps))
       baselines = {b: {"gap": worst_gap(rows[lab], rows[b], eps), "paired": paired(rows[lab], rows[b], eps)}
                    for b in BASELINES.get(van, ()) if rows.get(b)}
-      numbers[lab] = {"vs": van, "worst": mean_or_none(at(r.worst, eps) for r in rows[lab]),
-                      "vanilla_worst": mean_or_none(at(r.worst, eps) for r in rows[van]), "gap": gap, "paired": test,
+      numbers[lab] = {"vs": van, "worst": gap["a"], "vanilla_worst": gap["b"], "gap": gap, "paired": test,
                       "paper_like_gap": paper["gap"], "baselines": baselines}
       if untold(gap, test, 0.02):
         pending.append(lab)
@@ -300,9 +336,9 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
         reversed_.append(lab)
     strong.append(big_here)
   verdict = _decide(strong, some)
-  reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}" + _mcnemar_note(n["paired"], n["gap"])
+  reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}" + _test_note(n["paired"], n["gap"])
                      for lab, n in numbers.items())
-  against = [f"{lab} {_pct(c['gap']['gap'])} vs {b}" + _mcnemar_note(c["paired"], c["gap"])
+  against = [f"{lab} {_pct(c['gap']['gap'])} vs {b}" + _test_note(c["paired"], c["gap"])
              for lab, n in numbers.items() for b, c in n["baselines"].items()]
   if against:
     reason += ". Against the baselines: " + "; ".join(against)
@@ -344,9 +380,9 @@ def claim2_deepfool(rows: dict[str, list[Row]]) -> Verdict:
 
 def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
   title = "accuracy drops more slowly under random pixel perturbation"
-  rule = ("accuracy of LR minus vanilla's when each pixel is perturbed with probability p. Reproduced: LR above by "
-          "> 1 point (and two seed standard errors; McNemar p < 0.05 on the same examples where per-example results "
-          "exist) at every p for some LR variant of every architecture; partly: at some p.")
+  rule = ("accuracy of LR minus vanilla's when each pixel is perturbed with probability p, seed by seed on the same "
+          "examples. Reproduced: LR above by > 1 point at every p for some LR variant of every architecture; partly: "
+          "at some p. " + TESTS + " The family here is every (variant, p) of the architecture.")
   arch = _architectures(rows, LR_VARIANTS)
   if not arch or not rows[CNN_VANILLA if CNN_VANILLA in arch else next(iter(arch))][0].pixels:
     return _missing(3, title, rule, "vanilla and LR rows with random-pixel results")
@@ -354,13 +390,15 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
   for van, lrs in arch.items():
     probs = sorted(rows[van][0].pixels)
     all_p = False
+    family = holm({(lab, p): paired_pixels(rows[lab], rows[van], p) for lab in lrs for p in probs})
     for lab in lrs:
-      gaps = {p: seed_gap(rows[lab], rows[van], lambda r, p=p: at(r.pixels, p)) for p in probs}
-      tests = {p: paired_pixels(rows[lab], rows[van], p) for p in probs}
+      gaps = {p: seed_gap(rows[lab], rows[van], lambda r, p=p: at(r.pixels, p), lambda r, p=p: at(r.pixels_correct, p))
+              for p in probs}
+      tests = {p: family[lab, p] for p in probs}
       above = [p for p, g in gaps.items() if significant_gain(g, tests[p], 0.01)]
       pending += [lab for p, g in gaps.items() if untold(g, tests[p], 0.01)]
       numbers[lab] = {"vs": van, "gaps": {p: g["gap"] for p, g in gaps.items()}, "above_at": above,
-                      "mcnemar": {p: t["mcnemar"]["p"] for p, t in tests.items() if t},
+                      "p": {p: p_value(t) for p, t in tests.items() if t},
                       "pairs": max((t["pairs"] for t in tests.values() if t), default=0)}
       all_p |= len(above) == len(probs)
       if above:
@@ -368,7 +406,7 @@ def claim3_pixels(rows: dict[str, list[Row]]) -> Verdict:
     strong.append(all_p)
   verdict = _decide(strong, some)
   reason = "; ".join(f"{lab} - {n['vs']}: " + ", ".join(
-      f"p {p:g} {_pct(g)}" + (f" (McNemar p {n['mcnemar'][p]:.2g})" if p in n["mcnemar"] else "")
+      f"p {p:g} {_pct(g)}" + (f" (paired exact p {n['p'][p]:.2g}, Holm-adjusted)" if p in n["p"] else "")
       for p, g in n["gaps"].items()) + (f" ({_pairs(n['pairs'])})" if n["pairs"] else "")
       for lab, n in numbers.items())
   verdict, reason = _undecided(verdict, reason, pending)
@@ -415,20 +453,20 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
   rule = ("test accuracy with the compressed layer's activations projected on their top m/rate principal directions, "
           "at the largest rate. Reproduced: for every architecture LR's accuracy there is above vanilla's there (the "
           "paper compares accuracies: 6% lost vs > 27%) and LR loses <= 10 points; partly: above vanilla's for some "
-          "architecture. A smaller drop from a lower accuracy does not count. Above counts only if McNemar's paired "
-          f"test (seed s against seed s on the same examples, where per-example results exist) gives p < {ALPHA} and "
-          "the gap exceeds two standard errors of the seed-to-seed spread.")
+          "architecture. A smaller drop from a lower accuracy does not count. Accuracies are compared seed by seed on "
+          "the examples both rows evaluated. " + TESTS.replace("A gain", "Above"))
   arch = _architectures(rows, COMPRESSED)
   if not arch or not rows[next(iter(arch))][0].compression:
     return _missing(5, title, rule, "2-LR (or ResNet LR) and vanilla rows with compression results")
   numbers, strong, some, pending = {}, [], [], []
   for van, lrs in arch.items():
     rate = max(rows[van][0].compression)
+    tests = holm({lab: _paired_correct(rows[lab], rows[van], lambda r: r.compression_correct.get(rate))
+                  for lab in lrs})
     for lab in lrs:
-      acc = _pair(rows, lab, van, lambda r: r.compression.get(rate))
-      full = _pair(rows, lab, van, lambda r: r.compression.get(0))
-      gap = seed_gap(rows[lab], rows[van], lambda r: r.compression.get(rate))
-      test = _paired_correct(rows[lab], rows[van], lambda r: r.compression_correct.get(rate))
+      gap = seed_gap(rows[lab], rows[van], lambda r: r.compression.get(rate), lambda r: r.compression_correct.get(rate))
+      whole = seed_gap(rows[lab], rows[van], lambda r: r.compression.get(0), lambda r: r.compression_correct.get(0))
+      acc, full, test = (gap["a"], gap["b"]), (whole["a"], whole["b"]), tests[lab]
       above = significant_gain(gap, test, 0.0)
       if untold(gap, test, 0.0):
         pending.append(lab)
@@ -444,7 +482,7 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
   verdict = _decide(strong, some)
   reason = "; ".join(f"at {n['rate']}x {lab} {n['accuracy'][0]:.3f} (lost {100 * n['lost'][0]:.1f} points) vs "
                      f"{n['vs']} {n['accuracy'][1]:.3f} (lost {100 * n['lost'][1]:.1f})"
-                     + _mcnemar_note(n["paired"], n["gap"]) + f": {n['status']}" for lab, n in numbers.items())
+                     + _test_note(n["paired"], n["gap"]) + f": {n['status']}" for lab, n in numbers.items())
   verdict, reason = _undecided(verdict, reason, pending)
   return Verdict(5, title, verdict, rule, reason, numbers)
 
@@ -453,26 +491,26 @@ def claim6_linear_head(rows: dict[str, list[Row]]) -> Verdict:
   title = "a linear head on the LR layer replaces the rest of the network losing < 1%"
   rule = ("a softmax-regression head on the compressed layer replacing everything after it. Reproduced: LR's head "
           "within 1 point of its own network and at least as accurate as vanilla's head (accuracies, not drops); "
-          "partly: one of the two. McNemar's paired test of the two heads (seed s against seed s on the same examples) "
-          "is given where per-example results exist.")
+          "partly: one of the two. Accuracies are compared seed by seed on the examples both rows evaluated; the exact "
+          "paired test of the two heads is given where per-example results exist.")
   arch = _architectures(rows, COMPRESSED)
   if not arch or rows[next(iter(arch))][0].head is None:
     return _missing(6, title, rule, "2-LR (or ResNet LR) and vanilla rows with linear-head results")
   numbers, strong, some = {}, [], []
   for van, lrs in arch.items():
     for lab in lrs:
-      head = _pair(rows, lab, van, lambda r: r.head)
-      net = _pair(rows, lab, van, lambda r: r.compression.get(0))
+      gap = seed_gap(rows[lab], rows[van], lambda r: r.head, lambda r: r.head_correct)
+      whole = seed_gap(rows[lab], rows[van], lambda r: r.compression.get(0), lambda r: r.compression_correct.get(0))
+      head, net = (gap["a"], gap["b"]), (whole["a"], whole["b"])
       close, above = net[0] - head[0] < 0.01, head[0] >= head[1]
-      numbers[lab] = {"vs": van, "head": head, "network": net,
-                      "gap": seed_gap(rows[lab], rows[van], lambda r: r.head),
+      numbers[lab] = {"vs": van, "head": head, "network": net, "gap": gap,
                       "paired": _paired_correct(rows[lab], rows[van], lambda r: r.head_correct)}
       strong.append(close and above)
       if close or above:
         some.append(lab)
   verdict = _decide(strong, some)
   reason = "; ".join(f"{lab} head {n['head'][0]:.3f} (network {n['network'][0]:.3f}) vs {n['vs']} head "
-                     f"{n['head'][1]:.3f} (network {n['network'][1]:.3f})" + _mcnemar_note(n["paired"], n["gap"])
+                     f"{n['head'][1]:.3f} (network {n['network'][1]:.3f})" + _test_note(n["paired"], n["gap"])
                      for lab, n in numbers.items())
   return Verdict(6, title, verdict, rule, reason, numbers)
 
@@ -480,25 +518,23 @@ def claim6_linear_head(rows: dict[str, list[Row]]) -> Verdict:
 def claim7_pca(rows: dict[str, list[Row]]) -> Verdict:
   title = "2-D PCA of LR representations is more discriminative"
   rule = ("accuracy of a linear classifier on the top-2 principal coordinates of the compressed layer. Reproduced: "
-          "LR above vanilla by > 2 points for every architecture; partly: for some. Above counts only if McNemar's "
-          f"paired test (where per-example results exist) gives p < {ALPHA} and the gap exceeds two standard errors "
-          "of the seed-to-seed spread.")
+          "LR above vanilla by > 2 points for every architecture; partly: for some. Accuracies are compared seed by "
+          "seed on the examples both rows evaluated. " + TESTS.replace("A gain", "Above"))
   arch = _architectures(rows, COMPRESSED)
   if not arch or rows[next(iter(arch))][0].pca is None:
     return _missing(7, title, rule, "2-LR (or ResNet LR) and vanilla rows with PCA results")
   numbers, strong, pending = {}, [], []
   for van, lrs in arch.items():
+    tests = holm({lab: _paired_correct(rows[lab], rows[van], lambda r: r.pca_correct) for lab in lrs})
     for lab in lrs:
-      acc = _pair(rows, lab, van, lambda r: r.pca)
-      gap = seed_gap(rows[lab], rows[van], lambda r: r.pca)
-      test = _paired_correct(rows[lab], rows[van], lambda r: r.pca_correct)
-      numbers[lab] = {"vs": van, "accuracy": acc, "gap": gap, "paired": test}
+      gap, test = seed_gap(rows[lab], rows[van], lambda r: r.pca, lambda r: r.pca_correct), tests[lab]
+      numbers[lab] = {"vs": van, "accuracy": (gap["a"], gap["b"]), "gap": gap, "paired": test}
       strong.append(significant_gain(gap, test, 0.02))
       if untold(gap, test, 0.02):
         pending.append(lab)
   verdict = REPRODUCED if all(strong) else PARTLY if any(strong) else NOT
   reason = "; ".join(f"{lab} {n['accuracy'][0]:.3f} vs {n['vs']} {n['accuracy'][1]:.3f}"
-                     + _mcnemar_note(n["paired"], n["gap"]) for lab, n in numbers.items())
+                     + _test_note(n["paired"], n["gap"]) for lab, n in numbers.items())
   verdict, reason = _undecided(verdict, reason, pending)
   return Verdict(7, title, verdict, rule, reason, numbers)
 

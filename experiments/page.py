@@ -23,7 +23,7 @@ from experiments.page_ablations import section_ablations
 from experiments.page_claims import (plot_spectra, section_compression, section_deepfool, section_pgd,  # noqa: F401
                                      section_pixels, section_stability, seed_by_seed)
 from experiments.page_common import ROOT, groups_of, load_dir, rows_of, section_summary, underfitted  # noqa: F401
-from experiments.page_curves import curves_paired, curves_summary, section_curves, section_sweep  # noqa: F401
+from experiments.page_curves import curves_paired, curves_summary, gain_fades, section_curves, section_sweep  # noqa: F401
 from lowrank_jax import markdown, runfiles, spec_runner
 
 def not_yet_run(spec_path: str, grid: dict[str, dict]) -> str:
@@ -111,6 +111,7 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     L += section_curves(curves, rel, figures_dir, grid)
   if sweep:
     L += section_sweep(sweep, rel, figures_dir, anchor, check)
+    L += gain_fades(check, curves, rows) if check and curves and main else []
   if main:
     L += section_pgd(groups, rows, rel, figures_dir)
     L += section_deepfool(groups, rows, rel, figures_dir)

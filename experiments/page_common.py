@@ -99,9 +99,7 @@ VERDICT_WORDS = (
     "What the words require (`claims._decide`; each claim's rule below names its two tests): **reproduced**, the "
     "claim's full test holds on every architecture measured; **partly reproduced**, its weaker test holds for at "
     "least one LR variant on one architecture; **not reproduced**, neither holds; **undecided**, a gain on the means "
-    "that no paired test or seed spread can yet tell from chance; **not measured**, rows missing. A gain counts only "
-    f"when McNemar's test on the same examples gives p < {claims.ALPHA:g} and the mean gap over seeds exceeds two of "
-    "its standard errors.")
+    "that no paired test or seed spread can yet tell from chance; **not measured**, rows missing. " + claims.TESTS)
 
 
 def section_summary(new: list[claims.Verdict], old: list[claims.Verdict] | None) -> list[str]:

@@ -78,8 +78,8 @@ class Claim1Test(absltest.TestCase):
     lr2 = dataclass_replace(lr, worst={E: a.mean()}, worst_correct={E: a})
     van2 = dataclass_replace(van, worst={E: b.mean()}, worst_correct={E: b})
     v = claims.claim1_pgd({"vanilla": [van2], "LR": [lr2]})
-    self.assertEqual(v.numbers["LR"]["paired"]["mcnemar"]["a_only"], 112)
-    self.assertGreater(v.numbers["LR"]["paired"]["mcnemar"]["p"], 0.05)
+    self.assertEqual(v.numbers["LR"]["paired"]["exact"]["a_only"], 112)
+    self.assertGreater(v.numbers["LR"]["paired"]["exact"]["p"], 0.05)
     self.assertEqual(v.verdict, NOT)
 
   def test_one_seed_without_per_example_results_decides_nothing(self):
@@ -92,7 +92,7 @@ class Claim1Test(absltest.TestCase):
     v = claims.claim1_pgd(rows)
     self.assertEqual(v.verdict, REPRODUCED)  # +30 over vanilla, +40 over SNIP, SRN not measured
     self.assertAlmostEqual(v.numbers["LR"]["baselines"]["SNIP"]["gap"]["gap"], 0.4, places=9)
-    self.assertIn("Against the baselines: LR +40.0 vs SNIP (McNemar p", v.reason)
+    self.assertIn("Against the baselines: LR +40.0 vs SNIP (paired exact p", v.reason)
     rows["SRN"] = seeds(worst=0.50)  # LR only +10 over SRN: not far better than every model the claim names
     v = claims.claim1_pgd(rows)
     self.assertEqual(v.verdict, PARTLY)
@@ -161,8 +161,8 @@ class OtherClaimsTest(absltest.TestCase):
       rows = {"vanilla": van, "LR": [row(pixels={0.4: float(lr.mean())}, pixels_each={0.4: lr})]}
       v = claims.claim3_pixels(rows)
       self.assertEqual(v.verdict, verdict)
-      self.assertIn(f"p 0.4 +2.0 (McNemar p {v.numbers['LR']['mcnemar'][0.4]:.2g})", v.reason)
-    self.assertAlmostEqual(claims.claim3_pixels(rows).numbers["LR"]["mcnemar"][0.4], 0.33, places=2)
+      self.assertIn(f"p 0.4 +2.0 (paired exact p {v.numbers['LR']['p'][0.4]:.2g}, Holm-adjusted)", v.reason)
+    self.assertAlmostEqual(claims.claim3_pixels(rows).numbers["LR"]["p"][0.4], 0.33, places=2)
 
   def test_claim4_needs_the_slopes_not_the_cushion_alone(self):
     van = seeds(slopes={"deepfool": 5.0, "transfer": 2.0, "gaussian": 1.0}, cushion=0.2)
@@ -200,7 +200,7 @@ class OtherClaimsTest(absltest.TestCase):
                      REPRODUCED)
     partly = claims.claim5_compression({"vanilla": van, "2-LR": seeds(comp={0: 0.95, 400: 0.80})})
     self.assertEqual(partly.verdict, PARTLY)  # above vanilla but loses 15 points
-    self.assertTrue(partly.reason.endswith("(lost 15.0 points) vs vanilla 0.750 (lost 17.0) (seed SE 0.0): above "
+    self.assertTrue(partly.reason.endswith("(lost 15.0 points) vs vanilla 0.750 (lost 17.0) (seed t-test p 0 (df 2)): above "
                                            "vanilla, but losing more than 10 points"), partly.reason)
     smaller_drop = claims.claim5_compression({"vanilla": van, "2-LR": seeds(comp={0: 0.755, 400: 0.711})})
     self.assertEqual(smaller_drop.verdict, NOT)  # loses 4.4 points vs 17, but 71.1 < 75.0
@@ -223,8 +223,9 @@ class OtherClaimsTest(absltest.TestCase):
     self.assertEqual(claims.claim7_pca({"vanilla": van, "2-LR": lr(clear)}).verdict, REPRODUCED)
     self.assertEqual(claims.claim7_pca({"vanilla": van, "2-LR": lr(noisy)}).verdict, NOT)
     v6 = claims.claim6_linear_head({"vanilla": van, "2-LR": lr(clear)})
-    self.assertLess(v6.numbers["2-LR"]["paired"]["mcnemar"]["p"], 1e-6)  # 36 vs 0 discordant examples, pooled
-    self.assertIn("McNemar p", v6.reason)
+    # the same 12 examples LR alone gets right in each of 3 seeds: each example counted once, p = 2 / 2^12
+    self.assertAlmostEqual(v6.numbers["2-LR"]["paired"]["exact"]["p"], 2 / 2 ** 12)
+    self.assertIn("paired exact p", v6.reason)
     # one seed each and no per-example results: a higher mean is not told from chance
     one = claims.claim5_compression({"vanilla": [row(comp=comp)], "2-LR": [row(comp={0: 0.9, 400: 0.78})]})
     self.assertEqual(one.verdict, UNDECIDED)  # above on the means, untold: not 'not reproduced'
@@ -262,8 +263,71 @@ class OtherClaimsTest(absltest.TestCase):
     lr = [row(seed=s, pca=0.5, pca_each=correct(0.5)) for s in range(3)]
     v = claims.claim7_pca({"vanilla": van, "2-LR": lr})
     self.assertEqual(v.numbers["2-LR"]["paired"]["pairs"], 2)
-    self.assertEqual(v.numbers["2-LR"]["paired"]["mcnemar"]["n"], 2 * N)
-    self.assertIn(", 2 seed pairs)", v.reason)
+    self.assertEqual(v.numbers["2-LR"]["paired"]["exact"]["n"], N)  # each example once, not once a seed
+    self.assertIn(", 2 seed pairs; McNemar per seed", v.reason)
+
+  def test_an_example_counts_once_over_seeds(self):
+    """The same 4 examples LR alone gets right in each of 3 seeds: pooling the seeds' discordant pairs in one
+    McNemar would give 12 vs 0 (p = 2 / 2^12 = 0.0005); counted once they are 4 examples each +3: p = 2 / 2^4."""
+    base = correct(0.5)
+    more = base.copy()
+    more[200:204] = True
+    van = [row(seed=s, worst=float(base.mean())) for s in range(3)]
+    van = [dataclass_replace(r, worst_correct={E: base}) for r in van]
+    lr = [dataclass_replace(row(seed=s), worst={E: float(more.mean())}, worst_correct={E: more}) for s in range(3)]
+    test = claims.paired(lr, van, E)
+    self.assertAlmostEqual(test["exact"]["p"], 2 / 2 ** 4)
+    self.assertEqual((test["exact"]["a_only"], test["exact"]["b_only"], test["exact"]["n"]), (12, 0, N))
+    self.assertEqual(test["exact"]["per_seed"], [1 / 8] * 3)  # 4 vs 0 in one seed: 2 / 2^4
+
+  def test_the_seed_gaps_need_a_paired_t_test(self):
+    """Gaps of 3, 5 and 10 points over 3 seeds: mean 6 is above two standard errors (2 x 2.08) but the paired t-test
+    with 2 degrees of freedom gives t = 2.88, p = 1 - t / sqrt(2 + t^2) = 0.10 (the t distribution's closed form for
+    df 2): not a gain."""
+    van = [row(seed=s, worst=0.3, per_example_=False) for s in range(3)]
+    lr = [row(seed=s, worst=0.3 + g, per_example_=False) for s, g in enumerate((0.03, 0.05, 0.10))]
+    v = claims.claim1_pgd({"vanilla": van, "LR": lr})
+    t = v.numbers["LR"]["gap"]["t"]
+    self.assertEqual(t["df"], 2)
+    self.assertAlmostEqual(t["p"], 1 - t["t"] / np.sqrt(2 + t["t"] ** 2))
+    self.assertAlmostEqual(t["p"], 0.102, places=3)
+    self.assertGreater(v.numbers["LR"]["gap"]["gap"], 2 * v.numbers["LR"]["gap"]["se"])
+    self.assertEqual(v.verdict, NOT)
+    self.assertIn("seed t-test p 0.1 (df 2)", v.reason)
+
+  def test_a_partly_from_any_of_several_variants_is_holm_corrected(self):
+    """One seed, 400 examples: LR alone right on 10, vanilla alone on 2 (+2 points, exact p = 2 (1 + 12 + 66) / 2^12
+    = 0.0386). One such variant makes claim 1 partly; two, each with that p, are a family of 2: Holm gives 0.077
+    each, and neither counts."""
+    base = correct(0.5)
+    lr_each = base.copy()
+    lr_each[200:210], lr_each[:2] = True, False
+    van = [row(worst=float(base.mean()))]
+    van = [dataclass_replace(van[0], worst_correct={E: base})]
+    lr = [dataclass_replace(row(), worst={E: float(lr_each.mean())}, worst_correct={E: lr_each})]
+    one = claims.claim1_pgd({"vanilla": van, "LR": lr})
+    self.assertAlmostEqual(one.numbers["LR"]["paired"]["exact"]["p"], 2 * 79 / 4096)
+    self.assertEqual(one.verdict, PARTLY)
+    two = claims.claim1_pgd({"vanilla": van, "LR": lr, "LR (paper's loss)": lr})
+    self.assertAlmostEqual(two.numbers["LR"]["paired"]["holm"], 4 * 79 / 4096)
+    self.assertEqual(two.verdict, NOT)
+    self.assertIn("Holm-adjusted 0.077 over 2 tests", two.reason)
+
+  def test_accuracies_are_compared_on_the_examples_both_rows_evaluated(self):
+    """Vanilla on 1,000 examples (0.736 on the first 500, 0.719 on all), LR on the first 500: the gap is read on the
+    500, where LR's +1.8 points is under claim 7's 2-point threshold (on each row's own examples it would be +3.5)."""
+    van_each = np.zeros(1000, bool)
+    van_each[:368] = True  # 0.736 on the first 500
+    van_each[500:851] = True  # 719 of 1000 in all
+    lr_each = van_each[:500].copy()
+    lr_each[368:377] = True  # +9 of 500 = +1.8 points on the common examples
+    van = [row(seed=s, pca=float(van_each.mean()), pca_each=van_each) for s in range(3)]
+    lr = [row(seed=s, pca=float(lr_each.mean()), pca_each=lr_each) for s in range(3)]
+    v = claims.claim7_pca({"vanilla": van, "2-LR": lr})
+    self.assertAlmostEqual(v.numbers["2-LR"]["accuracy"][1], van_each[:500].mean())
+    self.assertAlmostEqual(v.numbers["2-LR"]["gap"]["gap"], lr_each.mean() - van_each[:500].mean())
+    self.assertGreater(lr_each.mean() - van_each.mean(), 0.02)
+    self.assertEqual(v.verdict, NOT)
 
 
 class RowOfTest(absltest.TestCase):

@@ -118,7 +118,9 @@ class PageTest(absltest.TestCase):
 
   def test_seed_by_seed_reads_each_seed_on_the_examples_both_models_cover(self):
     """By hand: vanilla kept 4 examples, LR 2 (the first two); the sentence compares the first 2 only, seed by seed,
-    and its mean and McNemar p are claims.worst_gap's and claims.paired's."""
+    and its mean and exact paired p are claims.worst_gap's and claims.paired's; the seed t-test of gaps +50 and -100
+    has 1 degree of freedom (a Cauchy distribution): t = -25 / (106.07 / sqrt 2) = -1/3, p = 1 - 2 atan(1/3) / pi
+    = 0.795."""
     mk = lambda seed, clean, worst: claims.Row(
         seed=seed, clean=float(np.mean(clean)), worst={claims.EPS: float(np.mean(worst))},
         worst_correct={claims.EPS: np.array(worst, bool)}, clean_correct=np.array(clean, bool))
@@ -127,7 +129,7 @@ class PageTest(absltest.TestCase):
     line, = page.seed_by_seed(rows)
     self.assertEqual(line, "LR against vanilla, seeds 0, 1 on the first 2 test examples: clean 1.000, 0.500 against "
                      "1.000, 1.000; worst case at 8/255 1.000, 0.000 against 0.500, 1.000 (gap +50.0, -100.0 points; "
-                     "mean -25.0 ± seed SE 75.0; McNemar p 1).")
+                     "mean -25.0 ± seed SE 75.0; paired exact p 1; seed t-test p 0.8 (df 1)).")
 
   def test_sweep_marks_the_config_the_runner_chooses_and_reads_the_trend(self):
     """The bold row is the config spec_runner.best_config gives "LR (most favourable)" (claims.json's rule); the
@@ -185,6 +187,25 @@ class PageTest(absltest.TestCase):
                                              "validation examples")]
     self.assertLen(read, 1)
     self.assertIn(f"worst case: {100 * (worst - van_worst):+.1f} points", read[0])
+
+  def test_why_the_sweeps_gain_fades_reads_the_check_the_grid_and_the_curve(self):
+    """The paragraph's numbers from the committed JSON: the check's gap (mean worst case of the two runs), claim 1's
+    converged gap, and the curve's best epoch and last epoch for the same configuration, computed here directly."""
+    check, curves = (page.load_dir(os.path.join(RESULTS, d)) for d in ("sweep_check", "curves"))
+    rows = page.rows_of(page.groups_of(page.load_dir(os.path.join(RESULTS, "claims"))))
+    text = " ".join(page.gain_fades(check, curves, rows))
+    worst = lambda r: r["eval"]["robust_accuracy"]["0.0313725"]["accuracy"]
+    by = {r["run"]["name"]: r for r in check.values()}
+    self.assertIn(f"leads vanilla by {100 * (worst(by['lr_favourable_s0']) - worst(by['vanilla_s0'])):+.1f} points",
+                  text)
+    grid = claims.worst_gap(rows["LR (most favourable)"], rows["vanilla"], claims.EPS)["gap"]
+    self.assertIn(f"there the gap is {100 * grid:+.1f} points", text)
+    lr = {r["run"]["until_epoch"]: worst(r) for r in curves.values() if r["run"]["name"].startswith("lr_favourable")}
+    van = {r["run"]["until_epoch"]: worst(r) for r in curves.values() if r["run"]["name"].startswith("vanilla")}
+    peak = max(lr, key=lambda ep: lr[ep] - van[ep])
+    self.assertIn(f"worst case is {lr[peak]:.3f} at epoch {peak} ", text)
+    self.assertIn(f"falls to {lr[max(lr)]:.3f} at epoch {max(lr)} ", text)
+    self.assertEqual(page.gain_fades({}, curves, rows), [])
 
 
 if __name__ == "__main__":

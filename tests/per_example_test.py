@@ -57,6 +57,47 @@ class PerExampleTest(absltest.TestCase):
     with self.assertRaisesRegex(ValueError, "same examples"):
       per_example.mcnemar(a, a[:3])
 
+  def test_stratified_exact_known_answers(self):
+    """One seed: McNemar's exact test itself. Two seeds, hand-computed: example 0 right for a only in both seeds
+    (d = +2), example 1 in one (d = +1), example 2 for b only in one (d = -1), the rest tied: the sign-flip
+    distribution of e0 2 + e1 + e2 is uniform over 8 sign patterns with sums {4, 2, 2, 0, 0, -2, -2, -4}; the
+    observed 2 + 1 - 1 = 2 gives p = P(|T| >= 2) = 6/8."""
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+      a, b = rng.random(60) < 0.6, rng.random(60) < 0.5
+      self.assertAlmostEqual(per_example.stratified_exact(a[None], b[None])["p"], per_example.mcnemar(a, b)["p"])
+    a = np.zeros((2, 6), bool)
+    b = np.zeros((2, 6), bool)
+    a[:, 0] = True
+    a[0, 1] = True
+    b[1, 2] = True
+    a[:, 5] = b[:, 5] = True  # right for both: no part in the test
+    r = per_example.stratified_exact(a, b)
+    self.assertAlmostEqual(r["p"], 6 / 8)
+    self.assertEqual((r["n"], r["seeds"], r["a_only"], r["b_only"]), (6, 2, 3, 1))
+    self.assertEqual(r["per_seed"], [per_example.mcnemar(a[0], b[0])["p"], per_example.mcnemar(a[1], b[1])["p"]])
+    self.assertEqual(per_example.stratified_exact(a, a)["p"], 1.0)
+    with self.assertRaisesRegex(ValueError, "same examples"):
+      per_example.stratified_exact(a, b[:1])
+
+  def test_paired_t_known_answers(self):
+    """Gaps 1, 2, 3: mean 2, sd 1, t = 2 sqrt(3) with 2 degrees of freedom, whose two-sided p has the closed form
+    1 - t / sqrt(2 + t^2); identical gaps: p 0; one seed: no test."""
+    r = per_example.paired_t([2, 3, 4], [1, 1, 1])
+    self.assertEqual(r["df"], 2)
+    self.assertAlmostEqual(r["t"], 2 * math.sqrt(3))
+    self.assertAlmostEqual(r["p"], 1 - 2 * math.sqrt(3) / math.sqrt(14))
+    self.assertEqual(per_example.paired_t([2, 2], [1, 1])["p"], 0.0)
+    self.assertEqual(per_example.paired_t([1, 1], [1, 1])["p"], 1.0)
+    self.assertIsNone(per_example.paired_t([2], [1]))
+
+  def test_holm_known_answers(self):
+    """p = (0.01, 0.04, 0.03): sorted 0.01, 0.03, 0.04 become 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, then max(0.06,
+    1 x 0.04) = 0.06 (step-down stays monotone); returned in the input's order; capped at 1."""
+    np.testing.assert_allclose(per_example.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    np.testing.assert_allclose(per_example.holm([0.5, 0.6]), [1.0, 1.0])
+    np.testing.assert_allclose(per_example.holm([0.02]), [0.02])
+
   def test_paired_bootstrap_interval_covers_the_gap(self):
     rng = np.random.default_rng(1)
     b = rng.random(2000) < 0.5
