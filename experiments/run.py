@@ -9,7 +9,8 @@
   python experiments/run.py claims --only vanilla_s0 --redo vanilla_s0   # evaluate a finished row again; its
                                                    # result is replaced when the new one is written
 
-Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/).
+Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/);
+seed 0 of each row exported (parameters, config, dataset digest) to the spec's "export" folder, if it names one.
 Rerunning skips finished runs and resumes an interrupted one. Compiled programs are kept in runs/jax_cache.
 """
 
@@ -81,7 +82,8 @@ def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", r
                                      on_result=on_result)
   try:
     return spec_runner.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
-                                     on_result=on_result, redo=[n for n in redo.split(",") if n])
+                                     on_result=on_result, redo=[n for n in redo.split(",") if n],
+                                     export_dir=results_of(spec.export, quick) if spec.export else None)
   except ValueError as e:
     raise ValueError(f"{spec_path(name)}: {e}") from None
 

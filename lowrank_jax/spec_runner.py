@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 import ml_collections
 import numpy as np
 
-from lowrank_jax import default_config, evaluation, runfiles, training
+from lowrank_jax import default_config, evaluation, export, runfiles, training
 from lowrank_jax.eval_results import EvalResults
 from lowrank_jax.runfiles import eps_key
 
@@ -100,11 +100,14 @@ def _order(runs: Iterable[Run]) -> list[Run]:
 
 def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_config: ml_collections.ConfigDict,
                    eval_overrides: dict | None = None, log: Callable[[str], None] | None = None,
-                   on_result: Callable[[str], None] | None = None, redo: Iterable[str] = ()) -> dict[str, dict]:
+                   on_result: Callable[[str], None] | None = None, redo: Iterable[str] = (),
+                   export_dir: str | None = None) -> dict[str, dict]:
   """Trains and evaluates every run (resuming, skipping what is done); returns {name: result}.
   on_result(path) is called with each result file written (e.g. to commit it). Runs named in redo are evaluated
   again although their result exists (trained first only if their checkpoint is missing); the old result stays
-  until the new one replaces it."""
+  until the new one replaces it. export_dir: seed 0 of each row (not the learning curves' checkpoints) is exported
+  there as export_dir/<name> (`export.export_model`, naming its result file), once its result exists; on_result is
+  called with that folder too."""
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   runs = _order(runs)
   names = {r.name for r in runs}
@@ -124,6 +127,8 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
     old = runfiles.read_json(out) if os.path.exists(out) else None
     if old is not None and r.name not in redo:
       results[r.name] = old
+      if _exported(r, export_dir) and not os.path.exists(os.path.join(export_dir, r.name)) and _has_checkpoint(workdir):
+        _export(workdir, out, export_dir, r, on_result)
       continue
     if r.config_from is not None:  # chosen now, from the results that exist when the run starts
       folder, key = r.config_from
@@ -154,6 +159,8 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
     results[r.name] = runfiles.read_json(out)
     if on_result is not None:
       on_result(out)
+    if _exported(r, export_dir):
+      _export(workdir, out, export_dir, r, on_result)
     log(f"[{i + 1}/{len(runs)}] {r.name}: done in {time.perf_counter() - t0:.0f} s; "
         f"{summary_line(results[r.name])}")
     if old is not None:
@@ -215,6 +222,17 @@ def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators:
       on_result(out)
     log(f"{r.name}: {evaluators} added in {time.perf_counter() - t0:.0f} s; {summary_line(changed[r.name])}")
   return changed
+
+
+def _exported(r: Run, export_dir: str | None) -> bool:
+  return bool(export_dir) and r.evaluate and r.until_epoch is None and r.overrides.get("seed") == 0
+
+
+def _export(workdir: str, result_file: str, export_dir: str, r: Run, on_result) -> None:
+  folder = os.path.join(export_dir, r.name)
+  export.export_model(workdir, folder, {"result": os.path.relpath(result_file, folder)})
+  if on_result is not None:
+    on_result(folder)
 
 
 def _has_checkpoint(workdir: str) -> bool:
@@ -303,6 +321,7 @@ class Spec:
   eval: dict
   results: str  # the results folder, relative to the repository
   base: str = ""  # a config file (e.g. configs/cifar10_resnet18.py) the overrides start from; "": the default
+  export: str = ""  # a folder (relative to the repository) for seed 0 of each row's parameters; "": none
 
   def base_config(self) -> ml_collections.ConfigDict:
     """The base config (`base`, else the default) with the spec's overrides."""
@@ -373,7 +392,8 @@ def _expand(entry: dict, quick: dict | None, results_of: Callable[[str], str]) -
 
 
 def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] = lambda folder: folder) -> Spec:
-  """A spec file: {"about", "results", "base" (a config file; default: the default config), "config", "eval",
+  """A spec file: {"about", "results", "base" (a config file; default: the default config), "export" (a folder for
+  seed 0 of each row's model), "config", "eval",
   "quick": {"config", "eval", "epochs"}, "order", "runs": [entry]},
   "order": "runs" (each entry's seeds in turn) or "seeds" (every entry's first seed first: a partial run fills
   every table);
@@ -395,7 +415,7 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
       runs = tuple(r for e in expanded for r in e)
     return Spec(os.path.splitext(os.path.basename(path))[0], d.get("about", ""), runs,
                 {**d.get("config", {}), **(q or {}).get("config", {})}, {**d.get("eval", {}), **(q or {}).get("eval", {})},
-                d["results"], d.get("base", ""))
+                d["results"], d.get("base", ""), d.get("export", ""))
   except (KeyError, TypeError, ValueError) as e:
     raise ValueError(f"{path}: {type(e).__name__}: {e}") from None
 

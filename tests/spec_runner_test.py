@@ -10,8 +10,8 @@ import tempfile
 
 from absl.testing import absltest
 
-from lowrank_jax import default_config, runfiles, spec_runner
-from tests.shared import RUNS, shared_run, tiny_config
+from lowrank_jax import default_config, export, runfiles, spec_runner
+from tests.shared import RUNS, copy_run, shared_run, tiny_config
 
 SPEC = {
     "about": "a test", "results": "docs/results/test",
@@ -137,6 +137,30 @@ class RunnerTest(absltest.TestCase):
 
 
 class CurveTest(absltest.TestCase):
+
+  def test_seed_0_of_each_row_is_exported_beside_its_result(self):
+    """A finished seed-0 row: its model is exported to export_dir/<name>, naming its result file, and classifies
+    the result's examples as the result says; a row whose export is missing gets it on the next run; neither
+    another seed nor a learning curve's checkpoint is exported."""
+    root, out, models = tempfile.mkdtemp(), tempfile.mkdtemp(), tempfile.mkdtemp()
+    copy_run("lowrank", os.path.join(root, "lr_s0"))
+    runs = [spec_runner.Run("lr_s0", overrides={"seed": 0})]
+    base = tiny_config(**RUNS["lowrank"])
+    ev = {"num_examples": 20, "batch_size": 20, "only": "representation"}
+    written = []
+    results = spec_runner.run_experiment(runs, root, out, base_config=base, eval_overrides=ev, log=lambda s: None,
+                                         export_dir=models, on_result=written.append)
+    folder = os.path.join(models, "lr_s0")
+    self.assertEqual(written, [os.path.join(out, "lr_s0.json"), folder])
+    meta = runfiles.read_json(os.path.join(folder, "model.json"))
+    self.assertEqual(runfiles.read_json(os.path.join(folder, meta["exported_from"]["result"])), results["lr_s0"])
+    self.assertEqual(export.mismatches(folder, results["lr_s0"]), (0, 20))
+    shutil.rmtree(folder)
+    spec_runner.run_experiment(runs, root, out, base_config=base, eval_overrides=ev, log=lambda s: None,
+                               export_dir=models)
+    self.assertTrue(os.path.exists(os.path.join(folder, "model.json")))
+    self.assertFalse(spec_runner._exported(spec_runner.Run("lr_s1", overrides={"seed": 1}), models))
+    self.assertFalse(spec_runner._exported(spec_runner.Run("lr_s0_e05", overrides={"seed": 0}, until_epoch=5), models))
 
   def test_a_curve_trained_in_stages_matches_one_run(self):
     """Epoch 1 evaluated, then epoch 2: the same records as the shared run trained in one go, each point evaluated
