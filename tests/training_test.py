@@ -182,12 +182,29 @@ training.Trainer.save = save_then_die
 cli.train_main()
 """
 
+SIGINT_DURING_SAVE = """
+import os, signal
+import orbax.checkpoint as ocp
+from lowrank_jax import cli
+save, at = ocp.CheckpointManager.save, int(os.environ["SIGINT_DURING_SAVE"])
+def save_with_ctrl_c(self, step, *args, **kwargs):
+  if step == at:
+    os.kill(os.getpid(), signal.SIGINT)  # delivered here, inside orbax's save of `at`
+  return save(self, step, *args, **kwargs)
+ocp.CheckpointManager.save = save_with_ctrl_c
+cli.train_main()
+"""
 
-def _run(workdir, *flags, wait=True, env=None, kill_after_save=None):
-  """train.py on a tiny config (2 epochs of 16 steps); kill_after_save=N: dies right after saving step N."""
+
+def _run(workdir, *flags, wait=True, env=None, kill_after_save=None, sigint_during_save=None):
+  """train.py on a tiny config (2 epochs of 16 steps); kill_after_save=N: dies right after saving step N;
+  sigint_during_save=N: Ctrl-C arrives inside orbax's save of step N."""
   script = ["-c", KILL_AFTER_SAVE] if kill_after_save else [os.path.join(ROOT, "train.py")]
   if kill_after_save:
     env = dict(env or os.environ, KILL_AFTER_SAVE=str(kill_after_save), PYTHONPATH=ROOT)
+  if sigint_during_save:
+    script = ["-c", SIGINT_DURING_SAVE]
+    env = dict(env or os.environ, SIGINT_DURING_SAVE=str(sigint_during_save), PYTHONPATH=ROOT)
   cmd = [sys.executable, *script, f"--workdir={workdir}",
          f"--config={os.path.join(ROOT, 'configs/default.py')}",
          "--config.dataset.train_size=512", "--config.dataset.test_size=200", "--config.batch_size=32",
@@ -292,6 +309,30 @@ class LoopTest(absltest.TestCase):
       records = [[json.loads(l) for l in open(os.path.join(w, "metrics.jsonl"))] for w in (straight, killed)]
       self.assertEqual([r["epoch"] for r in records[1]], [1, 2])
       self.assertEqual(records[0], records[1])
+
+  def test_ctrl_c_during_a_save_finishes_it_then_stops_cleanly(self):
+    """Ctrl-C inside orbax's save of step 16 (the end of epoch 1; it once left orbax's "Attempted to create
+    temporary directory" and "coroutine ... never awaited" lines, an asyncio traceback, and 3 checkpoints where 2
+    are kept): the save finishes, the run stops before the next step with status 130 and one "interrupted" line
+    (nothing left to save), keeps 2 intact checkpoints (each restores and matches its digests), no temporary
+    folder, no traceback."""
+    with tempfile.TemporaryDirectory() as d:
+      r = _run(d, "--config.keep_checkpoints=2", sigint_during_save=16)
+      self.assertEqual(r.returncode, 130, r.stderr[-2000:])
+      self.assertIn(f"interrupted at step 16; saved {d}/checkpoints/16", r.stdout + r.stderr)
+      for noise in ("Traceback", "never awaited", "Attempted to create", "Invalid file descriptor",
+                    "Exception ignored"):
+        self.assertNotIn(noise, r.stderr)
+      folder = os.path.join(d, "checkpoints")
+      self.assertEqual(sorted(os.listdir(folder), key=int), ["8", "16"])
+      state = {"params": _params(d)[1]}
+      for step in (8, 16):
+        ck = checkpoint.Checkpointer(folder, 2, read_only=True)
+        try:
+          restored = ck.restore(step, state, partial=True)  # verifies the digests written with it
+        finally:
+          ck.close()
+        self.assertTrue(all(np.all(np.isfinite(x)) for x in jax.tree.leaves(restored)))
 
   def test_sigterm_saves_and_exits(self):
     with tempfile.TemporaryDirectory() as d:
