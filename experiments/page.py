@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top (the repository root on the path first: this file runs as a script)
 from experiments import claims
 from experiments.page_ablations import section_ablations
+from experiments.page_cifar import section_cifar
 from experiments.page_claims import (plot_spectra, section_compression, section_deepfool, section_pgd,  # noqa: F401
                                      section_pixels, section_stability, seed_by_seed)
 from experiments.page_common import ROOT, groups_of, load_dir, rows_of, section_summary, underfitted  # noqa: F401
@@ -74,24 +75,29 @@ def update_readme(path: str, block: list[str]) -> None:
 
 
 CLAIMS_SPEC = os.path.join(ROOT, "experiments", "specs", "claims.json")
+CIFAR_SPEC = os.path.join(ROOT, "experiments", "specs", "cifar10.json")
 
 
 def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir: str | None = None,
-          readme: str | None = None, spec: str | None = None) -> None:
+          readme: str | None = None, spec: str | None = None, cifar_spec: str | None = None) -> None:
   """Writes the page from results_dir/{claims, paper, curves, sweep, sweep_anchor, sweep_check, ablations}/*.json
   (those present); first_dir: the
   2-epoch first pass, if not results_dir/paper; spec: the claims spec whose rows without a result the page and the
-  README's table list."""
+  README's table list; cifar_spec: the same for the CIFAR-10 grid (results_dir/cifar10), whose section leads."""
   figures_dir = figures_dir or os.path.join(os.path.dirname(page), "figures")
   os.makedirs(figures_dir, exist_ok=True)
   rel = lambda p: os.path.relpath(p, os.path.dirname(page))
-  grid, curves, sweep, anchor, check, ablations = (
+  grid, curves, sweep, anchor, check, ablations, cifar = (
       load_dir(os.path.join(results_dir, d))
-      for d in ("claims", "curves", "sweep", "sweep_anchor", "sweep_check", "ablations"))
+      for d in ("claims", "curves", "sweep", "sweep_anchor", "sweep_check", "ablations", "cifar10"))
   first = load_dir(first_dir or os.path.join(results_dir, "paper"))
   L = ["# Results", "", "Every number on this page is read from the raw JSON under `docs/results/`; "
        "`python experiments/page.py` rewrites it, `make experiments` reruns everything (2 CPU cores; no GPU was used). "
        "Verdicts are computed by the functions of `experiments/claims.py` from the same JSON.", ""]
+  if cifar or cifar_spec:
+    L += section_cifar(cifar, not_yet_run(cifar_spec, cifar) if cifar_spec else "")
+    L += ["## Fashion-MNIST", "", "Everything below, through the ablations, is on Fashion-MNIST (a dataset the paper "
+          "did not use): the CNN of the paper's MNIST experiments and a ResNet-18 at width 1/4.", ""]
   main = grid or first
   if main:
     groups = groups_of(main)
@@ -139,7 +145,8 @@ def main() -> None:
   a = ap.parse_args()
   default_page = os.path.abspath(a.page) == os.path.join(ROOT, "docs", "RESULTS.md")
   write(a.page, a.results, a.figures, a.first, a.readme or (os.path.join(ROOT, "README.md") if default_page else None),
-        spec=CLAIMS_SPEC if os.path.abspath(a.results) == os.path.join(ROOT, "docs", "results") else None)
+        **(dict(spec=CLAIMS_SPEC, cifar_spec=CIFAR_SPEC)
+           if os.path.abspath(a.results) == os.path.join(ROOT, "docs", "results") else {}))
   print(f"wrote {a.page}")
 
 

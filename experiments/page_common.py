@@ -14,8 +14,8 @@ from lowrank_jax.eval_results import EvalResults
 from lowrank_jax.markdown import e255
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LABELS = ("vanilla", "SNIP", "SRN", "LR", "LR (paper's loss)", "LR (most favourable)", "2-LR", "PGD-AT",
-          "ResNet-18/4 vanilla", "ResNet-18/4 LR")
+LABELS = ("vanilla", "SNIP", "SRN", "LR", "LR (paper's loss)", "LR (most favourable)", "2-LR", "LR (layer3 + penultimate)",
+          "PGD-AT", "PGD-AT (3 steps)", "ResNet-18/4 vanilla", "ResNet-18/4 LR")
 OLD_LABELS = {"ResNet-18/4 LR (layer3 + penultimate)": "ResNet-18/4 LR"}
 PAPER_PGD = {  # the paper's Table (ResNet-50 / CIFAR-10), Linf eps (/255) -> (PGD-7, PGD-20) accuracy %
     "vanilla": {8: (43.1, 31.0), 10: (38.5, 21.8), 16: (31.2, 7.8), 20: (28.9, 4.5)},

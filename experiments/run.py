@@ -47,7 +47,7 @@ def commit(path: str) -> None:
   claims table, rewritten first), and nothing else; a failure is reported, not raised."""
   from experiments import page  # pylint: disable=g-import-not-at-top
   try:
-    page.write(os.path.join(ROOT, "docs", "RESULTS.md"), os.path.join(ROOT, "docs", "results"),
+    page.write(os.path.join(ROOT, "docs", "RESULTS.md"), os.path.join(ROOT, "docs", "results"), cifar_spec=page.CIFAR_SPEC,
                readme=os.path.join(ROOT, "README.md"), spec=page.CLAIMS_SPEC)
   except Exception as e:  # pylint: disable=broad-except
     print(f"warning: the page was not rewritten ({type(e).__name__}: {e}); committing the row alone", file=sys.stderr)

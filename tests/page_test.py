@@ -207,6 +207,38 @@ class PageTest(absltest.TestCase):
     self.assertIn(f"falls to {lr[max(lr)]:.3f} at epoch {max(lr)} ", text)
     self.assertEqual(page.gain_fades({}, curves, rows), [])
 
+  def test_cifar_section_sets_the_papers_table_beside_ours_and_gives_the_verdicts(self):
+    """Rows labelled as the CIFAR-10 grid labels them (here: the Fashion-MNIST claims rows, relabelled): each cell
+    of the table is the paper's number or the mean over seeds of the JSON's own, and the verdicts are the claims'
+    functions on those rows; with no row, the section lists what is not yet run."""
+    grid = page.load_dir(os.path.join(RESULTS, "claims"))
+    label = {"vanilla": "vanilla", "lr": "LR", "lr2": "LR (layer3 + penultimate)", "snip": "SNIP", "srn": "SRN",
+             "pgd_at": "PGD-AT (3 steps)"}
+    cifar = {}
+    for name, r in grid.items():
+      lab = label.get(name.rsplit("_s", 1)[0])
+      if lab:
+        r = copy.deepcopy(r)
+        r["run"]["label"] = lab
+        cifar[name] = r
+    text = "\n".join(page.section_cifar(cifar, "Not yet run: x."))
+    vans = [r for n, r in cifar.items() if n.startswith("vanilla_")]
+    like = np.mean([r["eval"]["pgd_grid"]["paper_like"]["0.0313725"]["20"] for r in vans]) * 100
+    worst = np.mean([r["eval"]["robust_accuracy"]["0.0313725"]["accuracy"] for r in vans]) * 100
+    row = next(l for l in text.splitlines() if l.startswith("| vanilla | 8/255 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    self.assertEqual(cells[2:4], ["43.1", "31.0"])  # the paper's PGD-7, PGD-20 at 8/255
+    self.assertEqual(float(cells[5].split(" ± ")[0]), round(like, 1))
+    self.assertEqual(float(cells[8].split(" ± ")[0]), round(worst, 1))
+    self.assertIn("| LR (layer3 + penultimate) | 8/255 | - | - |", text)  # not a row of the paper's table
+    rows = page.rows_of(page.groups_of(cifar))
+    for v in claims.verdicts(rows):
+      self.assertIn(f"| {v.claim}. {v.title} | **{v.verdict}** |", text)
+      self.assertIn(f"Verdict: **{v.verdict}**. {v.reason}.", text)
+    self.assertIn("LR (layer3 + penultimate)", claims.claim5_compression(rows).numbers)  # the compressed-layer LR
+    empty = page.section_cifar({}, "Not yet run: 10 of the 10 rows.")
+    self.assertIn("has no row yet. Not yet run: 10 of the 10 rows.", "\n".join(empty))
+
 
 if __name__ == "__main__":
   absltest.main()

@@ -1,0 +1,74 @@
+"""docs/RESULTS.md's opening: CIFAR-10, the paper's setting. The paper's PGD table beside ours cell for cell (PGD-7/20
+as the paper ran it, our standard PGD and the AutoAttack worst case), and the claims' verdicts computed on the
+CIFAR-10 rows (the same functions as for Fashion-MNIST)."""
+
+from __future__ import annotations
+
+from experiments import claims
+from experiments.page_common import PAPER_PGD, ev, groups_of, ms, rows_of, settings, verdict_lines
+from lowrank_jax import markdown
+
+PAPER_EPS = (8, 10, 16, 20)  # the paper's columns, /255
+PAPER_LABEL = {"vanilla": "vanilla", "SNIP": "SNIP", "SRN": "SRN", "LR": "LR"}  # ours -> the paper's row
+
+
+def _near(d: dict[float, dict], e: float) -> dict:
+  return claims.at(d, e) or {}
+
+
+def paper_table(groups: dict[str, list[dict]]) -> list[str]:
+  """One row per (model, eps): the paper's PGD-7 and PGD-20, ours under the paper-like PGD-7/20 (no random start,
+  fixed step, eps in the normalised input space), our standard PGD-7/20 and the worst case over every attack
+  (AutoAttack included); mean ± std over seeds in %."""
+  table = []
+  for lab, rs in groups.items():
+    paper = PAPER_PGD.get(PAPER_LABEL.get(lab, ""), {})
+    for k in PAPER_EPS:
+      e = k / 255
+      p7, p20 = paper.get(k, ("-", "-"))
+      like = [_near(ev(r).paper_like_by_eps(), e) for r in rs]
+      table.append([lab, f"{k}/255", str(p7), str(p20), ms(x.get(7) for x in like), ms(x.get(20) for x in like),
+                    ms(ev(r).pgd(e, 7) for r in rs), ms(ev(r).pgd(e, 20) for r in rs),
+                    ms(ev(r).worst(e) for r in rs)])
+  return markdown.table(["model (ours)", "eps", "paper PGD-7", "paper PGD-20", "ours, paper-like PGD-7",
+                         "ours, paper-like PGD-20", "ours, PGD-7", "ours, PGD-20", "ours, worst case"], table)
+
+
+def _finding(groups: dict[str, list[dict]]) -> str:
+  """Whether the paper's numbers come back under the paper-like attack, and what AutoAttack leaves, at 8/255."""
+  e = 8 / 255
+  out = []
+  for lab in ("vanilla", "LR"):
+    if lab not in groups:
+      continue
+    rs = groups[lab]
+    like = ms((_near(ev(r).paper_like_by_eps(), e).get(20) for r in rs))
+    out.append(f"{lab}: the paper's PGD-20 {PAPER_PGD[lab][8][1]}%, ours under the paper-like PGD-20 {like}%, under "
+               f"standard PGD-20 {ms(ev(r).pgd(e, 20) for r in rs)}%, and {ms(ev(r).worst(e) for r in rs)}% after "
+               "every attack (AutoAttack included)")
+  return ("At 8/255, " + "; ".join(out) + ".") if out else ""
+
+
+def section_cifar(results: dict[str, dict], pending: str = "") -> list[str]:
+  """The CIFAR-10 sections: the table beside the paper's and the seven verdicts (results: the cifar10 grid's JSON,
+  maybe partial; pending: the rows not yet run)."""
+  L = ["## CIFAR-10, the paper's setting", ""]
+  if not results:
+    return L + ["The CIFAR-10 grid (`experiments/specs/cifar10.json`) has no row yet. " + pending, ""]
+  groups = groups_of(results)
+  any_r = next(iter(results.values()))
+  data = ev(any_r).raw.get("dataset", {})
+  L += [f"Setting: {settings(groups, list(groups))}. Data: {data.get('source', '?')} (digest "
+        f"{data.get('digest', '?')}): the official split re-encoded as JPEG (quality about 75), not the official "
+        "pixels. The paper: ResNet-50, 200 epochs, the official CIFAR-10. Raw JSON: `docs/results/cifar10/`; "
+        "seed 0 of each row's model: `models/cifar10/`.", ""]
+  L += [pending, ""] if pending else []
+  L += ["### The paper's table beside ours", "", _finding(groups), ""] + paper_table(groups) + [""]
+  rows = rows_of(groups)
+  verdicts = claims.verdicts(rows)
+  L += ["### Verdicts on CIFAR-10", ""]
+  L += markdown.table(["claim", "verdict"], [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] for v in verdicts])
+  L += [""]
+  for v in verdicts:
+    L += [f"**Claim {v.claim}: {v.title}.**", ""] + verdict_lines(v)
+  return L
