@@ -68,17 +68,19 @@ def merge(old: dict, new: dict) -> dict:
   """A finished evaluation with evaluators run later on the same checkpoint and examples (`config.eval.only`,
   which reruns what they need): their entries, attacks (by eps and name) and audit checks replace the old ones
   or join them, and the worst case is recomputed over all; the other evaluators are not rerun. The evaluators
-  added and their config are listed under "added"."""
-  for field in ("model", "step", "num_examples", "clean_accuracy"):
+  added and their config are listed under "added". The run's folder may have been moved or copied since (its
+  name and path are the new ones); a ConfigError (one line) where the two are not of one checkpoint and examples."""
+  for field in ("step", "num_examples", "clean_accuracy"):
     if old.get(field) != new.get(field):
-      raise ValueError(f"merge: the evaluations differ in {field!r} ({old.get(field)!r} vs {new.get(field)!r}): "
-                       "not the same checkpoint and examples")
+      raise ConfigError(f"merge: the evaluations differ in {field!r} ({old.get(field)!r} vs {new.get(field)!r}): "
+                        "not the same checkpoint and examples")
   olds, news = per_example.from_json(old["per_example"]), per_example.from_json(new["per_example"])
   if not np.array_equal(olds.clean, news.clean):
-    raise ValueError("merge: the evaluations' clean per-example results differ: not the same examples")
+    raise ConfigError("merge: the evaluations' clean per-example results differ: not the same checkpoint and examples")
   ran = list(new["seconds"])
   out = {**old, **{k: new[k] for k in ran}, "seconds": {**old["seconds"], **new["seconds"]},
-         "added": old.get("added", []) + [{"evaluators": ran, "config": new["config"]}]}
+         "added": old.get("added", []) + [{"evaluators": ran, "config": new["config"]}],
+         **{k: new[k] for k in ("model", "workdir") if k in new}}
   again = {c["check"] for c in new["audit"]}  # (a check without "evaluator": one written before it was recorded)
   out["audit"] = [c for c in old["audit"] if c.get("evaluator") not in ran and c["check"] not in again] + new["audit"]
   replaced = {(e, a) for e, a, _ in news.attacks}

@@ -106,6 +106,13 @@ class InputCheckTest(absltest.TestCase):
     with self.assertRaisesRegex(attacks.InputError, r"^square: x must be NHWC .* looks like NCHW: pass "
                                                     r"x.transpose\(0, 2, 3, 1\)"):
       attacks.square(fn, nchw, y, key, eps=0.1, queries=2)
+    def conv_model(v):  # a convolution over NHWC images with one channel, then a linear head
+      h = jax.lax.conv_general_dilated(v, jnp.ones((3, 3, 1, 2)), (1, 1), "SAME",
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      return h.mean((1, 2)) @ jnp.ones((2, 3))
+    with self.assertRaisesRegex(attacks.InputError, r"^pgd: the model does not take x of shape \(4, 1, 8, 8\) \(.*\); "
+                                                    r"it looks like NCHW: pass x.transpose\(0, 2, 3, 1\)$"):
+      attacks.pgd(conv_model, rng.uniform(size=(4, 1, 8, 8)).astype(np.float32), y, key, eps=0.1, steps=2)
     with self.assertRaisesRegex(attacks.InputError, r"^pgd: x must be finite pixels in \[0, 1\]; it holds NaN"):
       attacks.pgd(fn, np.where(x > 0.5, np.nan, x).astype(np.float32), y, key, eps=0.1, steps=2)
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,9 @@ class EvaluationTest(absltest.TestCase):
     ec = _eval_config()
     ec.only = "pgd_grid"
     first = evaluation.evaluate_workdir(workdir, ec, progress=False)
+    moved = os.path.join(self.tmp.name, "partial_moved")  # a run moved (or copied) after its evaluation joins it too
+    shutil.move(workdir, moved)
+    workdir = moved
     ec.only = "representation"
     merged = evaluation.evaluate_workdir(workdir, ec, progress=False)
     saved = json.load(open(os.path.join(workdir, "eval", "eval.json")))
@@ -250,6 +254,7 @@ class EvaluationTest(absltest.TestCase):
     self.assertEqual(saved["robust_accuracy"], json.loads(json.dumps(first["robust_accuracy"])))
     self.assertIn("representation", saved)
     self.assertEqual(saved["added"][0]["evaluators"], ["representation"])
+    self.assertEqual((saved["model"], saved["workdir"]), ("partial_moved", workdir))  # the run's name now
     self.assertEqual(merged["robust_accuracy"], saved["robust_accuracy"])
     report = open(os.path.join(workdir, "eval", "report.md")).read()
     self.assertIn("## Accuracy under attack", report)

@@ -57,7 +57,12 @@ def check_inputs(x, y=None, *, num_classes: int | None = None, images: bool = Fa
     raise InputError(f"{where}: y must be integer labels of shape ({shape[0]},), one per example of x; "
                      f"got {jnp.result_type(y)} of shape {tuple(np.shape(y))}")
   if num_classes is None and logits_fn is not None and _concrete(x) and _concrete(y) and shape[0]:
-    num_classes = int(jax.eval_shape(logits_fn, jax.ShapeDtypeStruct(shape, dtype)).shape[-1])
+    try:
+      num_classes = int(jax.eval_shape(logits_fn, jax.ShapeDtypeStruct(shape, dtype)).shape[-1])
+    except (TypeError, ValueError) as e:  # the model cannot take x (shape-checked only: nothing runs)
+      nchw = (len(shape) == 4 and shape[1] in (1, 3) and shape[-1] not in (1, 3))
+      raise InputError(f"{where}: the model does not take x of shape {shape} ({str(e).splitlines()[0][:160]})"
+                       + ("; it looks like NCHW: pass x.transpose(0, 2, 3, 1)" if nchw else "")) from None
   if num_classes is not None:
     check_labels(y, num_classes, where)
 

@@ -100,7 +100,11 @@ def _plot(rep: Report, path: str, layer: str = "penultimate") -> bool:
         ax.plot(grid, d["slope"] * grid, color=pts.get_facecolor()[0], lw=1)
     ax.set(xscale="log", yscale="log", xlabel="||d||^2 / ||x||^2", ylabel="||f(x+d)-f(x)||^2 / ||f(x)||^2",
            title=f"{layer}: {src}")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=7)
+    else:  # no run has an example it gets right under a nonzero perturbation here
+      ax.text(0.5, 0.5, "no correctly classified example\nwith a nonzero perturbation", ha="center", va="center",
+              transform=ax.transAxes)
   markdown.save(fig, path)
   return True
 
