@@ -87,15 +87,15 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
   figures_dir = figures_dir or os.path.join(os.path.dirname(page), "figures")
   os.makedirs(figures_dir, exist_ok=True)
   rel = lambda p: os.path.relpath(p, os.path.dirname(page))
-  grid, curves, sweep, anchor, check, ablations, cifar = (
+  grid, curves, sweep, anchor, check, ablations, cifar, cifar_curves = (
       load_dir(os.path.join(results_dir, d))
-      for d in ("claims", "curves", "sweep", "sweep_anchor", "sweep_check", "ablations", "cifar10"))
+      for d in ("claims", "curves", "sweep", "sweep_anchor", "sweep_check", "ablations", "cifar10", "cifar10_curves"))
   first = load_dir(first_dir or os.path.join(results_dir, "paper"))
   L = ["# Results", "", "Every number on this page is read from the raw JSON under `docs/results/`; "
        "`python experiments/page.py` rewrites it, `make experiments` reruns everything (2 CPU cores; no GPU was used). "
        "Verdicts are computed by the functions of `experiments/claims.py` from the same JSON.", ""]
-  if cifar or cifar_spec:
-    L += section_cifar(cifar, not_yet_run(cifar_spec, cifar) if cifar_spec else "")
+  if cifar or cifar_spec or cifar_curves:
+    L += section_cifar(cifar, not_yet_run(cifar_spec, cifar) if cifar_spec else "", cifar_curves, rel, figures_dir)
     L += ["## Fashion-MNIST", "", "Everything below, through the ablations, is on Fashion-MNIST (a dataset the paper "
           "did not use): the CNN of the paper's MNIST experiments and a ResNet-18 at width 1/4.", ""]
   main = grid or first

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from experiments import claims
 from experiments.page_common import PAPER_PGD, ev, groups_of, ms, rows_of, settings, verdict_lines
+from experiments.page_curves import section_curves
 from lowrank_jax import markdown
 
 PAPER_EPS = (8, 10, 16, 20)  # the paper's columns, /255
@@ -49,12 +50,17 @@ def _finding(groups: dict[str, list[dict]]) -> str:
   return ("At 8/255, " + "; ".join(out) + ".") if out else ""
 
 
-def section_cifar(results: dict[str, dict], pending: str = "") -> list[str]:
+def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str, dict] | None = None, rel=None,
+                  figures_dir: str | None = None) -> list[str]:
   """The CIFAR-10 sections: the table beside the paper's and the seven verdicts (results: the cifar10 grid's JSON,
-  maybe partial; pending: the rows not yet run)."""
+  maybe partial; pending: the rows not yet run), then its learning curves (curves: their JSON, if any)."""
   L = ["## CIFAR-10, the paper's setting", ""]
+  tail = (section_curves(curves, rel, figures_dir, results, title="CIFAR-10 learning curves", heading="###",
+                         figure="cifar10_learning_curves.png", source="docs/results/cifar10_curves/")
+          if curves else [])
   if not results:
-    return L + ["The CIFAR-10 grid (`experiments/specs/cifar10.json`) has no row yet. " + pending, ""]
+    return L + ["The CIFAR-10 grid (`experiments/specs/cifar10.json`) has no row yet: the learning curves below "
+                "choose its length. " + pending, ""] + tail
   groups = groups_of(results)
   any_r = next(iter(results.values()))
   data = ev(any_r).raw.get("dataset", {})
@@ -71,4 +77,4 @@ def section_cifar(results: dict[str, dict], pending: str = "") -> list[str]:
   L += [""]
   for v in verdicts:
     L += [f"**Claim {v.claim}: {v.title}.**", ""] + verdict_lines(v)
-  return L
+  return L + tail

@@ -80,8 +80,22 @@ def curves_paired(results: dict[str, dict]) -> list[str]:
   return L
 
 
-def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[str, dict] | None = None) -> list[str]:
-  """Learning curves: clean and robust accuracy, and the training loss, against epochs."""
+def optimizer_text(config: dict) -> str:
+  """'Adam 0.001 with a cosine schedule' / 'SGD (Nesterov momentum 0.9, weight decay 0.0005) 0.1 with 390 warm-up
+  steps and a cosine schedule': the optimizer as a run's config says."""
+  o = config["optimizer"]
+  extra = ([f"{'Nesterov ' if o.get('nesterov') else ''}momentum {o['momentum']:g}"] if o["name"] == "sgd" else [])
+  extra += [f"weight decay {o['weight_decay']:g}"] if o.get("weight_decay") else []
+  warm = f"{o['warmup_steps']} warm-up steps and " if o.get("warmup_steps") else ""
+  return (f"{'SGD' if o['name'] == 'sgd' else o['name'].capitalize()}" + (f" ({', '.join(extra)})" if extra else "")
+          + f" {o['learning_rate']:g} with {warm}the {o['schedule']} schedule of the run's epochs")
+
+
+def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[str, dict] | None = None,
+                   title: str = "Learning curves", heading: str = "##", figure: str = "learning_curves.png",
+                   source: str = "docs/results/curves/") -> list[str]:
+  """Learning curves: clean and robust accuracy, and the training loss, against epochs (title, heading level, the
+  figure's file name and the raw JSON's folder as given)."""
   curves = _curves(results)
   any_r = next(iter(results.values()))
   e = ev(any_r).eps[0]
@@ -106,15 +120,15 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[s
     for ax in row:
       ax.title.set_fontsize(9)
       ax.legend(fontsize=7)
-  path = os.path.join(figures_dir, "learning_curves.png")
+  path = os.path.join(figures_dir, figure)
   markdown.save(fig, path)
-  L = ["## Learning curves", "",
-       "Setting: Adam 1e-3 with the cosine schedule of the run's epochs ("
+  L = [f"{heading} {title}", "",
+       f"Setting: {optimizer_text(any_r['config'])} ("
        + ", ".join(f"{lab}: {rs[0]['config']['model']}, {rs[0]['config']['num_epochs']} epochs" for lab, rs in curves.items())
-       + "), batch 128, seed 0; each checkpoint evaluated on the first "
-       f"{ev(any_r).num_examples} test examples: PGD-20 (random start) and the worst case over PGD-20, FGSM, "
-       f"PGD-40, PGD-20 x2, Gaussian noise and AutoAttack (standard) at {e255(e)}; DeepFool rho_adv. Raw JSON: "
-       "`docs/results/curves/` (one file per checkpoint, with the per-epoch training records).", "",
+       + f"), batch {any_r['config']['batch_size']}, seed 0; each checkpoint evaluated on the first "
+       f"{ev(any_r).num_examples} test examples: PGD-20 (random start) and the worst case over "
+       f"{', '.join(ev(any_r).per_example.names(e))} at {e255(e)}; DeepFool rho_adv. Raw JSON: "
+       f"`{source}` (one file per checkpoint, with the per-epoch training records).", "",
        f"![learning curves]({rel(path)})", ""]
   rows = []
   for lab, rs in curves.items():
@@ -125,7 +139,7 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[s
       rep = e_r.layer("penultimate")
       rows.append([lab, str(r["run"]["until_epoch"]), f"{t['train_accuracy']:.3f}", f"{t['train_loss']:.4f}",
                    f"{t['test_accuracy']:.4f}", f"{e_r.clean:.3f}", f"{e_r.pgd(e, 20):.3f}",
-                   f"{e_r.autoattack(e):.3f}", f"{e_r.worst(e):.3f}", f"{e_r.deepfool['rho_adv']:.4f}",
+                   "-" if e_r.autoattack(e) is None else f"{e_r.autoattack(e):.3f}", f"{e_r.worst(e):.3f}", f"{e_r.deepfool['rho_adv']:.4f}",
                    "-" if lc is None else f"{lc:.3g}", "-" if ln is None else f"{ln:.3g}", f"{rep['mean_norm']:.3g}",
                    str(rep["effective_rank"])])
   L += markdown.table(["model", "epoch", "train acc.", "train loss", "test acc. (10,000)", "clean", "PGD-20", "AutoAttack",
