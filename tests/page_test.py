@@ -237,7 +237,8 @@ class PageTest(absltest.TestCase):
       self.assertIn(f"Verdict: **{v.verdict}**. {v.reason}.", text)
     self.assertIn("LR (layer3 + penultimate)", claims.claim5_compression(rows).numbers)  # the compressed-layer LR
     empty = page.section_cifar({}, "Not yet run: 10 of the 10 rows.")
-    self.assertIn("has no row yet. Not yet run: 10 of the 10 rows.", "\n".join(empty))
+    self.assertIn("has no row yet: the learning curves below choose its length. Not yet run: 10 of the 10 rows.",
+                  "\n".join(empty))
 
 
 if __name__ == "__main__":
