@@ -60,6 +60,11 @@ def commit(path: str) -> None:
       return
 
 
+def exports_of(folder: str, quick: bool) -> str:
+  """Where a spec's "export" folder (relative to the repository) is (quick: runs/experiments_quick/models/)."""
+  return os.path.join(QUICK_ROOT, "models", os.path.basename(folder)) if quick else os.path.join(ROOT, folder)
+
+
 def results_of(folder: str, quick: bool) -> str:
   """Where a spec's "results" folder (relative to the repository) is."""
   return os.path.join(QUICK_ROOT, "results", os.path.basename(folder)) if quick else os.path.join(ROOT, folder)
@@ -83,7 +88,7 @@ def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", r
   try:
     return spec_runner.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
                                      on_result=on_result, redo=[n for n in redo.split(",") if n],
-                                     export_dir=results_of(spec.export, quick) if spec.export else None)
+                                     export_dir=exports_of(spec.export, quick) if spec.export else None)
   except ValueError as e:
     raise ValueError(f"{spec_path(name)}: {e}") from None
 
