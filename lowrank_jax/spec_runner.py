@@ -395,8 +395,8 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
   """A spec file: {"about", "results", "base" (a config file; default: the default config), "export" (a folder for
   seed 0 of each row's model), "config", "eval",
   "quick": {"config", "eval", "epochs"}, "order", "runs": [entry]},
-  "order": "runs" (each entry's seeds in turn) or "seeds" (every entry's first seed first: a partial run fills
-  every table);
+  "order": "runs" (each entry's seeds in turn), "seeds" (every entry's first seed first: a partial run fills
+  every table) or a list of run names (those first, in that order: what answers most lands first);
   each entry {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate",
   "quick": false to leave it out of quick runs, or {"config", "eval"} overrides for them}. quick: the smoke version (first seed, first epochs, the quick
   overrides on top). results_of: where another spec's "results" folder is (config_from). A bad spec is a
@@ -406,13 +406,20 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
     q = d.get("quick", {}) if quick else None
     entries = [e for e in d["runs"] if not quick or e.get("quick", True)]
     expanded = [_expand(e, q, results_of) for e in entries]
-    if d.get("order", "runs") == "seeds":  # every entry's first seed, then every entry's second, ...
+    order = d.get("order", "runs")
+    if order == "seeds":  # every entry's first seed, then every entry's second, ...
       by_seed = [list(dict.fromkeys(r.dir for r in runs)) for runs in expanded]
       rounds = max(len(dirs) for dirs in by_seed)
       runs = tuple(r for k in range(rounds) for runs, dirs in zip(expanded, by_seed) if k < len(dirs)
                    for r in runs if r.dir == dirs[k])
     else:
       runs = tuple(r for e in expanded for r in e)
+    if isinstance(order, list):  # run (or workdir) names first, in that order; the others after, as listed
+      known = {r.name for r in runs} | {r.dir for r in runs}
+      if not quick and set(order) - known:
+        raise ValueError(f"order names unknown run(s) {', '.join(sorted(set(order) - known))}")
+      rank = {n: i for i, n in enumerate(order)}
+      runs = tuple(sorted(runs, key=lambda r: rank.get(r.name, rank.get(r.dir, len(order)))))
     return Spec(os.path.splitext(os.path.basename(path))[0], d.get("about", ""), runs,
                 {**d.get("config", {}), **(q or {}).get("config", {})}, {**d.get("eval", {}), **(q or {}).get("eval", {})},
                 d["results"], d.get("base", ""), d.get("export", ""))
