@@ -25,6 +25,7 @@ import re
 import os
 import socket
 import tempfile
+import time
 from typing import Any, Iterable, Iterator
 
 CONFIG, MODEL, METRICS, CHECKPOINTS, EVAL_DIR, EVAL, TENSORBOARD, PARTIAL_EPOCH = (
@@ -204,21 +205,27 @@ def load_run(workdir: str) -> tuple[dict, dict]:
 
 
 class TensorBoard:
-  """Scalars to WORKDIR/tensorboard event files (tensorboardX; no TensorFlow needed); a no-op when disabled."""
+  """Scalars to WORKDIR/tensorboard event files (tensorboardX's record writer; no TensorFlow needed), written in
+  this thread: `flush` puts everything logged so far on disk (tensorboardX's SummaryWriter queues events for a
+  thread whose flush leaves the queue unwritten); a no-op when disabled."""
 
   def __init__(self, workdir: str, enabled: bool = True):
     self._writer = None
     if enabled:
-      import tensorboardX  # pylint: disable=g-import-not-at-top
-      self._writer = tensorboardX.SummaryWriter(path(workdir, TENSORBOARD), flush_secs=30)
+      from tensorboardX import event_file_writer  # pylint: disable=g-import-not-at-top
+      os.makedirs(path(workdir, TENSORBOARD), exist_ok=True)
+      self._writer = event_file_writer.EventsWriter(path(workdir, TENSORBOARD, "events"))
 
   def scalars(self, step: int, values: dict, prefix: str = "") -> None:
     """Logs the numeric values (epoch and step aside) at step, each name prefixed."""
     if self._writer is None:
       return
+    from tensorboardX import summary  # pylint: disable=g-import-not-at-top
+    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
     for k, v in values.items():
       if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step"):
-        self._writer.add_scalar(prefix + k, float(v), step)
+        self._writer.write_event(event_pb2.Event(wall_time=time.time(), step=int(step),
+                                                 summary=summary.scalar(prefix + k, float(v))))
 
   def flush(self) -> None:
     """Writes what is pending to the event file (each epoch's end: a killed run keeps its curves)."""

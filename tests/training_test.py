@@ -300,6 +300,8 @@ class LoopTest(absltest.TestCase):
       self.assertEqual(r.returncode, 9, r.stderr[-2000:])
       self.assertEqual(_params(killed)[0], 24)
       self.assertEqual([json.loads(l)["epoch"] for l in open(os.path.join(killed, "metrics.jsonl"))], [1])
+      events = b"".join(open(f, "rb").read() for f in glob.glob(os.path.join(killed, "tensorboard", "*")))
+      self.assertIn(b"epoch/test_accuracy", events)  # flushed at the epoch's end, not lost with the process
       r = _run(killed, *LOWRANK_FLAGS)
       self.assertEqual(r.returncode, 0, r.stderr[-2000:])
       self.assertIn(f"resumed from {killed}/checkpoints/24", r.stdout)
