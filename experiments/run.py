@@ -131,6 +131,9 @@ def main() -> None:
           shard=shard)
     except ValueError as e:
       sys.exit(f"error: {e}")
+    except KeyboardInterrupt:  # Ctrl-C / SIGTERM: the run in training saved its checkpoint (said above)
+      print(f"{name}: interrupted; rerun the same command to resume", file=sys.stderr)
+      sys.exit(130)
 
 
 if __name__ == "__main__":
