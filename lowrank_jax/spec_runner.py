@@ -396,7 +396,8 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
   seed 0 of each row's model), "config", "eval",
   "quick": {"config", "eval", "epochs"}, "order", "runs": [entry]},
   "order": "runs" (each entry's seeds in turn), "seeds" (every entry's first seed first: a partial run fills
-  every table) or a list of run names (those first, in that order: what answers most lands first);
+  every table) or a list of run names (those first, in that order: what answers most lands first; the runs that
+  others need stay ahead of them);
   each entry {"name", "label", "config", "eval", "seeds", "epochs", "transfer_from", "reference", "evaluate",
   "quick": false to leave it out of quick runs, or {"config", "eval"} overrides for them}. quick: the smoke version (first seed, first epochs, the quick
   overrides on top). results_of: where another spec's "results" folder is (config_from). A bad spec is a
@@ -419,7 +420,8 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
       if not quick and set(order) - known:
         raise ValueError(f"order names unknown run(s) {', '.join(sorted(set(order) - known))}")
       rank = {n: i for i, n in enumerate(order)}
-      runs = tuple(sorted(runs, key=lambda r: rank.get(r.name, rank.get(r.dir, len(order)))))
+      needed = {r.transfer_from for r in runs} | {r.reference for r in runs}  # what other runs need stays first
+      runs = tuple(sorted(runs, key=lambda r: (r.name not in needed, rank.get(r.name, rank.get(r.dir, len(order))))))
     return Spec(os.path.splitext(os.path.basename(path))[0], d.get("about", ""), runs,
                 {**d.get("config", {}), **(q or {}).get("config", {})}, {**d.get("eval", {}), **(q or {}).get("eval", {})},
                 d["results"], d.get("base", ""), d.get("export", ""))

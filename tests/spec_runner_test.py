@@ -56,11 +56,11 @@ class SpecTest(absltest.TestCase):
                      ["ref", "lr_s0_e05", "lr_s0_e10", "big_s0", "res_s0", "lr_s1_e05", "lr_s1_e10"])
 
   def test_an_explicit_order_puts_those_runs_first(self):
-    """A list of run (or workdir) names: those first, in that order, the rest after in the spec's order; an
-    unknown name is one error naming the spec file."""
+    """A list of run (or workdir) names: those first, in that order, the rest after in the spec's order, and ahead
+    of all a run that others need (the transfer source "ref"); an unknown name is one error naming the spec file."""
     spec = spec_runner.load_spec(write_spec({**SPEC, "order": ["res_s0", "lr_s1", "big_s0"]}))
     self.assertEqual([r.name for r in spec.runs],
-                     ["res_s0", "lr_s1_e05", "lr_s1_e10", "big_s0", "ref", "lr_s0_e05", "lr_s0_e10"])
+                     ["ref", "res_s0", "lr_s1_e05", "lr_s1_e10", "big_s0", "lr_s0_e05", "lr_s0_e10"])
     with self.assertRaisesRegex(ValueError, r"spec.json: ValueError: order names unknown run\(s\) nope"):
       spec_runner.load_spec(write_spec({**SPEC, "order": ["res_s0", "nope"]}))
 
