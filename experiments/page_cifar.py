@@ -58,16 +58,17 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
   tail = (section_curves(curves, rel, figures_dir, results, title="CIFAR-10 learning curves", heading="###",
                          figure="cifar10_learning_curves.png", source="docs/results/cifar10_curves/")
           if curves else [])
+  any_r = next(iter({**(curves or {}), **results}.values()), None)
+  data = ev(any_r).raw.get("dataset", {}) if any_r else {}
+  source = (f"Data: {data.get('source', '?')} (digest {data.get('digest', '?')}): the official split re-encoded as "
+            "JPEG (quality about 75), not the official pixels; every CIFAR-10 number here rests on that copy. The "
+            "paper: ResNet-50, 200 epochs, the official CIFAR-10.")
   if not results:
-    return L + ["The CIFAR-10 grid (`experiments/specs/cifar10.json`) has no row yet: the learning curves below "
-                "choose its length. " + pending, ""] + tail
+    return L + [source, "", "The CIFAR-10 grid (`experiments/specs/cifar10.json`) has no row yet: the learning "
+                "curves below choose its length. " + pending, ""] + tail
   groups = groups_of(results)
-  any_r = next(iter(results.values()))
-  data = ev(any_r).raw.get("dataset", {})
-  L += [f"Setting: {settings(groups, list(groups))}. Data: {data.get('source', '?')} (digest "
-        f"{data.get('digest', '?')}): the official split re-encoded as JPEG (quality about 75), not the official "
-        "pixels. The paper: ResNet-50, 200 epochs, the official CIFAR-10. Raw JSON: `docs/results/cifar10/`; "
-        "seed 0 of each row's model: `models/cifar10/`.", ""]
+  L += [f"Setting: {settings(groups, list(groups))}. {source} Raw JSON: `docs/results/cifar10/`; seed 0 of each "
+        "row's model: `models/cifar10/`.", ""]
   L += [pending, ""] if pending else []
   L += ["### The paper's table beside ours", "", _finding(groups), ""] + paper_table(groups) + [""]
   rows = rows_of(groups)
