@@ -50,8 +50,9 @@ test: venv data $(VENV)/.docs-installed
 # under docs/results/), then docs/RESULTS.md from the JSON. QUICK=1: a smoke run of every code path in
 # runs/experiments_quick (< 10 minutes). SPECS="claims" ARGS="--only lr_s0": a subset; ARGS=--commit commits each row;
 # ARGS="--add masking": an evaluator run on the finished rows' checkpoints and merged into their JSON.
-# cifar10_curves (and specs/cifar10.json, run by name) read CIFAR-10 from ../shared/data/cifar10 (see its README).
-SPECS ?= curves sweep sweep_anchor sweep_check claims paper_2ep ablations cifar10_curves
+# cifar10_curves and cifar10 (its grid, which evaluates the curves' seed-0 runs rather than training them again)
+# read CIFAR-10 from ../shared/data/cifar10 (see its README).
+SPECS ?= curves sweep sweep_anchor sweep_check claims paper_2ep ablations cifar10_curves cifar10
 QUICK_SPECS := curves sweep sweep_check claims
 experiments: venv data
 	@if [ "$(QUICK)" = 1 ]; then \

@@ -63,12 +63,19 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
   source = (f"Data: {data.get('source', '?')} (digest {data.get('digest', '?')}): the official split re-encoded as "
             "JPEG (quality about 75), not the official pixels; every CIFAR-10 number here rests on that copy. The "
             "paper: ResNet-50, 200 epochs, the official CIFAR-10.")
+  source += (" Regenerate: `python experiments/run.py cifar10_curves cifar10 --commit` (resumable: rerun it after an "
+             "interruption; `--shard K/N` deals the rows to machines sharing the folder).")
   if not results:
     return L + [source, "", "The CIFAR-10 grid (`experiments/specs/cifar10.json`) has no row yet: the learning "
                 "curves below choose its length. " + pending, ""] + tail
   groups = groups_of(results)
   L += [f"Setting: {settings(groups, list(groups))}. {source} Raw JSON: `docs/results/cifar10/`; seed 0 of each "
         "row's model: `models/cifar10/`.", ""]
+  reused = {n: r["trained_by"] for n, r in sorted(results.items()) if r.get("trained_by")}
+  if reused:
+    L += ["Trained once, evaluated here: " + "; ".join(f"{n} is `runs/experiments/{src}`" for n, src in reused.items())
+          + " (a learning curve's last point: the same config, seed and schedule, checked by the spec's `reuse`), "
+          "so its JSON's `seconds.train` covers only loading it, and its `history` is that run's.", ""]
   L += [pending, ""] if pending else []
   L += ["### The paper's table beside ours", "", _finding(groups), ""] + paper_table(groups) + [""]
   rows = rows_of(groups)

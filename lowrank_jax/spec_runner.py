@@ -21,6 +21,7 @@ import importlib.util
 import math
 import os
 import re
+import shutil
 import sys
 import time
 from typing import Any, Callable, Iterable
@@ -28,6 +29,7 @@ from typing import Any, Callable, Iterable
 import ml_collections
 import numpy as np
 
+from lowrank_jax import config as config_lib
 from lowrank_jax import default_config, evaluation, export, runfiles, training
 from lowrank_jax.eval_results import EvalResults
 from lowrank_jax.runfiles import eps_key
@@ -47,6 +49,7 @@ class Run:
   workdir: str = ""  # "": the name; runs of one learning curve share a workdir
   until_epoch: int | None = None  # train (the schedule of num_epochs) up to this epoch, then evaluate
   config_from: tuple[str, tuple[str, ...]] | None = None  # (results folder, key path): `best_config` under overrides
+  reuse: str = ""  # another experiment's finished workdir of the same config (EXPERIMENT/RUN), copied, not retrained
 
   @property
   def dir(self) -> str:
@@ -137,6 +140,12 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
         continue
       r = dataclasses.replace(r, overrides={**best_config(folder, list(key)), **r.overrides})
     config = apply_overrides(base_config, r.overrides)
+    if r.reuse and not _has_checkpoint(workdir):
+      waits = _reuse(os.path.join(os.path.dirname(root), r.reuse), workdir, config)
+      if waits:
+        log(f"[{i + 1}/{len(runs)}] {r.name}: skipped: {waits}")
+        continue
+      log(f"[{i + 1}/{len(runs)}] {r.name}: reuses {r.reuse} (the same config, trained to the end): not trained again")
     t0 = time.perf_counter()
     resumed = _has_checkpoint(workdir)  # its train seconds cover only this call
     log(f"[{i + 1}/{len(runs)}] {r.name}: training ({', '.join(f'{k}={v}' for k, v in r.overrides.items()) or 'base'})")
@@ -152,7 +161,7 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
     ev = evaluation.evaluate_workdir(workdir, ec, transfer_from=_dir(root, dirs.get(r.transfer_from)),
                                      reference=_dir(root, dirs.get(r.reference)), fresh=True)
     history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
-    result = {"run": dataclasses.asdict(r), "config": config.to_dict(), "train": last, "history": history, "eval": ev,
+    result = {"run": dataclasses.asdict(r), **({"trained_by": r.reuse} if r.reuse else {}), "config": config.to_dict(), "train": last, "history": history, "eval": ev,
               "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s, 1),
                           "resumed": resumed}}
     write_result(out, result)
@@ -233,6 +242,34 @@ def _export(workdir: str, result_file: str, export_dir: str, r: Run, on_result) 
   export.export_model(workdir, folder, {"result": os.path.relpath(result_file, folder)})
   if on_result is not None:
     on_result(folder)
+
+
+def _reuse(source: str, workdir: str, config: ml_collections.ConfigDict) -> str:
+  """Copies `source`, a finished run of the same config (another experiment's, e.g. a learning curve's last point),
+  to `workdir` (its checkpoints, config, metrics; not its evaluation), so that it is evaluated, not trained again.
+  Returns why it waits ("" once copied): `source` is still training. A source that does not exist is trained
+  here from scratch (""); one of another config is a ValueError naming the first difference."""
+  if not _has_checkpoint(source):
+    return ""
+  saved = runfiles.read_json(runfiles.path(source, runfiles.CONFIG))
+  diff = _config_diff(saved, config)
+  if diff:
+    raise ValueError(f"reuse: {source} was trained with another config ({diff}): remove \"reuse\" or the run")
+  history = runfiles.read_jsonl(runfiles.path(source, runfiles.METRICS))
+  if not history or history[-1].get("epoch") != config.num_epochs:
+    return (f"it reuses {source}, which is at epoch {history[-1].get('epoch') if history else 0} of "
+            f"{config.num_epochs}: finish that experiment first")
+  tmp = f"{workdir}.copying"
+  shutil.rmtree(tmp, ignore_errors=True)
+  shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(runfiles.EVAL_DIR))
+  os.replace(tmp, workdir)
+  return ""
+
+
+def _config_diff(saved: dict, config: ml_collections.ConfigDict) -> str:
+  """'' when a run saved with `saved` continues as `config` unchanged (length included); else the first change."""
+  fields = config_lib.changed_fields(saved, config)
+  return (f"config.{fields[0]} differs" if fields else "") or (config_lib.schedule_change(saved, config) or "")
 
 
 def _has_checkpoint(workdir: str) -> bool:
@@ -394,7 +431,9 @@ def _expand(entry: dict, quick: dict | None, results_of: Callable[[str], str]) -
 def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] = lambda folder: folder) -> Spec:
   """A spec file: {"about", "results", "base" (a config file; default: the default config), "export" (a folder for
   seed 0 of each row's model), "config", "eval",
-  "quick": {"config", "eval", "epochs"}, "order", "runs": [entry]},
+  "quick": {"config", "eval", "epochs"}, "order", "reuse", "runs": [entry]},
+  "reuse": {run name: "EXPERIMENT/RUN"}: a finished run of another experiment with the same config (a learning
+  curve's seed-0 run is a grid's seed-0 row), copied and evaluated instead of trained twice (`_reuse`);
   "order": "runs" (each entry's seeds in turn), "seeds" (every entry's first seed first: a partial run fills
   every table) or a list of run names (those first, in that order: what answers most lands first; the runs that
   others need stay ahead of them);
@@ -422,6 +461,10 @@ def load_spec(path: str, quick: bool = False, results_of: Callable[[str], str] =
       rank = {n: i for i, n in enumerate(order)}
       needed = {r.transfer_from for r in runs} | {r.reference for r in runs}  # what other runs need stays first
       runs = tuple(sorted(runs, key=lambda r: (r.name not in needed, rank.get(r.name, rank.get(r.dir, len(order))))))
+    reuse = {} if quick else d.get("reuse", {})  # quick runs differ in length from the runs they would reuse
+    if set(reuse) - {r.name for r in runs}:
+      raise ValueError(f"reuse names unknown run(s) {', '.join(sorted(set(reuse) - {r.name for r in runs}))}")
+    runs = tuple(dataclasses.replace(r, reuse=reuse[r.name]) if r.name in reuse else r for r in runs)
     return Spec(os.path.splitext(os.path.basename(path))[0], d.get("about", ""), runs,
                 {**d.get("config", {}), **(q or {}).get("config", {})}, {**d.get("eval", {}), **(q or {}).get("eval", {})},
                 d["results"], d.get("base", ""), d.get("export", ""))

@@ -221,7 +221,10 @@ class PageTest(absltest.TestCase):
         r = copy.deepcopy(r)
         r["run"]["label"] = lab
         cifar[name] = r
+    self.assertNotIn("Trained once, evaluated here", "\n".join(page.section_cifar(cifar)))
+    cifar["vanilla_s0"]["trained_by"] = "cifar10_curves/vanilla_s0"
     text = "\n".join(page.section_cifar(cifar, "Not yet run: x."))
+    self.assertIn("Trained once, evaluated here: vanilla_s0 is `runs/experiments/cifar10_curves/vanilla_s0` (", text)
     vans = [r for n, r in cifar.items() if n.startswith("vanilla_")]
     like = np.mean([r["eval"]["pgd_grid"]["paper_like"]["0.0313725"]["20"] for r in vans]) * 100
     worst = np.mean([r["eval"]["robust_accuracy"]["0.0313725"]["accuracy"] for r in vans]) * 100

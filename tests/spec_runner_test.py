@@ -1,6 +1,7 @@
 """lowrank_jax.spec_runner: specs as data (seeds, learning-curve epochs, quick versions), run selection, and a learning
 curve trained in stages that matches one uninterrupted run."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -63,6 +64,14 @@ class SpecTest(absltest.TestCase):
                      ["ref", "res_s0", "lr_s1_e05", "lr_s1_e10", "big_s0", "lr_s0_e05", "lr_s0_e10"])
     with self.assertRaisesRegex(ValueError, r"spec.json: ValueError: order names unknown run\(s\) nope"):
       spec_runner.load_spec(write_spec({**SPEC, "order": ["res_s0", "nope"]}))
+
+  def test_reuse_names_runs_of_the_spec(self):
+    spec = spec_runner.load_spec(write_spec({**SPEC, "reuse": {"res_s0": "curves/res_s0"}}))
+    self.assertEqual({r.name: r.reuse for r in spec.runs if r.reuse}, {"res_s0": "curves/res_s0"})
+    quick = spec_runner.load_spec(write_spec({**SPEC, "reuse": {"res_s0": "curves/res_s0"}}), quick=True)
+    self.assertEqual([r.name for r in quick.runs if r.reuse], [])  # a quick run is shorter than what it would reuse
+    with self.assertRaisesRegex(ValueError, r"spec\.json: ValueError: reuse names unknown run\(s\) nope$"):
+      spec_runner.load_spec(write_spec({**SPEC, "reuse": {"nope": "curves/x"}}))
 
   def test_quick_version(self):
     spec = spec_runner.load_spec(write_spec(SPEC), quick=True)
@@ -170,6 +179,45 @@ class CurveTest(absltest.TestCase):
     self.assertTrue(os.path.exists(os.path.join(folder, "model.json")))
     self.assertFalse(spec_runner._exported(spec_runner.Run("lr_s1", overrides={"seed": 1}), models))
     self.assertFalse(spec_runner._exported(spec_runner.Run("lr_s0_e05", overrides={"seed": 0}, until_epoch=5), models))
+
+  def test_a_reused_run_is_copied_and_evaluated_not_trained(self):
+    """"reuse": another experiment's finished run of the same config is copied (not its evaluation) and
+    evaluated; the result names it; an unfinished one makes the run wait; another config is one line."""
+    parent, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    source = copy_run("lowrank", os.path.join(parent, "curves", "lr_s0"))
+    os.makedirs(os.path.join(source, "eval"))
+    open(os.path.join(source, "eval", "marker"), "w").close()  # the source's evaluation is not copied
+    base = tiny_config(**RUNS["lowrank"])
+    ev = {"num_examples": 20, "batch_size": 20, "only": "representation"}
+    root = os.path.join(parent, "grid")
+    run = spec_runner.Run("lr_s0", reuse="curves/lr_s0")
+    history = runfiles.read_jsonl(os.path.join(source, "metrics.jsonl"))
+    # unfinished: the source's last record is epoch 1 of 2 -> skipped with a line, nothing copied
+    with open(os.path.join(source, "metrics.jsonl"), "w") as f:
+      f.write(json.dumps(history[0]) + "\n")
+    logged = []
+    self.assertEqual(spec_runner.run_experiment([run], root, out, base_config=base, eval_overrides=ev,
+                                                log=logged.append), {})
+    self.assertRegex(logged[-1], r"lr_s0: skipped: it reuses .*curves/lr_s0, which is at epoch 1 of 2: finish")
+    self.assertFalse(os.path.exists(os.path.join(root, "lr_s0")))
+    with open(os.path.join(source, "metrics.jsonl"), "w") as f:
+      f.writelines(json.dumps(h) + "\n" for h in history)
+    # another config: one line naming the difference
+    with self.assertRaisesRegex(ValueError, r"^reuse: .*curves/lr_s0 was trained with another config "
+                                r"\(config\.seed differs\)"):
+      spec_runner.run_experiment([dataclasses.replace(run, overrides={"seed": 1})], root, out, base_config=base,
+                                 eval_overrides=ev, log=lambda s: None)
+    logged = []
+    result = spec_runner.run_experiment([run], root, out, base_config=base, eval_overrides=ev,
+                                        log=logged.append)["lr_s0"]
+    self.assertIn("[1/1] lr_s0: reuses curves/lr_s0 (the same config, trained to the end): not trained again", logged)
+    self.assertEqual(result["trained_by"], "curves/lr_s0")
+    self.assertEqual(result["history"], spec_runner.round_floats(history))  # the source's training, not a new one
+    self.assertEqual(result["eval"]["step"], 32)
+    self.assertEqual(sorted(os.listdir(os.path.join(root, "lr_s0", "checkpoints"))),
+                     sorted(os.listdir(os.path.join(source, "checkpoints"))))
+    self.assertNotIn("marker", os.listdir(os.path.join(root, "lr_s0", "eval")))
+    self.assertEqual(os.listdir(root), ["lr_s0"])  # no temporary copy left
 
   def test_a_curve_trained_in_stages_matches_one_run(self):
     """Epoch 1 evaluated, then epoch 2: the same records as the shared run trained in one go, each point evaluated
