@@ -4,6 +4,8 @@ CIFAR-10 rows (the same functions as for Fashion-MNIST)."""
 
 from __future__ import annotations
 
+import os
+
 from experiments import claims
 from experiments.page_common import PAPER_PGD, ev, groups_of, ms, rows_of, settings, verdict_lines
 from experiments.page_curves import section_curves
@@ -50,6 +52,14 @@ def _finding(groups: dict[str, list[dict]]) -> str:
   return ("At 8/255, " + "; ".join(out) + ".") if out else ""
 
 
+def _where(source: str) -> str:
+  """A dataset source ("folders:/abs/path") as a reader of the page can use it: relative to the repository."""
+  kind, _, path = source.rpartition(":")
+  if os.path.isabs(path):
+    path = os.path.relpath(path, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  return f"`{path}` ({kind} format," if kind else f"`{path}` ("
+
+
 def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str, dict] | None = None, rel=None,
                   figures_dir: str | None = None) -> list[str]:
   """The CIFAR-10 sections: the table beside the paper's and the seven verdicts (results: the cifar10 grid's JSON,
@@ -60,7 +70,7 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
           if curves else [])
   any_r = next(iter({**(curves or {}), **results}.values()), None)
   data = ev(any_r).raw.get("dataset", {}) if any_r else {}
-  source = (f"Data: {data.get('source', '?')} (digest {data.get('digest', '?')}): the official split re-encoded as "
+  source = (f"Data: {_where(data.get('source', '?'))} digest {data.get('digest', '?')}): the official split re-encoded as "
             "JPEG (quality about 75), not the official pixels; every CIFAR-10 number here rests on that copy. The "
             "paper: ResNet-50, 200 epochs, the official CIFAR-10.")
   source += (" Regenerate: `python experiments/run.py cifar10_curves cifar10 --commit` (resumable: rerun it after an "
