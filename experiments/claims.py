@@ -122,31 +122,32 @@ def mean_or_none(values) -> float | None:
 def seed_gap(a: list[Row], b: list[Row], value: Callable[[Row], float | None],
              correct: Callable[[Row], np.ndarray | None] | None = None) -> dict:
   """value(a) - value(b) seed by seed over the seeds both have: the mean gap, its std over seeds, the standard error,
-  the paired t-test (`per_example.paired_t`: t, df = seeds - 1, p; None with one seed) and the two means ("a", "b").
-  Where correct(row) gives both rows' per-example correctness, a seed's pair is compared on the examples both cover
-  (the first n), not on each row's own examples. No common seed: the means of each, and no spread."""
+  the paired t-test (`per_example.paired_t`: t, df = seeds - 1, p; None with one seed), the two means ("a", "b")
+  and "pairs": (seed, value of a, value of b, n) by seed. Where correct(row) gives both rows' per-example
+  correctness, a seed's pair is compared on the examples both cover (the first n), not on each row's own examples
+  (n None: each row's own value). No common seed: the means of each, and no spread."""
   by_seed = {r.seed: r for r in b}
   pairs = []
-  for r in a:
+  for r in sorted(a, key=lambda r: r.seed):
     o = by_seed.get(r.seed)
     if o is None:
       continue
     ca, cb = (None, None) if correct is None else (correct(r), correct(o))
     if ca is not None and cb is not None:
       n = min(len(ca), len(cb))
-      pairs.append((float(np.mean(ca[:n])), float(np.mean(cb[:n]))))
+      pairs.append((r.seed, float(np.mean(ca[:n])), float(np.mean(cb[:n])), n))
     elif value(r) is not None and value(o) is not None:
-      pairs.append((value(r), value(o)))
+      pairs.append((r.seed, value(r), value(o), None))
   if not pairs:
     ma, mb = mean_or_none(value(r) for r in a), mean_or_none(value(r) for r in b)
     return {"gap": None if ma is None or mb is None else ma - mb, "seeds": 0, "std": None, "se": None, "t": None,
-            "a": ma, "b": mb}
-  va, vb = np.array(pairs).T
+            "a": ma, "b": mb, "pairs": []}
+  va, vb = np.array([p[1:3] for p in pairs]).T
   gaps = va - vb
   std = float(np.std(gaps, ddof=1)) if len(gaps) > 1 else None
   return {"gap": float(np.mean(gaps)), "seeds": len(gaps), "std": std,
           "se": None if std is None else std / math.sqrt(len(gaps)), "t": per_example.paired_t(va, vb),
-          "a": float(va.mean()), "b": float(vb.mean())}
+          "a": float(va.mean()), "b": float(vb.mean()), "pairs": pairs}
 
 
 def worst_gap(a: list[Row], b: list[Row], eps: float) -> dict:

@@ -17,35 +17,27 @@ def seed_by_seed(rows: dict[str, list[claims.Row]], eps: float = claims.EPS) -> 
   """One sentence per LR variant: its clean and worst-case accuracy at eps seed by seed beside its vanilla's (on
   the examples both cover), each seed's gap, their mean with the seed-level standard error, the exact paired p (each
   example counted once over the seeds) and the seed t-test: the numbers claim 1's rule reads, seed by seed."""
-  def common(r: claims.Row, o: claims.Row) -> tuple[float, float, float, float, int | None]:
-    """(clean and worst case of r, the same of o, n): on the first n examples both cover where both keep them."""
-    ca, cb = (None, None) if r.worst_correct is None or o.worst_correct is None else (
-        claims.at(r.worst_correct, eps), claims.at(o.worst_correct, eps))
-    if ca is None or cb is None or r.clean_correct is None or o.clean_correct is None:
-      return r.clean, claims.at(r.worst, eps), o.clean, claims.at(o.worst, eps), None
-    n = min(len(ca), len(cb))
-    return (float(r.clean_correct[:n].mean()), float(ca[:n].mean()), float(o.clean_correct[:n].mean()),
-            float(cb[:n].mean()), n)
   fmt = lambda xs: ", ".join(f"{x:.3f}" for x in xs)
   out = []
   for van, lrs in claims.LR_VARIANTS.items():
     for lab in (l for l in lrs if rows.get(l) and rows.get(van)):
-      by = {r.seed: r for r in rows[van]}
-      pairs = [(r, by[r.seed]) for r in sorted(rows[lab], key=lambda r: r.seed) if r.seed in by]
-      if not pairs:
-        continue
-      c = [common(r, o) for r, o in pairs]
+      clean = {p[0]: p for p in claims.seed_gap(rows[lab], rows[van], lambda r: r.clean,
+                                                 lambda r: r.clean_correct)["pairs"]}
       gap, test = claims.worst_gap(rows[lab], rows[van], eps), claims.paired(rows[lab], rows[van], eps)
-      ns = sorted({x[4] for x in c if x[4]})
+      # (seed, clean of lab, worst of lab, clean of van, worst of van, n): seed by seed, on the examples both cover
+      c = [(w[0], clean[w[0]][1], w[1], clean[w[0]][2], w[2], w[3]) for w in gap["pairs"] if w[0] in clean]
+      if not c:
+        continue
+      ns = sorted({x[5] for x in c if x[5]})
       on = f" on the first {', '.join(f'{n:,}' for n in ns)} test examples" if ns else ""
       se = "" if gap["se"] is None else f" ± seed SE {100 * gap['se']:.1f}"
       p = "" if test is None else f"; paired exact p {test['exact']['p']:.2g}"
       p += "" if gap["t"] is None else f"; seed t-test p {gap['t']['p']:.2g} (df {gap['t']['df']})"
-      seeds = ", ".join(str(r.seed) for r, _ in pairs)
-      out.append(f"{lab} against {van}, seed{'s' if len(pairs) > 1 else ''} {seeds}{on}: clean "
-                 f"{fmt(x[0] for x in c)} against {fmt(x[2] for x in c)}; worst case at {e255(eps)} "
-                 f"{fmt(x[1] for x in c)} against {fmt(x[3] for x in c)} (gap "
-                 + ", ".join(f"{100 * (x[1] - x[3]):+.1f}" for x in c) + f" points; mean {100 * gap['gap']:+.1f}{se}{p}).")
+      seeds = ", ".join(str(x[0]) for x in c)
+      out.append(f"{lab} against {van}, seed{'s' if len(c) > 1 else ''} {seeds}{on}: clean "
+                 f"{fmt(x[1] for x in c)} against {fmt(x[3] for x in c)}; worst case at {e255(eps)} "
+                 f"{fmt(x[2] for x in c)} against {fmt(x[4] for x in c)} (gap "
+                 + ", ".join(f"{100 * (x[2] - x[4]):+.1f}" for x in c) + f" points; mean {100 * gap['gap']:+.1f}{se}{p}).")
   return out
 
 
