@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from experiments import claims
+from experiments import claims, length
 from experiments.page_common import PAPER_PGD, ev, groups_of, ms, rows_of, settings, verdict_lines
 from experiments.page_curves import section_curves
 from lowrank_jax import markdown
@@ -66,7 +66,8 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
   maybe partial; pending: the rows not yet run), then its learning curves (curves: their JSON, if any)."""
   L = ["## CIFAR-10, the paper's setting", ""]
   tail = (section_curves(curves, rel, figures_dir, results, title="CIFAR-10 learning curves", heading="###",
-                         figure="cifar10_learning_curves.png", source="docs/results/cifar10_curves/")
+                         figure="cifar10_learning_curves.png", source="docs/results/cifar10_curves/",
+                         grid_name="the CIFAR-10 grid")
           if curves else [])
   any_r = next(iter({**(curves or {}), **results}.values()), None)
   data = ev(any_r).raw.get("dataset", {}) if any_r else {}
@@ -76,8 +77,13 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
   source += (" Regenerate: `python experiments/run.py cifar10_curves cifar10 --commit` (resumable: rerun it after an "
              "interruption; `--shard K/N` deals the rows to machines sharing the folder).")
   if not results:
-    return L + [source, "", "The CIFAR-10 grid (`experiments/specs/cifar10.json`) has no row yet: the learning "
-                "curves below choose its length. " + pending, ""] + tail
+    n = max((int(r["config"]["num_epochs"]) for r in (curves or {}).values()), default=0)
+    converged = length.grid_length(list((curves or {}).values()))  # {} until every curve reaches its end
+    length_text = (f"its rows train the curves' full {n}-epoch schedule (the curves below converge at epoch "
+                   f"{max(converged.values())}, and a shorter cosine schedule would be another run, not their earlier "
+                   "epoch)" if converged else "the learning curves below choose its length")
+    return L + [source, "", f"The CIFAR-10 grid (`experiments/specs/cifar10.json`) has no row yet: {length_text}. "
+                + pending, ""] + tail
   groups = groups_of(results)
   L += [f"Setting: {settings(groups, list(groups))}. {source} Raw JSON: `docs/results/cifar10/`; seed 0 of each "
         "row's model: `models/cifar10/`.", ""]

@@ -21,7 +21,8 @@ def _curves(results: dict[str, dict]) -> dict[str, list[dict]]:
   return curves
 
 
-def curves_summary(results: dict[str, dict], grid: dict[str, dict] | None = None) -> list[str]:
+def curves_summary(results: dict[str, dict], grid: dict[str, dict] | None = None,
+                   grid_name: str = "the claims grid") -> list[str]:
   """What the learning curves decide (the page's and the README's words): each curve's worst-case robust accuracy
   at its first and last checkpoint, and the claims grid's training length per model (with what the grid's rows,
   if given, were trained for where that differs)."""
@@ -51,7 +52,7 @@ def curves_summary(results: dict[str, dict], grid: dict[str, dict] | None = None
     full = ", the curves' full schedule" if other == [schedule.get(model)] else ""
     return f" (its grid rows train {', '.join(map(str, other))}{full})" if other else ""
   if lengths:
-    L += ["", "Training length of the claims grid (`length.grid_length`, the longest converged curve of each model): "
+    L += ["", f"Training length {grid_name} needs (`length.grid_length`, the longest converged curve of each model): "
           + ", ".join(f"{m}: {n} epochs{grid_note(m, n)}" for m, n in lengths.items()) + "."]
   return L
 
@@ -93,7 +94,7 @@ def optimizer_text(config: dict) -> str:
 
 def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[str, dict] | None = None,
                    title: str = "Learning curves", heading: str = "##", figure: str = "learning_curves.png",
-                   source: str = "docs/results/curves/") -> list[str]:
+                   source: str = "docs/results/curves/", grid_name: str = "the claims grid") -> list[str]:
   """Learning curves: clean and robust accuracy, and the training loss, against epochs (title, heading level, the
   figure's file name and the raw JSON's folder as given)."""
   curves = _curves(results)
@@ -156,7 +157,7 @@ def section_curves(results: dict[str, dict], rel, figures_dir: str, grid: dict[s
       L.append(f"- {lab}: epoch {chosen[lab]} of {last['config']['num_epochs']}.")
     else:
       L.append(f"- {lab}: measured to epoch {last['run']['until_epoch']} of {last['config']['num_epochs']} so far.")
-  L += [""] + curves_summary(results, grid)
+  L += [""] + curves_summary(results, grid, grid_name)
   for lab, rs in curves.items():
     hist = rs[-1]["history"]
     keys = sorted({k for h in hist for k in h if k.endswith("/W_offrank")})

@@ -11,7 +11,7 @@ import tempfile
 from absl.testing import absltest
 import numpy as np
 
-from experiments import claims, page
+from experiments import claims, length, page
 from lowrank_jax import spec_runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,6 +86,7 @@ class PageTest(absltest.TestCase):
     self.assertIn("resnet18: 2 epochs (its grid rows train 4, the curves' full schedule)", line)
     self.assertIn("cnn: 2 epochs.", line)
     self.assertNotIn("grid rows", page.curves_summary(curves)[-1])
+    self.assertIn("Training length the CIFAR-10 grid needs (", page.curves_summary(curves, grid, "the CIFAR-10 grid")[-1])
 
   def test_curves_are_compared_with_vanilla_checkpoint_by_checkpoint_on_the_same_examples(self):
     """The committed curves: LR's gap at each epoch is its table's worst case minus vanilla's at that epoch."""
@@ -242,6 +243,17 @@ class PageTest(absltest.TestCase):
     empty = page.section_cifar({}, "Not yet run: 10 of the 10 rows.")
     self.assertIn("has no row yet: the learning curves below choose its length. Not yet run: 10 of the 10 rows.",
                   "\n".join(empty))
+    # the committed CIFAR-10 curves, finished: the grid trains their full schedule, and the page says where they
+    # converged (a curve cut before its schedule's end gives no length yet)
+    curves = page.load_dir(os.path.join(RESULTS, "cifar10_curves"))
+    n = max(r["config"]["num_epochs"] for r in curves.values())
+    text = "\n".join(page.section_cifar({}, "x", curves=curves, rel=lambda p: p, figures_dir=tempfile.mkdtemp()))
+    self.assertIn(f"its rows train the curves' full {n}-epoch schedule (the curves below converge at epoch "
+                  f"{max(length.grid_length(list(curves.values())).values())}, ", text)
+    self.assertIn("Training length the CIFAR-10 grid needs (", text)
+    cut = {k: r for k, r in curves.items() if r["run"]["until_epoch"] < n}
+    text = "\n".join(page.section_cifar({}, "x", curves=cut, rel=lambda p: p, figures_dir=tempfile.mkdtemp()))
+    self.assertIn("has no row yet: the learning curves below choose its length.", text)
 
 
 if __name__ == "__main__":
