@@ -12,6 +12,7 @@ This module reads the claims; nothing imports it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top (the repository root on the path first: this file runs as a script)
 from experiments import claims
 from experiments.page_ablations import section_ablations
-from experiments.page_cifar import section_cifar
+from experiments.page_cifar import recipe_line, section_cifar  # noqa: F401
 from experiments.page_claims import (plot_spectra, section_compression, section_deepfool, section_pgd,  # noqa: F401
                                      section_pixels, section_stability, seed_by_seed)
 from experiments.page_common import ROOT, groups_of, load_dir, rows_of, section_summary, underfitted  # noqa: F401
@@ -95,7 +96,9 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
        "`python experiments/page.py` rewrites it, `make experiments` reruns everything (2 CPU cores; no GPU was used). "
        "Verdicts are computed by the functions of `experiments/claims.py` from the same JSON.", ""]
   if cifar or cifar_spec or cifar_curves:
-    L += section_cifar(cifar, not_yet_run(cifar_spec, cifar) if cifar_spec else "", cifar_curves, rel, figures_dir)
+    recipe = os.path.join(results_dir, "cifar10_recipe.json")
+    L += section_cifar(cifar, not_yet_run(cifar_spec, cifar) if cifar_spec else "", cifar_curves, rel, figures_dir,
+                       recipe=json.load(open(recipe)) if os.path.exists(recipe) else None)
     L += ["## Fashion-MNIST", "", "Everything below, through the ablations, is on Fashion-MNIST (a dataset the paper "
           "did not use): the CNN of the paper's MNIST experiments and a ResNet-18 at width 1/4.", ""]
   main = grid or first

@@ -60,8 +60,24 @@ def _where(source: str) -> str:
   return f"`{path}` ({kind} format," if kind else f"`{path}` ("
 
 
+def recipe_line(recipe: dict, budget_h: float = 10) -> str:
+  """The model's choice in one sentence: seconds per training step of each candidate, measured side by side
+  (bench/cifar_recipe.py's JSON), and the grid hours they imply."""
+  name = lambda r: r["model"].replace("resnet", "ResNet-") + ("" if r["width"] >= 1 else f"/{round(1 / r['width'])}")
+  rows = "; ".join(f"{name(r)} {r['vanilla_s_per_step']:.3f} s vanilla, {r['lowrank_s_per_step']:.3f} s LR "
+                   f"({r['grid_hours_6_rows']:.0f} h for 6 rows)" for r in recipe["rows"])
+  fits = [r for r in recipe["rows"] if r["grid_hours_6_rows"] <= budget_h]
+  chosen = max(fits, key=lambda r: r["vanilla_s_per_step"]) if fits else None
+  return (f"The model: seconds per training step (batch {recipe['batch']}, crop+flip, SGD), vanilla and LR measured "
+          f"side by side on {recipe['machine'].get('cores', '?')} CPU cores by `bench/cifar_recipe.py` "
+          f"(`docs/results/cifar10_recipe.json`; the hours: vanilla and LR x 3 seeds x {recipe['epochs']} epochs, "
+          f"training only): {rows}. The grid uses the largest model whose 6 rows train in {budget_h:g} hours or less "
+          "(the rest of the grid's 15 hours goes to its other rows and the evaluation): "
+          + (f"{name(chosen)}." if chosen else "none does."))
+
+
 def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str, dict] | None = None, rel=None,
-                  figures_dir: str | None = None) -> list[str]:
+                  figures_dir: str | None = None, recipe: dict | None = None) -> list[str]:
   """The CIFAR-10 sections: the table beside the paper's and the seven verdicts (results: the cifar10 grid's JSON,
   maybe partial; pending: the rows not yet run), then its learning curves (curves: their JSON, if any)."""
   L = ["## CIFAR-10, the paper's setting", ""]
@@ -74,6 +90,8 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
   source = (f"Data: {_where(data.get('source', '?'))} digest {data.get('digest', '?')}): the official split re-encoded as "
             "JPEG (quality about 75), not the official pixels; every CIFAR-10 number here rests on that copy. The "
             "paper: ResNet-50, 200 epochs, the official CIFAR-10.")
+  if recipe:
+    tail = tail[:2] + [recipe_line(recipe), ""] + tail[2:] if tail else [recipe_line(recipe), ""]
   source += (" Regenerate: `python experiments/run.py cifar10_curves cifar10 --commit` (resumable: rerun it after an "
              "interruption; `--shard K/N` deals the rows to machines sharing the folder).")
   if not results:

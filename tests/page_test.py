@@ -208,6 +208,20 @@ class PageTest(absltest.TestCase):
     self.assertIn(f"falls to {lr[max(lr)]:.3f} at epoch {max(lr)} ", text)
     self.assertEqual(page.gain_fades({}, curves, rows), [])
 
+  def test_the_cifar_model_is_the_largest_whose_grid_fits(self):
+    """bench/cifar_recipe.py's JSON (hand-made): each candidate's step times and grid hours, and the choice: the
+    costliest model whose 6 rows train within the budget; none when none does."""
+    row = lambda model, width, s: {"model": model, "width": width, "vanilla_s_per_step": s, "lowrank_s_per_step": s,
+                                   "grid_hours_6_rows": s * 20}
+    recipe = {"batch": 128, "epochs": 30, "machine": {"cores": "2"},
+              "rows": [row("resnet18", 0.25, 0.4), row("resnet18", 0.5, 0.45), row("resnet18", 1.0, 4.0)]}
+    line = page.recipe_line(recipe)
+    self.assertIn("ResNet-18/4 0.400 s vanilla, 0.400 s LR (8 h for 6 rows); ResNet-18/2 0.450 s vanilla", line)
+    self.assertIn("ResNet-18 4.000 s vanilla", line)
+    self.assertTrue(line.endswith("train in 10 hours or less (the rest of the grid's 15 hours goes to its other rows "
+                                  "and the evaluation): ResNet-18/2."), line)
+    self.assertTrue(page.recipe_line(recipe, budget_h=5).endswith(": none does."))
+
   def test_cifar_section_sets_the_papers_table_beside_ours_and_gives_the_verdicts(self):
     """Rows labelled as the CIFAR-10 grid labels them (here: the Fashion-MNIST claims rows, relabelled): each cell
     of the table is the paper's number or the mean over seeds of the JSON's own, and the verdicts are the claims'
