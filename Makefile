@@ -44,7 +44,7 @@ run: venv data
 	$(PY) -m lowrank_jax.summary $(RUNS)/vanilla $(RUNS)/lowrank
 
 test: venv data $(VENV)/.docs-installed
-	$(PY) -m pytest -q -n 2 --dist worksteal tests
+	$(PY) -m pytest -q -n 2 --dist worksteal --durations=15 tests
 
 # The paper's claims re-measured: each spec of experiments/specs/ trained and evaluated (resumable; each row's JSON
 # under docs/results/), then docs/RESULTS.md from the JSON. QUICK=1: a smoke run of every code path in
