@@ -262,6 +262,8 @@ def _reuse(source: str, workdir: str, config: ml_collections.ConfigDict) -> str:
   tmp = f"{workdir}.copying"
   shutil.rmtree(tmp, ignore_errors=True)
   shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(runfiles.EVAL_DIR))
+  if os.path.isdir(workdir):  # a start here that never saved a checkpoint (the caller checked): nothing to keep
+    shutil.rmtree(workdir)
   os.replace(tmp, workdir)
   return ""
 

@@ -207,6 +207,8 @@ class CurveTest(absltest.TestCase):
                                 r"\(config\.seed differs\)"):
       spec_runner.run_experiment([dataclasses.replace(run, overrides={"seed": 1})], root, out, base_config=base,
                                  eval_overrides=ev, log=lambda s: None)
+    os.makedirs(os.path.join(root, "lr_s0"))  # a start here that never saved a checkpoint: replaced by the copy
+    open(os.path.join(root, "lr_s0", "config.json"), "w").close()
     logged = []
     result = spec_runner.run_experiment([run], root, out, base_config=base, eval_overrides=ev,
                                         log=logged.append)["lr_s0"]
