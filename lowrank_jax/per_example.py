@@ -22,7 +22,6 @@ import math
 from typing import Iterable
 
 import numpy as np
-import scipy.stats
 
 
 def pack(correct: np.ndarray) -> str:
@@ -88,6 +87,13 @@ def from_json(d: dict) -> PerExample:
                     tuple((float(a["eps"]), a["attack"], unpack(a["correct"], a["n"])) for a in d["attacks"]))
 
 
+def _stats():
+  """scipy.stats, imported on first use: it takes about a second, which every train.py / eval.py start would pay
+  (this module is imported with the evaluators, which the config file imports)."""
+  import scipy.stats  # pylint: disable=g-import-not-at-top
+  return scipy.stats
+
+
 def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
   """McNemar's exact test of two models' correctness on the same examples: only the discordant examples
   (a right and b wrong: `a_only`; the reverse: `b_only`) count; p is two-sided binomial(a_only; a_only + b_only, 1/2)."""
@@ -95,7 +101,7 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
   if a.shape != b.shape:
     raise ValueError(f"paired results must cover the same examples: {a.shape} vs {b.shape}")
   a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
-  p = 1.0 if a_only + b_only == 0 else float(scipy.stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
+  p = 1.0 if a_only + b_only == 0 else float(_stats().binomtest(a_only, a_only + b_only, 0.5).pvalue)
   return {"n": int(len(a)), "a_only": a_only, "b_only": b_only, "p": p}
 
 
@@ -117,7 +123,7 @@ def stratified_exact(a: np.ndarray, b: np.ndarray) -> dict:
   for v, k in enumerate(sizes[1:], start=1):
     if k:
       step = np.zeros(2 * v * k + 1)
-      step[::2 * v] = scipy.stats.binom.pmf(np.arange(k + 1), k, 0.5)  # v (2 j - k), j ~ Binomial(k, 1/2)
+      step[::2 * v] = _stats().binom.pmf(np.arange(k + 1), k, 0.5)  # v (2 j - k), j ~ Binomial(k, 1/2)
       pmf = np.convolve(pmf, step)
   m, t = (len(pmf) - 1) // 2, int(d.sum())
   p = float(min(1.0, pmf[np.abs(np.arange(-m, m + 1)) >= abs(t)].sum()))
@@ -135,7 +141,7 @@ def paired_t(a, b) -> dict | None:
   if sd == 0:
     return {"t": math.copysign(math.inf, mean) if mean else 0.0, "df": len(d) - 1, "p": 0.0 if mean else 1.0}
   t = mean / (sd / math.sqrt(len(d)))
-  return {"t": t, "df": len(d) - 1, "p": float(2 * scipy.stats.t.sf(abs(t), len(d) - 1))}
+  return {"t": t, "df": len(d) - 1, "p": float(2 * _stats().t.sf(abs(t), len(d) - 1))}
 
 
 def holm(ps) -> list[float]:

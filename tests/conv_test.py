@@ -4,7 +4,6 @@ import os
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
 from flax import nnx

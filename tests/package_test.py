@@ -14,7 +14,7 @@ from absl.testing import absltest
 from lowrank_jax import data
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shared import copy_run  # pylint: disable=g-import-not-at-top
+from shared import copy_run, run_scripts  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,9 +105,9 @@ class PackageTest(absltest.TestCase):
     """Each command line of the README's bash blocks is accepted as written (flags, config files, overrides)."""
     commands = readme_commands()
     self.assertGreaterEqual(len(commands), 10)
-    for argv in commands:
-      r = subprocess.run([sys.executable, os.path.join(ROOT, argv[0]), *argv[1:], "--only_check_args"], cwd=ROOT,
-                         capture_output=True, text=True, env=self.env)
+    results = run_scripts([[os.path.join(ROOT, argv[0]), *argv[1:], "--only_check_args"] for argv in commands],
+                          cwd=ROOT, env=self.env)
+    for argv, r in zip(commands, results):
       self.assertEqual(r.returncode, 0, (argv, r.stderr[-2000:]))
 
   @absltest.skipUnless(os.path.isdir(data.FASHION_MNIST_DIR), "Fashion-MNIST missing (make test installs it)")

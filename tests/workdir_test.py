@@ -3,7 +3,6 @@ lost: --help, config-file errors, a second writer, read-only and full disks, a r
 checkpoint or manifest."""
 
 import contextlib
-import errno
 import glob
 import json
 import os
@@ -20,7 +19,7 @@ from absl.testing import absltest
 from lowrank_jax import checkpoint, config as config_lib, data, loading, runfiles, training
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shared import LOWRANK_FLAGS, RUNS, copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
+from shared import LOWRANK_FLAGS, RUNS, copy_run, run_scripts, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN, EVAL = os.path.join(ROOT, "train.py"), os.path.join(ROOT, "eval.py")
@@ -66,8 +65,8 @@ def read_only(folder: str):
 class CommandLineTest(absltest.TestCase):
 
   def test_help_lists_every_flag_and_exits_0(self):
-    for script, extra in ((TRAIN, ()), (EVAL, ("--transfer_from", "--reference", "--model"))):
-      r = run(script, "--help")
+    helps = run_scripts([[TRAIN, "--help"], [EVAL, "--help"]], cwd=ROOT)
+    for r, extra in zip(helps, ((), ("--transfer_from", "--reference", "--model"))):
       self.assertEqual(r.returncode, 0, r.stderr)
       flags = {l.split()[0] for l in r.stdout.splitlines() if l.startswith("  --")}
       self.assertEqual(flags, {"--workdir", "--config", "--config.FIELD=VALUE", "--distributed",
@@ -91,10 +90,11 @@ class CommandLineTest(absltest.TestCase):
           ("--config.lowrank.method=exact",): "error: --config.lowrank.method: the field was renamed; use "
                                               "--config.lowrank.svd",
       }
-      for args, message in cases.items():
-        line = error_line(self, run(TRAIN, f"--workdir={d}/w", *args))
+      results = run_scripts([[TRAIN, f"--workdir={d}/w", *args] for args in cases] + [[TRAIN]], cwd=ROOT)
+      for (args, message), r in zip(cases.items(), results):
+        line = error_line(self, r)
         self.assertTrue(line.startswith(message), (args, line))
-      self.assertIn("--workdir", error_line(self, run(TRAIN)))
+      self.assertIn("--workdir", error_line(self, results[-1]))
       self.assertFalse(os.path.exists(os.path.join(d, "w")))  # nothing written
 
 
