@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 
-from absl.testing import absltest
+from absl.testing import absltest, parameterized
 import numpy as np
 
 from shared import copy_run, tiny_config
@@ -63,30 +63,34 @@ class ExportTest(absltest.TestCase):
       export.mismatches(self.out, other)
 
 
-class CommittedModelsTest(absltest.TestCase):
+COMMITTED = sorted(os.path.dirname(f) for f in glob.glob(os.path.join(ROOT, "models", "*", "*", "model.json")))
 
-  def test_each_committed_model_classifies_its_rows_examples_as_its_json_says(self):
-    found = sorted(glob.glob(os.path.join(ROOT, "models", "*", "*", "model.json")))
-    if not found:
+
+class CommittedModelsTest(parameterized.TestCase):
+  """One test per committed model (xdist spreads them over the workers)."""
+
+  def test_each_names_its_result_and_all_fit_in_25_mb(self):
+    if not COMMITTED:
       self.skipTest("no model is committed under models/ yet")
-    checked = 0
-    for meta_file in found:
-      out = os.path.dirname(meta_file)
-      meta = runfiles.read_json(meta_file)
-      config = runfiles.read_json(os.path.join(out, "config.json"))
-      data_dir = config["dataset"].get("data_dir", "")
-      if data_dir and not os.path.exists(os.path.join(ROOT, data_dir)):
-        continue  # its dataset is not on this machine (CI clones see no ../shared)
-      result = runfiles.read_json(os.path.join(out, meta["exported_from"]["result"]))
-      cwd = os.getcwd()
-      os.chdir(ROOT)  # data_dir is relative to the repository
-      try:
-        self.assertEqual(export.mismatches(out, result)[0], 0, out)
-      finally:
-        os.chdir(cwd)
-      checked += 1
-    if not checked:
-      self.skipTest(f"the datasets of the {len(found)} committed models are not on this machine")
+    for out in COMMITTED:
+      result = os.path.join(out, runfiles.read_json(os.path.join(out, "model.json"))["exported_from"]["result"])
+      self.assertEqual(runfiles.read_json(result)["run"]["name"], os.path.basename(out), out)  # the row it was exported for
+    self.assertLessEqual(sum(map(_size, COMMITTED)), 25 * 2**20)  # the repository's budget for models/
+
+  @parameterized.named_parameters((os.path.relpath(out, ROOT).replace(os.sep, "_"), out) for out in COMMITTED)
+  def test_classifies_its_rows_examples_as_its_json_says(self, out):
+    meta = runfiles.read_json(os.path.join(out, "model.json"))
+    config = runfiles.read_json(os.path.join(out, "config.json"))
+    data_dir = config["dataset"].get("data_dir", "")
+    if data_dir and not os.path.exists(os.path.join(ROOT, data_dir)):
+      self.skipTest(f"its dataset {data_dir} is not on this machine (CI clones see no ../shared)")
+    result = runfiles.read_json(os.path.join(out, meta["exported_from"]["result"]))
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # data_dir is relative to the repository
+    try:
+      self.assertEqual(export.mismatches(out, result), (0, result["eval"]["num_examples"]), out)
+    finally:
+      os.chdir(cwd)
 
 
 if __name__ == "__main__":
