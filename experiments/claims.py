@@ -275,6 +275,12 @@ def _missing(claim: int, title: str, rule: str, what: str) -> Verdict:
   return Verdict(claim, title, MISSING, rule, f"needs {what}", {})
 
 
+def _compressed_rows(what: str) -> str:
+  """What claims 5-7 need: vanilla beside an LR row whose LR layer is the one compressed."""
+  labels = sorted({lab for lrs in COMPRESSED.values() for lab in lrs})
+  return f"vanilla and an LR row regularizing the compressed layer ({', '.join(labels)}), with {what} results"
+
+
 def _t_note(gap: dict) -> str:
   return f"seed t-test p {gap['t']['p']:.2g} (df {gap['t']['df']})"
 
@@ -339,7 +345,8 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
     strong.append(big_here)
   verdict = _decide(strong, some)
   reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}" + _test_note(n["paired"], n["gap"])
-                     for lab, n in numbers.items())
+                     + (f", {_pct(n['paper_like_gap'])} under the paper-like PGD (its fewest steps)" if n["paper_like_gap"] is not None
+                        else "") for lab, n in numbers.items())
   against = [f"{lab} {_pct(c['gap']['gap'])} vs {b}" + _test_note(c["paired"], c["gap"])
              for lab, n in numbers.items() for b, c in n["baselines"].items()]
   if against:
@@ -459,7 +466,7 @@ def claim5_compression(rows: dict[str, list[Row]]) -> Verdict:
           "the examples both rows evaluated. " + TESTS.replace("A gain", "Above"))
   arch = _architectures(rows, COMPRESSED)
   if not arch or not rows[next(iter(arch))][0].compression:
-    return _missing(5, title, rule, "2-LR (or ResNet LR) and vanilla rows with compression results")
+    return _missing(5, title, rule, _compressed_rows("compression"))
   numbers, strong, some, pending = {}, [], [], []
   for van, lrs in arch.items():
     rate = max(rows[van][0].compression)
@@ -497,7 +504,7 @@ def claim6_linear_head(rows: dict[str, list[Row]]) -> Verdict:
           "paired test of the two heads is given where per-example results exist.")
   arch = _architectures(rows, COMPRESSED)
   if not arch or rows[next(iter(arch))][0].head is None:
-    return _missing(6, title, rule, "2-LR (or ResNet LR) and vanilla rows with linear-head results")
+    return _missing(6, title, rule, _compressed_rows("linear-head"))
   numbers, strong, some = {}, [], []
   for van, lrs in arch.items():
     for lab in lrs:
@@ -524,7 +531,7 @@ def claim7_pca(rows: dict[str, list[Row]]) -> Verdict:
           "seed on the examples both rows evaluated. " + TESTS.replace("A gain", "Above"))
   arch = _architectures(rows, COMPRESSED)
   if not arch or rows[next(iter(arch))][0].pca is None:
-    return _missing(7, title, rule, "2-LR (or ResNet LR) and vanilla rows with PCA results")
+    return _missing(7, title, rule, _compressed_rows("PCA"))
   numbers, strong, pending = {}, [], []
   for van, lrs in arch.items():
     tests = holm({lab: _paired_correct(rows[lab], rows[van], lambda r: r.pca_correct) for lab in lrs})

@@ -44,23 +44,35 @@ def not_yet_run(spec_path: str, grid: dict[str, dict]) -> str:
 
 
 def _compute(results: dict[str, dict]) -> str:
-  secs = [r["seconds"] for r in results.values() if "seconds" in r]
-  train, ev = sum(s["train"] for s in secs), sum(s["eval"] for s in secs)
+  secs = [r["seconds"] for r in results.values() if "seconds" in r and not r.get("trained_by")]
+  reused = [r["seconds"] for r in results.values() if "seconds" in r and r.get("trained_by")]
+  train, ev = sum(s["train"] for s in secs), sum(s["eval"] for s in secs + reused)
   resumed = sum(bool(s.get("resumed")) for s in secs)
+  notes = ["the sum of the JSON's `seconds`"]
+  if resumed:
+    notes.append(f"{resumed} row(s) resumed from a checkpoint, whose training seconds count only the part after the "
+                 "resume")
+  if reused:
+    notes.append(f"{len(reused)} row(s) trained by the learning curves, whose training counts there")
   return (f"{(train + ev) / 3600:.2f} h on 2 CPU cores ({train / 3600:.2f} h training, {ev / 3600:.2f} h evaluation; "
-          "the sum of the JSON's `seconds`" + (f"; {resumed} row(s) resumed from a checkpoint, whose training seconds "
-                                               "count only the part after the resume)" if resumed else ")"))
+          + "; ".join(notes) + ")")
 
 
 README_START, README_END = "<!-- claims table: experiments/page.py writes it -->", "<!-- end of the claims table -->"
 
 
-def readme_table(new: list[claims.Verdict], old: list[claims.Verdict] | None, source: str, pending: str = "") -> list[str]:
+def readme_table(new: list[claims.Verdict], old: list[claims.Verdict] | None, source: str, pending: str = "",
+                 cifar: list[claims.Verdict] | None = None, cifar_rows: str = "") -> list[str]:
   """The README's claims table: each verdict (and the first pass's, when the grid exists), and pending (the grid's
-  measured cost and its rows not yet run); the numbers each verdict read are on docs/RESULTS.md."""
-  header = ["claim", "verdict"] + (["2 epochs"] if old else [])
-  rows = [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] + ([o.verdict] if old else []) for v, o in zip(new, old or new)]
-  return [README_START, f"Verdicts of `experiments/claims.py` on {source}; the numbers each one read are on "
+  measured cost and its rows not yet run); cifar: the verdicts on the CIFAR-10 grid, first (cifar_rows: how many of
+  its rows they read); the numbers each verdict read are on docs/RESULTS.md."""
+  header = ["claim"] + ([f"CIFAR-10 ({cifar_rows})" if cifar_rows else "CIFAR-10", "Fashion-MNIST"] if cifar
+                        else ["verdict"]) + (["Fashion-MNIST, 2 epochs" if cifar else "2 epochs"] if old else [])
+  rows = [[f"{v.claim}. {v.title}"] + ([f"**{c.verdict}**", v.verdict] if cifar else [f"**{v.verdict}**"])
+          + ([o.verdict] if old else []) for v, o, c in zip(new, old or new, cifar or new)]
+  on = (f"the CIFAR-10 grid (`docs/results/cifar10/`, the paper's setting) and, on Fashion-MNIST, {source}" if cifar
+        else source)
+  return [README_START, f"Verdicts of `experiments/claims.py` on {on}; the numbers each one read are on "
           "[docs/RESULTS.md](docs/RESULTS.md).", ""] + markdown.table(header, rows) + (["", pending] if pending else []) \
       + [README_END]
 
@@ -113,9 +125,16 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     L += [pending, ""] if pending else []
     L += section_summary(new, old)
     if readme:
-      cost = (f"Measured cost of the {len(main)} row{'' if len(main) == 1 else 's'}{' so far' if pending else ''}: "
-              f"{_compute(main)}.")
-      update_readme(readme, readme_table(new, old, which, " ".join(x for x in (cost, pending) if x)))
+      cost = (f"{'Fashion-MNIST: m' if cifar else 'M'}easured cost of the {len(main)} row{'' if len(main) == 1 else 's'}"
+              f"{' so far' if pending else ''}: {_compute(main)}.")
+      cifar_verdicts = claims.verdicts(rows_of(groups_of(cifar))) if cifar else None
+      cifar_total = len([r for r in spec_runner.load_spec(cifar_spec).runs if r.evaluate]) if cifar_spec else 0
+      cifar_rows = f"{len(cifar)} of {cifar_total} rows" if cifar_total > len(cifar) else ""
+      cifar_pending = not_yet_run(cifar_spec, cifar) if cifar and cifar_spec else ""
+      cifar_cost = (f"CIFAR-10: measured cost of the {len(cifar)} row{'' if len(cifar) == 1 else 's'}"
+                    f"{' so far' if cifar_pending else ''}: {_compute(cifar)}." if cifar else "")
+      update_readme(readme, readme_table(new, old, which, " ".join(x for x in (cifar_cost, cifar_pending, cost, pending)
+                                                                   if x), cifar_verdicts, cifar_rows))
   if curves:
     L += section_curves(curves, rel, figures_dir, grid)
   if sweep:

@@ -50,6 +50,11 @@ class Claim1Test(absltest.TestCase):
     low = claims.claim1_pgd({"vanilla": van, "LR": seeds(worst=0.10)})
     self.assertEqual(low.verdict, NOT)
     self.assertIn("Significantly less robust than vanilla: LR", low.reason)
+    # both broken by the strong attacks, LR 25 points above under the paper's weaker PGD: the weaker test
+    like = claims.claim1_pgd({"vanilla": seeds(worst=0.05, paper_like=0.25), "LR": seeds(worst=0.05, paper_like=0.5)})
+    self.assertEqual(like.verdict, PARTLY)
+    self.assertIn("LR +0.0 points vs vanilla (", like.reason)
+    self.assertIn(", +25.0 under the paper-like PGD (its fewest steps)", like.reason)
 
   def test_every_architecture_for_reproduced_and_the_most_favourable_variant_counts(self):
     rows = {"vanilla": seeds(worst=0.3), "LR": seeds(worst=0.1), "LR (most favourable)": seeds(worst=0.6),
@@ -204,7 +209,10 @@ class OtherClaimsTest(absltest.TestCase):
                                            "vanilla, but losing more than 10 points"), partly.reason)
     smaller_drop = claims.claim5_compression({"vanilla": van, "2-LR": seeds(comp={0: 0.755, 400: 0.711})})
     self.assertEqual(smaller_drop.verdict, NOT)  # loses 4.4 points vs 17, but 71.1 < 75.0
-    self.assertEqual(claims.claim5_compression({"vanilla": van, "LR": seeds()}).verdict, MISSING)  # no 2-LR row
+    missing = claims.claim5_compression({"vanilla": van, "LR": seeds()})  # LR on the penultimate only: no 2-LR row
+    self.assertEqual(missing.verdict, MISSING)
+    self.assertIn("an LR row regularizing the compressed layer (2-LR, LR (layer3 + penultimate), ResNet-18/4 LR)",
+                  missing.reason)
 
   def test_claims_5_to_7_need_the_paired_test_on_the_same_examples(self):
     """The same mean accuracies (+3 points): a gain McNemar's test tells from chance counts; the same mean gain

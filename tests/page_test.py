@@ -27,7 +27,8 @@ class PageTest(absltest.TestCase):
     out = tempfile.mkdtemp()
     path, readme = os.path.join(out, "RESULTS.md"), os.path.join(out, "README.md")
     shutil.copy(os.path.join(ROOT, "README.md"), readme)
-    page.write(path, RESULTS, os.path.join(out, "figures"), readme=readme, spec=page.CLAIMS_SPEC)
+    page.write(path, RESULTS, os.path.join(out, "figures"), readme=readme, spec=page.CLAIMS_SPEC,
+               cifar_spec=page.CIFAR_SPEC)
     text = open(path).read()
     grid = page.load_dir(os.path.join(RESULTS, "claims")) or page.load_dir(os.path.join(RESULTS, "paper"))
     verdicts = claims.verdicts(page.rows_of(page.groups_of(grid)))
