@@ -11,7 +11,7 @@ import tempfile
 from absl.testing import absltest
 import numpy as np
 
-from experiments import claims, length, page
+from experiments import claims, length, page, page_cifar
 from lowrank_jax import spec_runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -223,6 +223,13 @@ class PageTest(absltest.TestCase):
                                   "and the evaluation): ResNet-18/2."), line)
     self.assertTrue(page.recipe_line(recipe, budget_h=5).endswith(": none does."))
 
+  def test_whether_the_papers_number_comes_back(self):
+    """Known answers: the CIFAR-10 rows' first numbers against the paper's PGD-20 at 8/255 (31.0 and 78.5)."""
+    self.assertEqual(page_cifar.comes_back(22.5, 31.0), "comes back (ours 22.5%, within 10 points)")
+    self.assertEqual(page_cifar.comes_back(23.2, 78.5), "does not (ours 55.3 points lower)")
+    self.assertEqual(page_cifar.comes_back(45.0, 31.0), "does not (ours 14.0 points higher)")
+    self.assertEqual(page_cifar.comes_back(None, 31.0), "is not measured")
+
   def test_cifar_section_sets_the_papers_table_beside_ours_and_gives_the_verdicts(self):
     """Rows labelled as the CIFAR-10 grid labels them (here: the Fashion-MNIST claims rows, relabelled): each cell
     of the table is the paper's number or the mean over seeds of the JSON's own, and the verdicts are the claims'
@@ -250,6 +257,9 @@ class PageTest(absltest.TestCase):
     self.assertEqual(float(cells[5].split(" ± ")[0]), round(like, 1))
     self.assertEqual(float(cells[8].split(" ± ")[0]), round(worst, 1))
     self.assertIn("| LR (layer3 + penultimate) | 8/255 | - | - |", text)  # not a row of the paper's table
+    self.assertRegex(text, r"Plainly: under PGD-20 as the paper ran it, the paper's vanilla number (comes back|does "
+                     r"not) .*; the paper's LR number (comes back|does not) .*; every attack together, AutoAttack "
+                     r"included, leaves [0-9.]+( ± [0-9.]+)?% of vanilla and [0-9.]+( ± [0-9.]+)?% of LR\.")
     rows = page.rows_of(page.groups_of(cifar))
     for v in claims.verdicts(rows):
       self.assertIn(f"| {v.claim}. {v.title} | **{v.verdict}** |", text)
