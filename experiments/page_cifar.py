@@ -15,6 +15,12 @@ PAPER_EPS = (8, 10, 16, 20)  # the paper's columns, /255
 PAPER_LABEL = {"vanilla": "vanilla", "SNIP": "SNIP", "SRN": "SRN", "LR": "LR"}  # ours -> the paper's row
 
 
+PAPER_LIKE = ("The paper-like PGD is PGD as the paper most likely ran it (`evaluators.base.paper_like`): no random "
+              "start, a fixed step of eps/4, and eps in the model's normalised input space, so that its pixel budget is "
+              "eps times each channel's standard deviation (about a quarter of eps on CIFAR-10). Our PGD and the worst "
+              "case use eps in pixels, as AutoAttack and RobustBench do.")
+
+
 def _near(d: dict[float, dict], e: float) -> dict:
   return claims.at(d, e) or {}
 
@@ -129,7 +135,7 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
           + " (a learning curve's last point: the same config, seed and schedule, checked by the spec's `reuse`), "
           "so its JSON's `seconds.train` covers only loading it, and its `history` is that run's.", ""]
   L += [pending, ""] if pending else []
-  L += ["### The paper's table beside ours", "", _finding(groups), ""] + paper_table(groups) + [""]
+  L += ["### The paper's table beside ours", "", PAPER_LIKE, "", _finding(groups), ""] + paper_table(groups) + [""]
   rows = rows_of(groups)
   verdicts = claims.verdicts(rows)
   L += ["### Verdicts on CIFAR-10", ""]
