@@ -344,9 +344,10 @@ def claim1_pgd(rows: dict[str, list[Row]], eps: float = EPS) -> Verdict:
         reversed_.append(lab)
     strong.append(big_here)
   verdict = _decide(strong, some)
-  reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}" + _test_note(n["paired"], n["gap"])
-                     + (f", {_pct(n['paper_like_gap'])} under the paper-like PGD (its fewest steps)" if n["paper_like_gap"] is not None
-                        else "") for lab, n in numbers.items())
+  like = lambda n: "" if n["paper_like_gap"] is None else (f", {_pct(n['paper_like_gap'])} under the paper-like PGD "
+                                                           "(its fewest steps)")
+  reason = "; ".join(f"{lab} {_pct(n['gap']['gap'])} points vs {n['vs']}" + _test_note(n["paired"], n["gap"]) + like(n)
+                     for lab, n in numbers.items())
   against = [f"{lab} {_pct(c['gap']['gap'])} vs {b}" + _test_note(c["paired"], c["gap"])
              for lab, n in numbers.items() for b, c in n["baselines"].items()]
   if against:

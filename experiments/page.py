@@ -125,8 +125,8 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     L += [pending, ""] if pending else []
     L += section_summary(new, old)
     if readme:
-      cost = (f"{'Fashion-MNIST: m' if cifar else 'M'}easured cost of the {len(main)} row{'' if len(main) == 1 else 's'}"
-              f"{' so far' if pending else ''}: {_compute(main)}.")
+      cost = (f"{'Fashion-MNIST: m' if cifar else 'M'}easured cost of the {len(main)} "
+              f"row{'' if len(main) == 1 else 's'}{' so far' if pending else ''}: {_compute(main)}.")
       cifar_verdicts = claims.verdicts(rows_of(groups_of(cifar))) if cifar else None
       cifar_total = len([r for r in spec_runner.load_spec(cifar_spec).runs if r.evaluate]) if cifar_spec else 0
       cifar_rows = f"{len(cifar)} of {cifar_total} rows" if cifar_total > len(cifar) else ""

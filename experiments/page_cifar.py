@@ -16,9 +16,9 @@ PAPER_LABEL = {"vanilla": "vanilla", "SNIP": "SNIP", "SRN": "SRN", "LR": "LR"}  
 
 
 PAPER_LIKE = ("The paper-like PGD is PGD as the paper most likely ran it (`evaluators.base.paper_like`): no random "
-              "start, a fixed step of eps/4, and eps in the model's normalised input space, so that its pixel budget is "
-              "eps times each channel's standard deviation (about a quarter of eps on CIFAR-10). Our PGD and the worst "
-              "case use eps in pixels, as AutoAttack and RobustBench do.")
+              "start, a fixed step of eps/4, and eps in the model's normalised input space, so that its pixel budget "
+              "is eps times each channel's standard deviation (about a quarter of eps on CIFAR-10). Our PGD and the "
+              "worst case use eps in pixels, as AutoAttack and RobustBench do.")
 
 
 def _near(d: dict[float, dict], e: float) -> dict:

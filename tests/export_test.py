@@ -74,7 +74,8 @@ class CommittedModelsTest(parameterized.TestCase):
       self.skipTest("no model is committed under models/ yet")
     for out in COMMITTED:
       result = os.path.join(out, runfiles.read_json(os.path.join(out, "model.json"))["exported_from"]["result"])
-      self.assertEqual(runfiles.read_json(result)["run"]["name"], os.path.basename(out), out)  # the row it was exported for
+      # the row it was exported for
+      self.assertEqual(runfiles.read_json(result)["run"]["name"], os.path.basename(out), out)
     self.assertLessEqual(sum(map(_size, COMMITTED)), 25 * 2**20)  # the repository's budget for models/
 
   @parameterized.named_parameters((os.path.relpath(out, ROOT).replace(os.sep, "_"), out) for out in COMMITTED)
