@@ -230,6 +230,23 @@ class PageTest(absltest.TestCase):
     self.assertEqual(page_cifar.comes_back(45.0, 31.0), "does not (ours 14.0 points higher)")
     self.assertEqual(page_cifar.comes_back(None, 31.0), "is not measured")
 
+  def test_what_the_adversarially_trained_control_shows(self):
+    """Known answers: a control 10 points or more above vanilla after every attack shows that the attacks leave
+    robustness where training put some; one less than 10 above does not; no control or no vanilla: no sentence."""
+    row = lambda worst, clean: {"eval": {"clean_accuracy": clean,
+                                         "robust_accuracy": {"0.0313725": {"accuracy": worst}}}}
+    groups = {"vanilla": [row(0.0, 0.87), row(0.02, 0.88)], "PGD-AT (3 steps)": [row(0.30, 0.70), row(0.36, 0.72)]}
+    self.assertEqual(page_cifar._control(groups, 8 / 255),
+                     "The adversarially trained control, PGD-AT (3 steps), keeps 33.0 ± 4.2% after every attack at "
+                     "8/255 (clean 71.0 ± 1.4%), 10 points or more above vanilla: the same attacks leave robustness "
+                     "where training put some, so the low numbers above are the models', not an attack that breaks "
+                     "every model.")
+    groups["PGD-AT (3 steps)"] = [row(0.08, 0.70)]  # 8.0 - 1.0 = 7 points above vanilla
+    self.assertIn("keeps 8.0% after every attack at 8/255 (clean 70.0%), less than 10 points above vanilla: the "
+                  "control does not show", page_cifar._control(groups, 8 / 255))
+    self.assertEqual(page_cifar._control({"vanilla": groups["vanilla"]}, 8 / 255), "")
+    self.assertEqual(page_cifar._control({"PGD-AT (3 steps)": groups["PGD-AT (3 steps)"]}, 8 / 255), "")
+
   def test_cifar_section_sets_the_papers_table_beside_ours_and_gives_the_verdicts(self):
     """Rows labelled as the CIFAR-10 grid labels them (here: the Fashion-MNIST claims rows, relabelled): each cell
     of the table is the paper's number or the mean over seeds of the JSON's own, and the verdicts are the claims'
@@ -257,9 +274,12 @@ class PageTest(absltest.TestCase):
     self.assertEqual(float(cells[5].split(" ± ")[0]), round(like, 1))
     self.assertEqual(float(cells[8].split(" ± ")[0]), round(worst, 1))
     self.assertIn("| LR (layer3 + penultimate) | 8/255 | - | - |", text)  # not a row of the paper's table
+    pct = r"[0-9.]+( ± [0-9.]+)?%"
     self.assertRegex(text, r"Plainly: under PGD-20 as the paper ran it, the paper's vanilla number (comes back|does "
-                     r"not) .*; the paper's LR number (comes back|does not) .*; every attack together, AutoAttack "
-                     r"included, leaves [0-9.]+( ± [0-9.]+)?% of vanilla and [0-9.]+( ± [0-9.]+)?% of LR\.")
+                     r"not) .*; the paper's SNIP number (comes back|does not) .*; the paper's SRN number .*; the "
+                     rf"paper's LR number (comes back|does not) .*; every attack together, AutoAttack included, leaves "
+                     rf"{pct} of vanilla, {pct} of SNIP, {pct} of SRN and {pct} of LR\. The adversarially trained "
+                     r"control, PGD-AT \(3 steps\), keeps ")
     rows = page.rows_of(page.groups_of(cifar))
     for v in claims.verdicts(rows):
       self.assertIn(f"| {v.claim}. {v.title} | **{v.verdict}** |", text)
