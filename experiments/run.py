@@ -8,6 +8,12 @@
                                                    # (a missing checkpoint is retrained first)
   python experiments/run.py claims --only vanilla_s0 --redo vanilla_s0   # evaluate a finished row again; its
                                                    # result is replaced when the new one is written
+  python experiments/run.py cifar10 --shard 2/4   # the 2nd of 4 shares of the rows (machines sharing the folder)
+
+On one CPU machine, one shard per core trains more steps per second in all than one process using every core
+(bench/shards.py measures it; docs/results/shards.json), e.g. on 2 cores:
+  XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" taskset -c 0 \
+    python experiments/run.py cifar10 --commit --shard 1/2 &      # and the same with -c 1 ... --shard 2/2
 
 Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/);
 seed 0 of each row exported (parameters, config, dataset digest) to the spec's "export" folder, if it names one.
@@ -20,6 +26,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -54,7 +61,11 @@ def commit(path: str) -> None:
   rel = os.path.relpath(path, ROOT)
   paths = [rel, "docs/RESULTS.md", "docs/figures", "README.md"]
   for cmd in (["add", "--", *paths], ["commit", "-q", "-m", f"experiments: {rel}", "--", *paths]):
-    p = subprocess.run(["git", "-C", ROOT, *cmd], capture_output=True, text=True)
+    for wait in (1, 2, 4, 8, 16, 0):  # another shard of this folder may hold git's index lock for a moment
+      p = subprocess.run(["git", "-C", ROOT, *cmd], capture_output=True, text=True)
+      if not p.returncode or "index.lock" not in p.stderr or not wait:
+        break
+      time.sleep(wait)
     if p.returncode:
       print(f"warning: git {cmd[0]} {rel} failed: {p.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
       return

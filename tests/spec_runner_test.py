@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from unittest import mock
 
 from absl.testing import absltest
 
@@ -152,6 +154,38 @@ class RunnerTest(absltest.TestCase):
     self.assertEqual(p.returncode, 1, p.stderr)
     self.assertRegex(p.stderr.strip(), r"^error: .*curves.json: .*unknown run\(s\) nope; known: vanilla_s0_e01, ")
     self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+
+
+  def test_a_row_is_committed_once_another_shard_releases_gits_index_lock(self):
+    """run.py --commit in a git repository whose index another shard holds locked for a moment (its
+    .git/index.lock): the row is committed once the lock goes, with the page files, and nothing else."""
+    from experiments import page, run  # pylint: disable=g-import-not-at-top
+    repo = tempfile.mkdtemp()
+    git = lambda *a: subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", *a],
+                                    capture_output=True, text=True, check=True).stdout
+    git("init", "-q")
+    os.makedirs(os.path.join(repo, "docs", "results"))
+    os.makedirs(os.path.join(repo, "docs", "figures"))
+    for f in ("README.md", "docs/RESULTS.md", "docs/figures/a.png", "other.txt"):
+      with open(os.path.join(repo, f), "w") as fh:
+        fh.write("x\n")
+    git("add", "-A")
+    git("commit", "-qm", "start")
+    row = os.path.join(repo, "docs", "results", "row.json")
+    with open(row, "w") as fh:
+      fh.write("{}\n")
+    with open(os.path.join(repo, "other.txt"), "w") as fh:
+      fh.write("changed, not committed\n")
+    lock = os.path.join(repo, ".git", "index.lock")
+    open(lock, "w").close()
+    threading.Timer(1.5, os.remove, [lock]).start()
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    with mock.patch.object(run, "ROOT", repo), mock.patch.object(page, "write", lambda *a, **k: None), \
+         mock.patch.dict(os.environ, env):
+      run.commit(row)
+    self.assertEqual(git("log", "-1", "--format=%s").strip(), "experiments: docs/results/row.json")
+    self.assertEqual(git("show", "--name-only", "--format=").split(), ["docs/results/row.json"])
+    self.assertIn("other.txt", git("status", "--short"))
 
 
 class CurveTest(absltest.TestCase):
