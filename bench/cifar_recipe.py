@@ -20,15 +20,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common  # pylint: disable=g-import-not-at-top
 from configs import cifar10_resnet18  # pylint: disable=g-import-not-at-top
 from lowrank_jax import data, training  # pylint: disable=g-import-not-at-top
+from lowrank_jax.spec_runner import apply_overrides  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS_PER_EPOCH = 50000 // 128
 
 
-def stepper(model: str, width: float, method: str, steps: int):
-  """A function running `steps` training steps of the model on one fixed random batch."""
+def stepper(model: str, width: float, method: str, steps: int, overrides: dict | None = None):
+  """A function running `steps` training steps of the model on one fixed random batch (overrides: more config
+  fields, dotted names)."""
   config = cifar10_resnet18.get_config()
   config.model, config.model_width, config.method = model, width, method
+  config = apply_overrides(config, overrides or {})
   info = data.DATASETS["cifar10"]
   setup, state = training.create_train_state(config, info, (0.49, 0.48, 0.45), (0.25, 0.24, 0.26), num_train=50000)
   s = training.Steps(setup, state)

@@ -28,6 +28,7 @@ from lowrank_jax import data, runfiles  # pylint: disable=g-import-not-at-top
 
 JSON = os.path.join(ROOT, "docs", "results", "bench.json")
 GPU_JSON = os.path.join(ROOT, "docs", "results", "bench_gpu.json")  # bench/gpu.sh on a lent accelerator
+SHARDS_JSON = os.path.join(ROOT, "docs", "results", "shards.json")  # bench/shards.py (not rerun by make bench)
 PAGE = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 NOTES = os.path.join(ROOT, "docs", "results", "bench_notes.md")
 
@@ -177,6 +178,21 @@ def conv_section(c: dict) -> list[str]:
   return L + [""]
 
 
+def shards_section(s: dict) -> list[str]:
+  """bench/shards.py's JSON: one process on every core against one pinned, single-threaded process per core."""
+  n = len(s["cores"])
+  L = ["## One shard per core", "", f"`python bench/shards.py` (`docs/results/shards.json`): training steps of "
+       f"{s['model']} at batch {s['batch']} on CIFAR-10's shape, one process using all {n} cores against {n} processes "
+       "pinned one per core with XLA single-threaded, running side by side (as `experiments/run.py --shard K/N` under "
+       "`taskset` runs them). Steps per second in all, over one process's: the gain of running a grid's rows that "
+       "way on one machine.", "", "| method | one process, s / step | each pinned process, s / step | steps / s in all, "
+       "over one process |", "|---|---|---|---|"]
+  for row in s["rows"]:
+    L.append(f"| {row['method']} | {row['one_process_s_per_step']:.3f} | "
+             f"{', '.join(f'{t:.3f}' for t in row['pinned_s_per_step'])} | {row['throughput_ratio']:.2f}x |")
+  return L + [""]
+
+
 def gpu_section(g: dict) -> list[str]:
   L = ["## GPU", "", f"`bash bench/gpu.sh` on {', '.join(g['devices'])} ({g['date']}; torch on "
        f"{g.get('attacks', {}).get('torch_device', '?')}).", "", "| model | batch | variant | ms / step | / vanilla |",
@@ -301,6 +317,8 @@ def page(r: dict) -> str:
     L += official_section(r["autoattack_official"])
   if r.get("gpu"):
     L += gpu_section(r["gpu"])
+  if r.get("shards"):
+    L += shards_section(r["shards"])
   if os.path.exists(NOTES):
     L += [open(NOTES).read().strip(), ""]
   return "\n".join(L) + "\n"
@@ -322,6 +340,8 @@ def main():
     runfiles.write_json(JSON, r, indent=1)
   if os.path.exists(GPU_JSON):
     r = {**r, "gpu": runfiles.read_json(GPU_JSON)}
+  if os.path.exists(SHARDS_JSON):
+    r = {**r, "shards": runfiles.read_json(SHARDS_JSON)}
   runfiles.write_text_atomic(PAGE, page(r))
   print(f"wrote {PAGE}")
 
