@@ -74,6 +74,7 @@ docs: venv $(VENV)/.docs-installed
 # side-by-side benchmarks -> docs/BENCHMARKS.md (torch/torchattacks parts need requirements-bench.txt)
 bench: venv data
 	$(PY) -m pip install -q -r requirements-bench.txt && $(PY) -m pip install -q --no-deps torchattacks==3.5.1 pyautoattack==0.2.0
+	$(PY) bench/shards.py
 	$(PY) bench/report.py
 	$(PY) bench/checkpoint.py
 

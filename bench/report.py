@@ -28,7 +28,7 @@ from lowrank_jax import data, runfiles  # pylint: disable=g-import-not-at-top
 
 JSON = os.path.join(ROOT, "docs", "results", "bench.json")
 GPU_JSON = os.path.join(ROOT, "docs", "results", "bench_gpu.json")  # bench/gpu.sh on a lent accelerator
-SHARDS_JSON = os.path.join(ROOT, "docs", "results", "shards.json")  # bench/shards.py (not rerun by make bench)
+SHARDS_JSON = os.path.join(ROOT, "docs", "results", "shards.json")  # bench/shards.py (make bench runs it first)
 PAGE = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 NOTES = os.path.join(ROOT, "docs", "results", "bench_notes.md")
 
