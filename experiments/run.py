@@ -17,7 +17,9 @@ On one CPU machine, one shard per core trains more steps per second in all than 
 
 Workdirs: runs/experiments/<spec>/<run>; results: the spec's "results" folder (quick: runs/experiments_quick/);
 seed 0 of each row exported (parameters, config, dataset digest) to the spec's "export" folder, if it names one.
-Rerunning skips finished runs and resumes an interrupted one. Compiled programs are kept in runs/jax_cache.
+Rerunning skips finished runs and resumes an interrupted one: its training from its last checkpoint (every epoch
+and at Ctrl-C), its evaluation after the evaluators it finished (kept in WORKDIR/eval/partial/). Ctrl-C stops at the
+next training step or evaluator; a second Ctrl-C at once. Compiled programs are kept in runs/jax_cache.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lowrank_jax import spec_runner  # pylint: disable=g-import-not-at-top
+from lowrank_jax import spec_runner, stop  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = os.path.join(ROOT, "experiments", "specs")
@@ -136,15 +138,16 @@ def main() -> None:
   use_compilation_cache()
   if a.add and a.redo:
     sys.exit("error: --add and --redo: give one (--add merges evaluators into a result, --redo replaces it)")
-  for name in a.specs:
-    try:
-      run(name, quick, a.only, on_result=commit if a.commit and not quick else None, add=a.add, redo=a.redo,
-          shard=shard)
-    except ValueError as e:
-      sys.exit(f"error: {e}")
-    except KeyboardInterrupt:  # Ctrl-C / SIGTERM: the run in training saved its checkpoint (said above)
-      print(f"{name}: interrupted; rerun the same command to resume", file=sys.stderr)
-      sys.exit(130)
+  with stop.requests():  # Ctrl-C / SIGTERM: at the next training step or evaluator, nothing finished is lost
+    for name in a.specs:
+      try:
+        run(name, quick, a.only, on_result=commit if a.commit and not quick else None, add=a.add, redo=a.redo,
+            shard=shard)
+      except ValueError as e:
+        sys.exit(f"error: {e}")
+      except KeyboardInterrupt:  # the run in training saved its checkpoint, the evaluation its finished evaluators
+        print(f"{name}: interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

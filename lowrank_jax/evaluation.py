@@ -20,16 +20,18 @@ import jax
 import numpy as np
 import tqdm
 
-from lowrank_jax import (attacks, batching, data as data_lib, distributed, evaluators, per_example, report, runfiles,
-                         stop)
+from lowrank_jax import (attacks, batching, data as data_lib, distributed, eval_progress, evaluators, per_example, report,
+                         runfiles, stop)
 from lowrank_jax.errors import ConfigError
 from lowrank_jax.evaluators import EVALUATORS, Attacked, Inputs, WorstCase, eps_key, order
 from lowrank_jax.loading import LoadedModel, load_model
 
 
 def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: LoadedModel | None = None,
-             reference: LoadedModel | None = None, progress: bool = True, train=None) -> dict:
-  """All enabled measures on (x, y): x float32 in [0, 1] (n, H, W, C), y int (n,); train: (images, labels)."""
+             reference: LoadedModel | None = None, progress: bool = True, train=None, keep: str | None = None) -> dict:
+  """All enabled measures on (x, y): x float32 in [0, 1] (n, H, W, C), y int (n,); train: (images, labels).
+  keep: a folder where each finished evaluator's Result is written as it ends, and taken back instead of run
+  again by the next evaluation of the same model, config and examples (`eval_progress`); "resumed" lists those."""
   evaluators.validate(ec)
   attacks.check_inputs(x, y, num_classes=model.num_classes, images=True, where="evaluate")
   x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
@@ -40,15 +42,26 @@ def evaluate(model: LoadedModel, ec, x: np.ndarray, y: np.ndarray, source: Loade
                   train=train, log=(lambda s: bar.write(s, file=sys.stderr)) if progress else (lambda s: None))
   out: dict = {"model": model.name, "step": model.step, "num_examples": int(len(x)),
                "clean_accuracy": float(clean.mean()), "config": ec.to_dict(), "seconds": {}}
-  results = {}
+  results, resumed = {}, []
+  key = eval_progress.fingerprint(model, ec, x, y, source, reference) if keep else ""
   for name in bar:
-    stop.check()  # Ctrl-C: at the next evaluator (nothing is written)
+    stop.check()  # Ctrl-C: at the next evaluator (those finished are kept where `keep` is given)
     bar.set_postfix_str(name)
-    t0 = time.perf_counter()
-    results[name] = EVALUATORS[name].run(inputs, {k: results[k] for k in EVALUATORS[name].needs})
+    kept = eval_progress.load(keep, name, key) if keep else None
+    if kept is not None:
+      results[name], out["seconds"][name] = kept
+      resumed.append(name)
+      inputs.log(f"{name}: taken from an interrupted evaluation ({kept[1]:.0f} s not spent again)")
+    else:
+      t0 = time.perf_counter()
+      results[name] = EVALUATORS[name].run(inputs, {k: results[k] for k in EVALUATORS[name].needs})
+      out["seconds"][name] = round(time.perf_counter() - t0, 2)
+      if keep:
+        eval_progress.save(keep, name, key, results[name], out["seconds"][name])
     out[name] = results[name].json
-    out["seconds"][name] = round(time.perf_counter() - t0, 2)
   bar.close()
+  if resumed:
+    out["resumed"] = resumed
   out["audit"] = [dict(c, evaluator=name) for name, r in results.items() for c in r.checks]
   return _with_worst_case(out, clean, [a for r in results.values() for a in r.attacked])
 
@@ -128,7 +141,8 @@ def _compared(transfer_from: str | None, log) -> dict | None:
 def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, reference: str | None = None,
                      progress: bool = True, add_to: dict | None = None, fresh: bool = False,
                      model_factory=None) -> dict:
-  """Loads workdir (and the others), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}; add_to: a
+  """Loads workdir (and the others), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}; each evaluator
+  as it ends goes to WORKDIR/eval/partial/ (one process only), from where an interrupted evaluation resumes; add_to: a
   finished evaluation of the same checkpoint that this one's evaluators join (`merge`). A partial evaluation
   (config.eval.only) joins the workdir's eval.json the same way; only a full one replaces it, once finished
   (fresh: replace it whatever ran, as the experiment runner does: each row keeps its own results)."""
@@ -153,13 +167,16 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
     n = min(int(ec.num_examples), len(tx))
     if add_to is None and str(ec.only).strip() and not fresh:
       add_to = _existing_evaluation(out_dir, model.step, ec.split, n, ec.only)
+    keep = runfiles.path(out_dir, runfiles.EVAL_PARTIAL) if jax.process_count() == 1 else None
     results = evaluate(model, ec, data_lib.to_unit(tx[:n]), ty[:n], source=source, reference=ref,
-                       progress=progress, train=ds.splits["train"])
+                       progress=progress, train=ds.splits["train"], keep=keep)
     results.update(workdir=workdir, split=ec.split, transfer_from=transfer_from, reference=reference,
                    dataset={"name": ds.name, "source": ds.source, "digest": ds.digest})
     if add_to is not None:
       results = merge(add_to, results)
     if distributed.is_main():
       runfiles.write_json(runfiles.path(out_dir, runfiles.EVAL), results)
+      if keep:
+        eval_progress.clear(keep, list(results["seconds"]))  # eval.json holds them now
       report.write_report(results, out_dir, compare=compare)
   return results

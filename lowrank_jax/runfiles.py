@@ -7,6 +7,7 @@
     WORKDIR/partial_epoch/   per checkpoint step, the epoch's metric sums so far (a resume logs whole epochs)
     WORKDIR/tensorboard/     TensorBoard event files: per-step (every log_every_steps) and per-epoch scalars
     WORKDIR/eval/eval.json   eval.py's results (+ report.md and PNGs beside it)
+    WORKDIR/eval/partial/    the evaluators an interrupted eval.py finished, taken back by the next (eval_progress)
 
     WORKDIR/.train.lock      held by the training process (WORKDIR/.eval.lock: by eval.py)
 
@@ -28,8 +29,9 @@ import tempfile
 import time
 from typing import Any, Iterable, Iterator
 
-CONFIG, MODEL, METRICS, CHECKPOINTS, EVAL_DIR, EVAL, TENSORBOARD, PARTIAL_EPOCH = (
-    "config.json", "model.json", "metrics.jsonl", "checkpoints", "eval", "eval.json", "tensorboard", "partial_epoch")
+CONFIG, MODEL, METRICS, CHECKPOINTS, EVAL_DIR, EVAL, TENSORBOARD, PARTIAL_EPOCH, EVAL_PARTIAL = (
+    "config.json", "model.json", "metrics.jsonl", "checkpoints", "eval", "eval.json", "tensorboard", "partial_epoch",
+    "partial")
 
 
 class WorkdirError(RuntimeError):

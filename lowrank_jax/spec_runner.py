@@ -161,8 +161,9 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
     ev = evaluation.evaluate_workdir(workdir, ec, transfer_from=_dir(root, dirs.get(r.transfer_from)),
                                      reference=_dir(root, dirs.get(r.reference)), fresh=True)
     history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
+    kept_s = sum(ev["seconds"][name] for name in ev.get("resumed", []))  # evaluators an interrupted call finished
     result = {"run": dataclasses.asdict(r), **({"trained_by": r.reuse} if r.reuse else {}), "config": config.to_dict(), "train": last, "history": history, "eval": ev,
-              "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s, 1),
+              "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s + kept_s, 1),
                           "resumed": resumed}}
     write_result(out, result)
     results[r.name] = runfiles.read_json(out)

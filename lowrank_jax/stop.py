@@ -13,6 +13,7 @@ before importing jax.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from typing import Iterator
@@ -28,6 +29,11 @@ def _handler(signum, frame) -> None:
   signal.signal(signum, _DEFAULTS[signum])  # the second one acts at once
   if not _REQUESTED:
     _REQUESTED.append(name)
+    # said at once (an evaluator may run for minutes before the next safe point); os.write: no buffered stream
+    # is re-entered if the signal landed inside a write to stderr
+    with contextlib.suppress(OSError):
+      os.write(2, f"\n{name}: stopping at the next safe point (the next training step, or the end of the running "
+                  f"evaluator: those finished are kept); {name} again stops at once\n".encode())
 
 
 @contextlib.contextmanager

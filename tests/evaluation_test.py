@@ -1,5 +1,6 @@
 """eval.py end to end on a tiny trained run: files, consistency of the numbers, errors."""
 
+import collections
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from lowrank_jax import report as report_lib
 from lowrank_jax.evaluators import Attacked, WorstCase
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shared import copy_run, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
+from shared import copy_run, counted_evaluator, shared_run, tiny_config  # pylint: disable=g-import-not-at-top
 import jpeg_evaluator  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -264,6 +265,41 @@ class EvaluationTest(absltest.TestCase):
                                 r"examples; config.eval.only='representation' would be of step \d+ on 30"):
       evaluation.evaluate_workdir(workdir, ec, progress=False)
     self.assertEqual(json.load(open(os.path.join(workdir, "eval", "eval.json"))), saved)
+
+  def test_an_interrupted_evaluation_resumes_after_the_evaluators_it_finished(self):
+    """Ctrl-C inside noise_stability, which reads pgd_grid's transfer inputs and DeepFool's perturbations: the
+    next evaluation takes those two back from eval/partial/ instead of running them again, and writes the eval.json
+    an uninterrupted evaluation writes (seconds aside); eval/partial/ is gone after it. Kept Results of another
+    config are not taken back."""
+    workdir = copy_run("lowrank", os.path.join(self.tmp.name, "resumed"))
+    partial = os.path.join(workdir, "eval", "partial")
+    ec = _eval_config()
+    ec.only = "noise_stability"  # and what it needs: pgd_grid, deepfool
+    evaluate = lambda c: evaluation.evaluate_workdir(workdir, c, transfer_from=self.van, progress=False, fresh=True)
+    straight = evaluate(ec)
+    self.assertFalse(os.path.exists(partial))
+    calls = []
+    counted = lambda name, interrupt=False: counted_evaluator(name, calls, interrupt)
+    names = ("pgd_grid", "deepfool", "noise_stability")
+    with mock.patch.dict(evaluators.EVALUATORS, {n: counted(n, interrupt=n == "noise_stability") for n in names}):
+      with self.assertRaises(KeyboardInterrupt):
+        evaluate(ec)
+    self.assertEqual(sorted(os.listdir(partial)), ["deepfool.npz", "pgd_grid.npz"])
+    other = _eval_config()
+    other.only, other.pgd_grid.tolerance = "pgd_grid", 0.02  # another config: run again
+    with mock.patch.dict(evaluators.EVALUATORS, {n: counted(n) for n in names}):
+      self.assertNotIn("resumed", evaluate(other))
+      self.assertEqual(sorted(os.listdir(partial)), ["deepfool.npz"])  # pgd_grid's, of this config, is in eval.json
+      with mock.patch.dict(evaluators.EVALUATORS, {"noise_stability": counted("noise_stability", interrupt=True)}):
+        with self.assertRaises(KeyboardInterrupt):
+          evaluate(ec)  # pgd_grid of `ec` runs and is kept again; deepfool is taken back
+      resumed = evaluate(ec)
+    self.assertEqual(collections.Counter(calls), {"pgd_grid": 3, "deepfool": 1, "noise_stability": 3})
+    self.assertEqual(sorted(resumed["resumed"]), ["deepfool", "pgd_grid"])
+    same = lambda r: {k: v for k, v in json.loads(json.dumps(r)).items() if k not in ("seconds", "resumed")}
+    self.assertEqual(same(resumed), same(straight))
+    self.assertEqual(same(json.load(open(os.path.join(workdir, "eval", "eval.json")))), same(straight))
+    self.assertFalse(os.path.exists(partial))
 
   def test_a_report_left_behind_by_a_killed_eval_is_redrawn_from_eval_json(self):
     """kill -9 between writing eval.json and report.md left a report of older results: the next eval.py (under its

@@ -5,6 +5,7 @@ for it and returns its workdir; later calls reuse it. conftest.py gives the sess
 (LOWRANK_TEST_RUNS) and removes it at the end. Tests that change a run work on a copy (`copy_run`).
 """
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -14,7 +15,7 @@ import sys
 import tempfile
 
 from configs import default
-from lowrank_jax import spec_runner
+from lowrank_jax import evaluators, spec_runner
 
 RUNS = {  # the tiny runs: 2 epochs of 16 steps of batch 32
     "lowrank": {"lowrank.warmup_steps": 32},
@@ -36,6 +37,19 @@ def tiny_config(**kw):
   c.lowrank.warmup_steps = 16
   c.lowrank.threshold_every = 5
   return spec_runner.apply_overrides(c, kw)
+
+
+def counted_evaluator(name: str, calls: list, interrupt: bool = False) -> evaluators.Evaluator:
+  """Evaluator `name` that appends its name to `calls` each time it runs; interrupt: it raises what stop.check()
+  raises on Ctrl-C instead of running."""
+  original = evaluators.EVALUATORS[name]
+
+  def run(inputs, needed):
+    calls.append(name)
+    if interrupt:
+      raise KeyboardInterrupt("SIGINT")
+    return original.run(inputs, needed)
+  return dataclasses.replace(original, run=run)
 
 
 def shared_run(kind: str) -> str:

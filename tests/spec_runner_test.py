@@ -13,8 +13,8 @@ from unittest import mock
 
 from absl.testing import absltest
 
-from lowrank_jax import default_config, export, runfiles, spec_runner
-from tests.shared import RUNS, copy_run, shared_run, tiny_config
+from lowrank_jax import default_config, evaluators, export, runfiles, spec_runner
+from tests.shared import RUNS, copy_run, counted_evaluator, shared_run, tiny_config
 
 SPEC = {
     "about": "a test", "results": "docs/results/test",
@@ -213,6 +213,30 @@ class CurveTest(absltest.TestCase):
     self.assertTrue(os.path.exists(os.path.join(folder, "model.json")))
     self.assertFalse(spec_runner._exported(spec_runner.Run("lr_s1", overrides={"seed": 1}), models))
     self.assertFalse(spec_runner._exported(spec_runner.Run("lr_s0_e05", overrides={"seed": 0}, until_epoch=5), models))
+
+  def test_a_row_whose_evaluation_was_interrupted_goes_on_after_its_finished_evaluators(self):
+    """Ctrl-C during the row's second evaluator: no result is written; the rerun takes the first evaluator back
+    (not run again), the result names it under "resumed" and counts its seconds in the row's eval seconds."""
+    root, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    copy_run("lowrank", os.path.join(root, "lr_s0"))
+    runs = [spec_runner.Run("lr_s0", overrides={"seed": 0})]
+    base = tiny_config(**RUNS["lowrank"])
+    ev = {"num_examples": 20, "batch_size": 20, "only": "random_pixels,representation"}
+    calls = []
+    counted = lambda name, interrupt=False: counted_evaluator(name, calls, interrupt)
+    go = lambda: spec_runner.run_experiment(runs, root, out, base_config=base, eval_overrides=ev, log=lambda s: None)
+    with mock.patch.dict(evaluators.EVALUATORS, {"random_pixels": counted("random_pixels"),
+                                                 "representation": counted("representation", interrupt=True)}):
+      with self.assertRaises(KeyboardInterrupt):
+        go()
+    self.assertFalse(os.path.exists(os.path.join(out, "lr_s0.json")))
+    with mock.patch.dict(evaluators.EVALUATORS, {n: counted(n) for n in ("random_pixels", "representation")}):
+      result = go()["lr_s0"]
+    self.assertEqual(calls, ["random_pixels", "representation", "representation"])
+    self.assertEqual(result["eval"]["resumed"], ["random_pixels"])
+    self.assertGreaterEqual(result["seconds"]["eval"], result["eval"]["seconds"]["random_pixels"])
+    self.assertIn("representation", result["eval"])
+    self.assertFalse(os.path.exists(os.path.join(root, "lr_s0", "eval", "partial")))
 
   def test_a_reused_run_is_copied_and_evaluated_not_trained(self):
     """"reuse": another experiment's finished run of the same config is copied (not its evaluation) and

@@ -370,6 +370,7 @@ class LoopTest(absltest.TestCase):
         self.assertLess(len(epochs), 50, delay)
         if delay is None:
           self.assertTrue(os.listdir(os.path.join(d, "checkpoints")), "nothing saved on Ctrl-C")
+          self.assertIn("SIGINT: stopping at the next safe point", err)  # said when it comes, not at the next step
 
   def test_nan_stops_with_last_good_checkpoint(self):
     with tempfile.TemporaryDirectory() as d:
