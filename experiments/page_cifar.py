@@ -66,8 +66,8 @@ CONTROL_MARGIN = 10  # points: the control shows the attacks find robustness whe
 def _control(groups: dict[str, list[dict]], e: float) -> str:
   """What every attack leaves of the adversarially trained control at eps e, against vanilla: a control that keeps
   clearly more shows that the attacks leave robustness where training put some (so the others' low numbers are
-  the models', not an attack that breaks every model)."""
-  labs = [lab for lab in groups if lab.startswith("PGD-AT")]
+  the models', not an attack that breaks every model). The control is the row trained with config.method pgd_at."""
+  labs = [lab for lab, rs in groups.items() if rs and rs[0].get("config", {}).get("method") == "pgd_at"]
   if not labs or "vanilla" not in groups:
     return ""
   lab, rs = labs[0], groups[labs[0]]

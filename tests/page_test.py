@@ -233,9 +233,11 @@ class PageTest(absltest.TestCase):
   def test_what_the_adversarially_trained_control_shows(self):
     """Known answers: a control 10 points or more above vanilla after every attack shows that the attacks leave
     robustness where training put some; one less than 10 above does not; no control or no vanilla: no sentence."""
-    row = lambda worst, clean: {"eval": {"clean_accuracy": clean,
-                                         "robust_accuracy": {"0.0313725": {"accuracy": worst}}}}
-    groups = {"vanilla": [row(0.0, 0.87), row(0.02, 0.88)], "PGD-AT (3 steps)": [row(0.30, 0.70), row(0.36, 0.72)]}
+    row = lambda worst, clean, method="pgd_at": {"config": {"method": method}, "eval": {
+        "clean_accuracy": clean, "robust_accuracy": {"0.0313725": {"accuracy": worst}}}}
+    groups = {"vanilla": [row(0.0, 0.87, "vanilla"), row(0.02, 0.88, "vanilla")],
+              "PGD-AT (3 steps)": [row(0.30, 0.70), row(0.36, 0.72)]}
+    self.assertEqual(page_cifar._control({**groups, "PGD-AT (3 steps)": [row(0.3, 0.7, "lowrank")]}, 8 / 255), "")
     self.assertEqual(page_cifar._control(groups, 8 / 255),
                      "The adversarially trained control, PGD-AT (3 steps), keeps 33.0 ± 4.2% after every attack at "
                      "8/255 (clean 71.0 ± 1.4%), 10 points or more above vanilla: the same attacks leave robustness "
@@ -244,6 +246,8 @@ class PageTest(absltest.TestCase):
     groups["PGD-AT (3 steps)"] = [row(0.08, 0.70)]  # 8.0 - 1.0 = 7 points above vanilla
     self.assertIn("keeps 8.0% after every attack at 8/255 (clean 70.0%), less than 10 points above vanilla: the "
                   "control does not show", page_cifar._control(groups, 8 / 255))
+    self.assertIn("The adversarially trained control, Madry, keeps 8.0%",  # found by its method, whatever its label
+                  page_cifar._control({"vanilla": groups["vanilla"], "Madry": groups["PGD-AT (3 steps)"]}, 8 / 255))
     self.assertEqual(page_cifar._control({"vanilla": groups["vanilla"]}, 8 / 255), "")
     self.assertEqual(page_cifar._control({"PGD-AT (3 steps)": groups["PGD-AT (3 steps)"]}, 8 / 255), "")
 
