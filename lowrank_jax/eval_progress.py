@@ -12,7 +12,7 @@ its randomness from its own name (`Inputs.subkey`), so the resumed evaluation is
 gives (tested). The key covers the parameters, the step, the evaluation config (less `only`), the examples and
 the transfer/reference models: anything else and the kept Result is ignored, then overwritten.
 
-A Result is kept only where its outputs are arrays (an evaluator with other outputs simply runs again).
+A Result is kept only where its outputs are arrays and its entry JSON (an evaluator with others simply runs again).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 
 import jax
 import numpy as np
@@ -58,7 +59,8 @@ def _file(folder: str, name: str) -> str:
 
 
 def save(folder: str, name: str, key: str, result: Result, seconds: float) -> bool:
-  """Writes evaluator `name`'s Result; False (nothing written) where its outputs are not all arrays."""
+  """Writes evaluator `name`'s Result; False (nothing written) where its outputs are not all arrays or its entry
+  and checks are not JSON."""
   arrays = {f"correct_{i}": np.asarray(a.correct) for i, a in enumerate(result.attacked)}
   try:
     for k, v in result.outputs.items():
@@ -69,9 +71,13 @@ def save(folder: str, name: str, key: str, result: Result, seconds: float) -> bo
     return False
   meta = {"key": key, "seconds": seconds, "json": result.json, "checks": list(result.checks),
           "attacked": [[a.eps, a.attack] for a in result.attacked], "outputs": list(result.outputs)}
+  try:
+    text = json.dumps(meta)
+  except (TypeError, ValueError):  # not JSON (numpy scalars, say): eval.json will say so when it is written
+    return False
   os.makedirs(folder, exist_ok=True)
   with runfiles.atomic_file(_file(folder, name)) as tmp, open(tmp, "wb") as f:
-    np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+    np.savez(f, meta=np.array(text), **arrays)
   return True
 
 
@@ -88,7 +94,7 @@ def load(folder: str, name: str, key: str) -> tuple[Result, float] | None:
         return None
       attacked = tuple(Attacked(float(e), str(a), z[f"correct_{i}"]) for i, (e, a) in enumerate(meta["attacked"]))
       outputs = {k: z[f"output_{k}"] for k in meta["outputs"]}
-  except (OSError, ValueError, KeyError):
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
     return None
   return Result(meta["json"], attacked, tuple(meta["checks"]), outputs), float(meta["seconds"])
 
