@@ -43,19 +43,40 @@ def not_yet_run(spec_path: str, grid: dict[str, dict]) -> str:
           + "; ".join(f"{lab} (seed{'s' if len(s) > 1 else ''} {', '.join(s)})" for lab, s in missing.items()) + ".")
 
 
+MACHINE_CORES = 2  # the machine the cost lines are given on
+
+
+def _on_machine(s: dict) -> float:
+  """What one row's seconds ({"train", "eval", "cores"?, "platform"?}) are worth on a MACHINE_CORES machine: times the
+  CPU cores it ran on over MACHINE_CORES (a shard pinned to one core costs half its wall time); a row that does not
+  record its cores counts as MACHINE_CORES, one on an accelerator as its wall time."""
+  return 1.0 if s.get("platform", "cpu") != "cpu" else s.get("cores", MACHINE_CORES) / MACHINE_CORES
+
+
 def _compute(results: dict[str, dict]) -> str:
+  """The cost line of a grid: hours of a MACHINE_CORES-core machine, training and evaluation, from the JSON's seconds."""
   secs = [r["seconds"] for r in results.values() if "seconds" in r and not r.get("trained_by")]
   reused = [r["seconds"] for r in results.values() if "seconds" in r and r.get("trained_by")]
-  train, ev = sum(s["train"] for s in secs), sum(s["eval"] for s in secs + reused)
+  train = sum(s["train"] * _on_machine(s) for s in secs)
+  ev = sum(s["eval"] * _on_machine(s) for s in secs + reused)
   resumed = sum(bool(s.get("resumed")) for s in secs)
+  recorded = [s for s in secs + reused if "cores" in s]
   notes = ["the sum of the JSON's `seconds`"]
+  if recorded:
+    notes[0] += f", each row's times the CPU cores it ran on over {MACHINE_CORES}"
+    if len(recorded) < len(secs + reused):
+      notes.append(f"{len(secs + reused) - len(recorded)} row(s) that predate that record count as "
+                   f"{MACHINE_CORES} cores: an upper bound")
+  elsewhere = [s["platform"] for s in secs + reused if s.get("platform", "cpu") != "cpu"]
+  if elsewhere:
+    notes.append(f"{len(elsewhere)} row(s) ran on {', '.join(sorted(set(elsewhere)))}: their seconds count as they are")
   if resumed:
     notes.append(f"{resumed} row(s) resumed from a checkpoint, whose training seconds count only the part after the "
                  "resume")
   if reused:
     notes.append(f"{len(reused)} row(s) trained by the learning curves, whose training counts there")
-  return (f"{(train + ev) / 3600:.2f} h on 2 CPU cores ({train / 3600:.2f} h training, {ev / 3600:.2f} h evaluation; "
-          + "; ".join(notes) + ")")
+  return (f"{(train + ev) / 3600:.2f} h on {MACHINE_CORES} CPU cores ({train / 3600:.2f} h training, "
+          f"{ev / 3600:.2f} h evaluation; " + "; ".join(notes) + ")")
 
 
 README_START, README_END = "<!-- claims table: experiments/page.py writes it -->", "<!-- end of the claims table -->"

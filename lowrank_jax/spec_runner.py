@@ -26,6 +26,7 @@ import sys
 import time
 from typing import Any, Callable, Iterable
 
+import jax
 import ml_collections
 import numpy as np
 
@@ -164,7 +165,7 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
     kept_s = sum(ev["seconds"][name] for name in ev.get("resumed", []))  # evaluators an interrupted call finished
     result = {"run": dataclasses.asdict(r), **({"trained_by": r.reuse} if r.reuse else {}), "config": config.to_dict(), "train": last, "history": history, "eval": ev,
               "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s + kept_s, 1),
-                          "resumed": resumed}}
+                          "resumed": resumed, **where_it_ran()}}
     write_result(out, result)
     results[r.name] = runfiles.read_json(out)
     if on_result is not None:
@@ -273,6 +274,16 @@ def _config_diff(saved: dict, config: ml_collections.ConfigDict) -> str:
   """'' when a run saved with `saved` continues as `config` unchanged (length included); else the first change."""
   fields = config_lib.changed_fields(saved, config)
   return (f"config.{fields[0]} differs" if fields else "") or (config_lib.schedule_change(saved, config) or "")
+
+
+def where_it_ran() -> dict:
+  """What a row's seconds were spent on: the backend, and the CPU cores this process may run on (its affinity: a
+  shard pinned to one core with taskset records 1), so that seconds add up to core-hours."""
+  try:
+    cores = len(os.sched_getaffinity(0))
+  except AttributeError:  # no affinity on this OS
+    cores = os.cpu_count() or 1
+  return {"platform": jax.default_backend(), "cores": cores}
 
 
 def _has_checkpoint(workdir: str) -> bool:

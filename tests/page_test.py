@@ -55,6 +55,22 @@ class PageTest(absltest.TestCase):
     self.assertEqual(page.not_yet_run(page.CLAIMS_SPEC, {f"{r['name']}_s{s}": {} for r in evaluated
                                                          for s in r.get("seeds", [0])}), "")
 
+  def test_the_cost_line_counts_each_row_on_the_cores_it_ran_on(self):
+    """Hand-computed: a row pinned to 1 core (1 h training, 0.5 h evaluation) costs half of that on the 2-core
+    machine; one that predates the record (0.5 h training) counts as 2 cores; a row trained by the curves adds only its
+    evaluation (0.25 h on 2 cores): 1.0 h training + 0.5 h evaluation."""
+    line = page._compute({
+        "a": {"seconds": {"train": 3600.0, "eval": 1800.0, "resumed": False, "platform": "cpu", "cores": 1}},
+        "b": {"seconds": {"train": 1800.0, "eval": 0.0, "resumed": True}},
+        "c": {"trained_by": "curves", "seconds": {"train": 0.5, "eval": 900.0, "platform": "cpu", "cores": 2}}})
+    self.assertTrue(line.startswith("1.50 h on 2 CPU cores (1.00 h training, 0.50 h evaluation; the sum of the "
+                                    "JSON's `seconds`, each row's times the CPU cores it ran on over 2; 1 row(s) that "
+                                    "predate that record count as 2 cores: an upper bound;"), line)
+    old = page._compute({"b": {"seconds": {"train": 1800.0, "eval": 1800.0, "resumed": False}}})
+    self.assertEqual(old, "1.00 h on 2 CPU cores (0.50 h training, 0.50 h evaluation; the sum of the JSON's `seconds`)")
+    gpu = page._compute({"g": {"seconds": {"train": 3600.0, "eval": 0.0, "platform": "gpu", "cores": 16}}})
+    self.assertTrue(gpu.startswith("1.00 h on 2 CPU cores (1.00 h training,") and "1 row(s) ran on gpu" in gpu, gpu)
+
   def test_a_grid_with_one_row_says_what_is_not_yet_known(self):
     """The grid's first row landing must not crash the page (run.py --commit writes it) nor call a claim changed."""
     out = tempfile.mkdtemp()

@@ -237,6 +237,18 @@ class CurveTest(absltest.TestCase):
     self.assertGreaterEqual(result["seconds"]["eval"], result["eval"]["seconds"]["random_pixels"])
     self.assertIn("representation", result["eval"])
     self.assertFalse(os.path.exists(os.path.join(root, "lr_s0", "eval", "partial")))
+    self.assertEqual((result["seconds"]["platform"], result["seconds"]["cores"]),
+                     ("cpu", len(os.sched_getaffinity(0))))
+
+  def test_a_row_records_the_cores_it_may_run_on(self):
+    """Pinned to one core, as a shard is with taskset, a row records 1 core; unpinned, every core it may use."""
+    allowed = os.sched_getaffinity(0)
+    try:
+      os.sched_setaffinity(0, {min(allowed)})
+      self.assertEqual(spec_runner.where_it_ran(), {"platform": "cpu", "cores": 1})
+    finally:
+      os.sched_setaffinity(0, allowed)
+    self.assertEqual(spec_runner.where_it_ran()["cores"], len(allowed))
 
   def test_a_reused_run_is_copied_and_evaluated_not_trained(self):
     """"reuse": another experiment's finished run of the same config is copied (not its evaluation) and
