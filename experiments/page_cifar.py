@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from experiments import claims, length
 from experiments.page_common import PAPER_PGD, ev, groups_of, ms, rows_of, settings, verdict_lines
 from experiments.page_curves import section_curves
@@ -41,6 +43,36 @@ def paper_table(groups: dict[str, list[dict]]) -> list[str]:
                     ms(ev(r).worst(e) for r in rs)])
   return markdown.table(["model (ours)", "eps", "paper PGD-7", "paper PGD-20", "ours, paper-like PGD-7",
                          "ours, paper-like PGD-20", "ours, PGD-7", "ours, PGD-20", "ours, worst case"], table)
+
+
+def paper_figure(groups: dict[str, list[dict]], path: str) -> None:
+  """The paper's table as a figure, one panel per model: accuracy (%) against eps (/255), the paper's PGD-7 and
+  PGD-20 (where the paper has the model) beside ours under the paper-like PGD-7/20, our PGD-20 and the worst case
+  over every attack; a band is the range over seeds, a line their mean."""
+  fig, axes = markdown.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), sharey=True, squeeze=False)
+  x = list(PAPER_EPS)
+  for ax, (lab, rs) in zip(axes[0], groups.items()):
+    paper = PAPER_PGD.get(PAPER_LABEL.get(lab, ""), {})
+    for i, (name, style) in enumerate((("paper PGD-7", ":"), ("paper PGD-20", "--"))):
+      if paper:
+        ax.plot(x, [paper[k][i] for k in x], ls=style, marker="s", ms=4, color="0.3", label=name)
+    like = [{k: _near(ev(r).paper_like_by_eps(), k / 255) for k in x} for r in rs]
+    ours = {"ours, paper-like PGD-7": ([[lk[k].get(7, np.nan) for k in x] for lk in like], "C0", ":"),
+            "ours, paper-like PGD-20": ([[lk[k].get(20, np.nan) for k in x] for lk in like], "C0", "-"),
+            "ours, PGD-20": ([[ev(r).pgd(k / 255, 20) for k in x] for r in rs], "C1", "-"),
+            "ours, worst case": ([[ev(r).worst(k / 255) for k in x] for r in rs], "C3", "-")}
+    for name, (vals, c, style) in ours.items():
+      v = 100 * np.asarray([[np.nan if a is None else a for a in row] for row in vals], float)  # seeds x eps
+      ax.plot(x, v.mean(0), ls=style, marker="o", ms=3, color=c, label=name)
+      if len(v) > 1:
+        ax.fill_between(x, v.min(0), v.max(0), color=c, alpha=0.2, lw=0)
+    ax.set(title=f"{lab} ({len(rs)} seed{'s' if len(rs) > 1 else ''})", xlabel="eps (/255)", xticks=x, ylim=(-2, 100))
+    ax.title.set_fontsize(9)
+  axes[0][0].set_ylabel("accuracy (%)")
+  handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()}
+  fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=6, fontsize=7, frameon=False)
+  fig.tight_layout(rect=(0, 0.1, 1, 1))
+  markdown.save(fig, path)
 
 
 COMES_BACK = 10  # points: the paper's number "comes back" when ours is within this of it
@@ -167,6 +199,11 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
           "so its JSON's `seconds.train` covers only loading it, and its `history` is that run's.", ""]
   L += [pending, ""] if pending else []
   L += ["### The paper's table beside ours", "", PAPER_LIKE, "", _finding(groups), ""] + paper_table(groups) + [""]
+  if figures_dir and rel:
+    path = os.path.join(figures_dir, "cifar10_paper_table.png")
+    paper_figure(groups, path)
+    L += ["The same table as a figure (grey: the paper's numbers; a band: the range over seeds):", "",
+          f"![the paper's table beside ours]({rel(path)})", ""]
   rows = rows_of(groups)
   verdicts = claims.verdicts(rows)
   L += ["### Verdicts on CIFAR-10", ""]

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+from unittest import mock
 
 from absl.testing import absltest
 import numpy as np
@@ -305,6 +306,16 @@ class PageTest(absltest.TestCase):
       self.assertIn(f"| {v.claim}. {v.title} | **{v.verdict}** |", text)
       self.assertIn(f"Verdict: **{v.verdict}**. {v.reason}.", text)
     self.assertIn("LR (layer3 + penultimate)", claims.claim5_compression(rows).numbers)  # the compressed-layer LR
+    figs = []
+    with mock.patch.object(page_cifar.markdown, "save", lambda fig, path: figs.append((fig, path))):
+      text = "\n".join(page.section_cifar(cifar, figures_dir="figs", rel=lambda p: p))
+    (fig, path), = figs
+    self.assertIn(f"![the paper's table beside ours]({path})", text)
+    lines = {(ax.get_title().split(" (")[0], l.get_label()): l.get_ydata() for ax in fig.axes for l in ax.get_lines()}
+    np.testing.assert_allclose(lines["vanilla", "paper PGD-20"], [31.0, 21.8, 7.8, 4.5])  # the paper's Table
+    self.assertAlmostEqual(lines["vanilla", "ours, worst case"][0], worst)  # the mean over seeds, at 8/255
+    self.assertAlmostEqual(lines["vanilla", "ours, paper-like PGD-20"][0], like)
+    self.assertNotIn(("PGD-AT", "paper PGD-20"), lines)  # not a row of the paper's table
     empty = page.section_cifar({}, "Not yet run: 10 of the 10 rows.")
     self.assertIn("has no row yet: the learning curves below choose its length. Not yet run: 10 of the 10 rows.",
                   "\n".join(empty))
