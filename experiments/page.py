@@ -128,17 +128,20 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
   L = ["# Results", "", "Every number on this page is read from the raw JSON under `docs/results/`; "
        "`python experiments/page.py` rewrites it, `make experiments` reruns everything (2 CPU cores; no GPU was used). "
        "Verdicts are computed by the functions of `experiments/claims.py` from the same JSON.", ""]
-  if cifar or cifar_spec or cifar_curves:
-    recipe = os.path.join(results_dir, "cifar10_recipe.json")
-    L += section_cifar(cifar, not_yet_run(cifar_spec, cifar) if cifar_spec else "", cifar_curves, rel, figures_dir,
-                       recipe=json.load(open(recipe)) if os.path.exists(recipe) else None)
-    L += ["## Fashion-MNIST", "", "Everything below, through the ablations, is on Fashion-MNIST (a dataset the paper "
-          "did not use): the CNN of the paper's MNIST experiments and a ResNet-18 at width 1/4.", ""]
   main = grid or first
   if main:
     groups = groups_of(main)
     rows = rows_of(groups)
     new = claims.verdicts(rows)
+  cifar_verdicts = claims.verdicts(rows_of(groups_of(cifar))) if cifar else None
+  if cifar or cifar_spec or cifar_curves:
+    recipe = os.path.join(results_dir, "cifar10_recipe.json")
+    L += section_cifar(cifar, not_yet_run(cifar_spec, cifar) if cifar_spec else "", cifar_curves, rel, figures_dir,
+                       recipe=json.load(open(recipe)) if os.path.exists(recipe) else None, verdicts=cifar_verdicts,
+                       fmnist=new if main else None)
+    L += ["## Fashion-MNIST", "", "Everything below, through the ablations, is on Fashion-MNIST (a dataset the paper "
+          "did not use): the CNN of the paper's MNIST experiments and a ResNet-18 at width 1/4.", ""]
+  if main:
     old = claims.verdicts(rows_of(groups_of(first))) if grid and first else None
     which = "the claims grid (`docs/results/claims/`)" if grid else "the 2-epoch first pass (`docs/results/paper/`)"
     L += [f"Claims read {which}: {len(main)} row{'' if len(main) == 1 else 's'}, {_compute(main)}.", ""]
@@ -148,7 +151,6 @@ def write(page: str, results_dir: str, figures_dir: str | None = None, first_dir
     if readme:
       cost = (f"{'Fashion-MNIST: m' if cifar else 'M'}easured cost of the {len(main)} "
               f"row{'' if len(main) == 1 else 's'}{' so far' if pending else ''}: {_compute(main)}.")
-      cifar_verdicts = claims.verdicts(rows_of(groups_of(cifar))) if cifar else None
       cifar_total = len([r for r in spec_runner.load_spec(cifar_spec).runs if r.evaluate]) if cifar_spec else 0
       cifar_rows = f"{len(cifar)} of {cifar_total} rows" if cifar_total > len(cifar) else ""
       cifar_pending = not_yet_run(cifar_spec, cifar) if cifar and cifar_spec else ""

@@ -163,10 +163,25 @@ def recipe_line(recipe: dict, budget_h: float = 10) -> str:
           + (f"{name(chosen)}." if chosen else "none does."))
 
 
+def changed(cifar: list[claims.Verdict], fmnist: list[claims.Verdict]) -> str:
+  """One sentence: which claims' CIFAR-10 verdicts differ from their Fashion-MNIST verdicts (those measured on both)."""
+  both = [(c, f) for c, f in zip(cifar, fmnist) if "not measured" not in (c.verdict, f.verdict)]
+  diff = [f"claim {c.claim} ({f.verdict} on Fashion-MNIST, {c.verdict} here)" for c, f in both if c.verdict != f.verdict]
+  if not both:
+    return ""
+  measured = _listed([str(c.claim) for c, _ in both])
+  if not diff:
+    return f"Each claim measured on both datasets ({measured}) has the verdict it has on Fashion-MNIST."
+  return f"Of the claims measured on both datasets ({measured}), changed from Fashion-MNIST: {_listed(diff)}."
+
+
 def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str, dict] | None = None, rel=None,
-                  figures_dir: str | None = None, recipe: dict | None = None) -> list[str]:
+                  figures_dir: str | None = None, recipe: dict | None = None,
+                  verdicts: list[claims.Verdict] | None = None,
+                  fmnist: list[claims.Verdict] | None = None) -> list[str]:
   """The CIFAR-10 sections: the table beside the paper's and the seven verdicts (results: the cifar10 grid's JSON,
-  maybe partial; pending: the rows not yet run), then its learning curves (curves: their JSON, if any)."""
+  maybe partial; pending: the rows not yet run; verdicts: the claims' functions on its rows, computed here if not
+  given), beside the Fashion-MNIST verdicts if given, then its learning curves (curves: their JSON, if any)."""
   L = ["## CIFAR-10, the paper's setting", ""]
   tail = (section_curves(curves, rel, figures_dir, results, title="CIFAR-10 learning curves", heading="###",
                          figure="cifar10_learning_curves.png", source="docs/results/cifar10_curves/",
@@ -204,11 +219,12 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
     paper_figure(groups, path)
     L += ["The same table as a figure (grey: the paper's numbers; a band: the range over seeds):", "",
           f"![the paper's table beside ours]({rel(path)})", ""]
-  rows = rows_of(groups)
-  verdicts = claims.verdicts(rows)
+  verdicts = verdicts if verdicts is not None else claims.verdicts(rows_of(groups))
   L += ["### Verdicts on CIFAR-10", ""]
-  L += markdown.table(["claim", "verdict"], [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] for v in verdicts])
-  L += [""]
+  L += markdown.table(["claim", "verdict"] + (["on Fashion-MNIST (below)"] if fmnist else []),
+                      [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] + ([f.verdict] if fmnist else [])
+                       for v, f in zip(verdicts, fmnist or verdicts)])
+  L += [""] + ([changed(verdicts, fmnist), ""] if fmnist and changed(verdicts, fmnist) else [])
   for v in verdicts:
     L += [f"**Claim {v.claim}: {v.title}.**", ""] + verdict_lines(v)
   return L + tail

@@ -268,6 +268,17 @@ class PageTest(absltest.TestCase):
     self.assertEqual(page_cifar._control({"vanilla": groups["vanilla"]}, 8 / 255), "")
     self.assertEqual(page_cifar._control({"PGD-AT (3 steps)": groups["PGD-AT (3 steps)"]}, 8 / 255), "")
 
+  def test_what_changed_from_fashion_mnist_names_the_claims_measured_on_both(self):
+    """Hand-made verdicts: claim 3 is not measured on CIFAR-10, so only 1 and 2 are compared; 2 changed."""
+    v = lambda n, verdict: claims.Verdict(n, f"t{n}", verdict, "", "", {})
+    fm = [v(1, "not reproduced"), v(2, "partly reproduced"), v(3, "not reproduced")]
+    c10 = [v(1, "not reproduced"), v(2, "not reproduced"), v(3, "not measured")]
+    self.assertEqual(page_cifar.changed(c10, fm), "Of the claims measured on both datasets (1 and 2), changed from "
+                     "Fashion-MNIST: claim 2 (partly reproduced on Fashion-MNIST, not reproduced here).")
+    self.assertEqual(page_cifar.changed(c10[:1] + fm[1:], fm),
+                     "Each claim measured on both datasets (1, 2 and 3) has the verdict it has on Fashion-MNIST.")
+    self.assertEqual(page_cifar.changed([v(1, "not measured")], fm[:1]), "")
+
   def test_cifar_section_sets_the_papers_table_beside_ours_and_gives_the_verdicts(self):
     """Rows labelled as the CIFAR-10 grid labels them (here: the Fashion-MNIST claims rows, relabelled): each cell
     of the table is the paper's number or the mean over seeds of the JSON's own, and the verdicts are the claims'
