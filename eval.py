@@ -1,6 +1,6 @@
 """Evaluates a trained run (attacks, AutoAttack, the paper's measures, an audit, a report): `lowrank-eval`.
 
-  python eval.py --workdir runs/lowrank [--transfer_from runs/vanilla] [--reference runs/third]
+  python eval.py --workdir runs/lowrank [--transfer_from runs/vanilla] [--reference runs/third] [--data_dir DIR]
       [--config.eval.num_examples=1000] [--config.eval.autoattack.enabled=False] [--config.eval.masking.enabled=True]
 
 Writes WORKDIR/eval/eval.json, report.md and PNG plots. Only the `eval` part of

@@ -27,7 +27,8 @@ TRAIN_DOC = """usage: lowrank-train --workdir DIR [--config FILE] [--config.FIEL
 
 Trains a model with (or without) the LR regularizer. Rerunning the same command resumes from the
 newest checkpoint in --workdir; a resumed run may change only how long it trains, logs and evaluates."""
-EVAL_DOC = """usage: lowrank-eval --workdir DIR [--transfer_from DIR] [--reference DIR] [--config.eval.FIELD=VALUE ...]
+EVAL_DOC = """usage: lowrank-eval --workdir DIR [--transfer_from DIR] [--reference DIR] [--data_dir DIR]
+                    [--config.eval.FIELD=VALUE ...]
 
 Evaluates a trained run: attacks, AutoAttack, the paper's measures, the gradient-masking audit.
 Writes WORKDIR/eval/eval.json, report.md and plots; only --config's `eval` fields are used."""
@@ -171,7 +172,8 @@ def _eval(argv) -> None:
   try:
     distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     results = evaluation.evaluate_workdir(FLAGS.workdir, FLAGS.config.eval, FLAGS.transfer_from, FLAGS.reference,
-                                          model_factory=_factory(FLAGS.model) if FLAGS.model else None)
+                                          model_factory=_factory(FLAGS.model) if FLAGS.model else None,
+                                          data_dir=FLAGS.data_dir)
   except _user_errors() as e:
     _fail(_one_line(e))
   except KeyboardInterrupt:
@@ -205,6 +207,9 @@ def eval_main() -> None:
     flags.DEFINE_string("reference", None, "A third workdir: source of perturbations common to every model evaluated.")
     flags.DEFINE_string("model", None, "MODULE:FACTORY for a run of your own NNX module: FACTORY() returns a fresh "
                         "instance (MODULE importable from the current folder).")
+    flags.DEFINE_string("data_dir", None, "Where the run's dataset is on this machine, if not at the run's "
+                        "config.dataset.data_dir (e.g. a model of models/ on your CIFAR-10); eval.json records the "
+                        "digest read, and the one trained on when they differ.")
 
   with stop.requests():
     _define(define)

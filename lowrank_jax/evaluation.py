@@ -83,6 +83,10 @@ def merge(old: dict, new: dict) -> dict:
   or join them, and the worst case is recomputed over all; the other evaluators are not rerun. The evaluators
   added and their config are listed under "added". The run's folder may have been moved or copied since (its
   name and path are the new ones); a ConfigError (one line) where the two are not of one checkpoint and examples."""
+  digests = [r.get("dataset", {}).get("digest") for r in (old, new)]
+  if None not in digests and digests[0] != digests[1]:
+    raise ConfigError(f"merge: the evaluations read two copies of the dataset (digest {digests[0]} vs {digests[1]}): "
+                      "evaluate every evaluator on the new copy (without config.eval.only)")
   for field in ("step", "num_examples", "clean_accuracy"):
     if old.get(field) != new.get(field):
       raise ConfigError(f"merge: the evaluations differ in {field!r} ({old.get(field)!r} vs {new.get(field)!r}): "
@@ -138,16 +142,28 @@ def _compared(transfer_from: str | None, log) -> dict | None:
     return None
 
 
+def _dataset_at(cfg, data_dir: str | None):
+  """config.dataset with data_dir replaced (if given)."""
+  if not data_dir:
+    return cfg
+  cfg = cfg.copy_and_resolve_references()
+  cfg.data_dir = data_dir
+  return cfg
+
+
 def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, reference: str | None = None,
                      progress: bool = True, add_to: dict | None = None, fresh: bool = False,
-                     model_factory=None) -> dict:
+                     model_factory=None, data_dir: str | None = None) -> dict:
   """Loads workdir (and the others), evaluates, writes WORKDIR/eval/{eval.json, report.md, *.png}; each evaluator
   as it ends goes to WORKDIR/eval/partial/ (one process only), from where an interrupted evaluation resumes; add_to: a
   finished evaluation of the same checkpoint that this one's evaluators join (`merge`). A partial evaluation
   (config.eval.only) joins the workdir's eval.json the same way; only a full one replaces it, once finished
-  (fresh: replace it whatever ran, as the experiment runner does: each row keeps its own results)."""
+  (fresh: replace it whatever ran, as the experiment runner does: each row keeps its own results). data_dir: where
+  the run's dataset is on this machine, if not where it was trained (config.dataset.data_dir): eval.json records the
+  digest of what was read, and the one trained on when they differ (a model shared with its digest, checked on
+  another copy)."""
   evaluators.validate(ec)
-  runfiles.load_run(workdir)  # a workdir with no run: one line before anything else
+  _, meta = runfiles.load_run(workdir)  # a workdir with no run: one line before anything else
   out_dir = runfiles.path(workdir, runfiles.EVAL_DIR)
   with runfiles.locked(out_dir, "eval", enabled=distributed.is_main()):  # writable before minutes of compute
     if distributed.is_main():
@@ -159,7 +175,11 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
     ref = load_model(reference) if reference else None
     _check_others(model, {"transfer_from": source, "reference": ref})
     compare = _compared(transfer_from, lambda s: print(s, file=sys.stderr) if progress else None)
-    ds = data_lib.load_dataset(model.config.dataset)
+    ds = data_lib.load_dataset(_dataset_at(model.config.dataset, data_dir))
+    trained_on = meta.get("dataset", {}).get("digest")
+    if trained_on and trained_on != ds.digest:
+      print(f"note: {ds.source} (digest {ds.digest}) is not the copy {workdir} was trained on (digest {trained_on})",
+            file=sys.stderr)
     if ec.split not in ds.splits or ec.split == "train":
       raise ConfigError(f"config.eval.split={ec.split!r}: the run's dataset has no such held-out split "
                                    f"(validation needs config.dataset.validation_size > 0 in training)")
@@ -171,7 +191,8 @@ def evaluate_workdir(workdir: str, ec, transfer_from: str | None = None, referen
     results = evaluate(model, ec, data_lib.to_unit(tx[:n]), ty[:n], source=source, reference=ref,
                        progress=progress, train=ds.splits["train"], keep=keep)
     results.update(workdir=workdir, split=ec.split, transfer_from=transfer_from, reference=reference,
-                   dataset={"name": ds.name, "source": ds.source, "digest": ds.digest})
+                   dataset={"name": ds.name, "source": ds.source, "digest": ds.digest,
+                            **({"trained_on": trained_on} if trained_on and trained_on != ds.digest else {})})
     if add_to is not None:
       results = merge(add_to, results)
     if distributed.is_main():

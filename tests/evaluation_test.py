@@ -1,6 +1,7 @@
 """eval.py end to end on a tiny trained run: files, consistency of the numbers, errors."""
 
 import collections
+import io
 import json
 import os
 import shutil
@@ -356,6 +357,43 @@ class EvaluationTest(absltest.TestCase):
     ec.split = "validation"
     with self.assertRaisesRegex(config_lib.ConfigError, "config.eval.split='validation'.*validation_size"):
       evaluation.evaluate_workdir(copy_run("vanilla", os.path.join(self.tmp.name, "van")), ec, progress=False)
+
+  def test_another_copy_of_the_dataset_is_read_from_data_dir_and_its_digest_recorded(self):
+    """data_dir (eval.py --data_dir): the same files elsewhere give the digest trained on; a copy whose first 20
+    test images are black is read (clean accuracy: the labels that the model's class for a black image matches,
+    computed here) and recorded with its own digest beside the one trained on, said on stderr; a partial evaluation
+    on it does not join the eval.json of the first copy."""
+    import gzip  # pylint: disable=g-import-not-at-top
+    src, tmp = data.FASHION_MNIST_DIR, tempfile.mkdtemp()
+    same, black = os.path.join(tmp, "same"), os.path.join(tmp, "black")
+    shutil.copytree(src, same)
+    shutil.copytree(src, black)
+    raw = bytearray(gzip.open(os.path.join(src, "t10k-images-idx3-ubyte.gz")).read())
+    raw[16:16 + 20 * 28 * 28] = bytes(20 * 28 * 28)  # the IDX header is 16 bytes
+    with gzip.open(os.path.join(black, "t10k-images-idx3-ubyte.gz"), "wb", compresslevel=1) as f:
+      f.write(raw)
+    workdir = copy_run("vanilla", os.path.join(self.tmp.name, "van_data_dir"))
+    trained = json.load(open(os.path.join(workdir, "model.json")))["dataset"]["digest"]
+    ec = tiny_config().eval
+    ec.num_examples, ec.batch_size, ec.only = 20, 20, "representation"
+    r = evaluation.evaluate_workdir(workdir, ec, progress=False, data_dir=same)
+    self.assertEqual((r["dataset"]["digest"], r["dataset"]["source"]), (trained, f"idx:{same}"))
+    self.assertNotIn("trained_on", r["dataset"])
+    with self.assertRaisesRegex(config_lib.ConfigError, "merge: the evaluations read two copies of the dataset "
+                                f"\\(digest {trained} vs [0-9a-f]{{16}}\\): evaluate every evaluator on the new copy"):
+      evaluation.evaluate_workdir(workdir, ec, progress=False, data_dir=black)  # joining the eval.json of the first
+    ec.only = ""
+    ec.pgd_grid.enabled = ec.autoattack.enabled = ec.deepfool.enabled = ec.random_pixels.enabled = False
+    ec.noise_stability.enabled = ec.compression.enabled = ec.masking.enabled = False
+    with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
+      r = evaluation.evaluate_workdir(workdir, ec, progress=False, data_dir=black)
+    self.assertNotEqual(r["dataset"]["digest"], trained)
+    self.assertEqual(r["dataset"]["trained_on"], trained)
+    self.assertIn(f"is not the copy {workdir} was trained on (digest {trained})", err.getvalue())
+    m = loading.load_model(workdir)
+    on_black = int(np.argmax(np.asarray(m.logits(np.zeros((1, 28, 28, 1), np.float32)))))
+    y = data.load_dataset(m.config.dataset).splits["test"][1][:20]
+    self.assertAlmostEqual(r["clean_accuracy"], float(np.mean(y == on_black)))
 
   def test_load_model_matches_training_accuracy(self):
     m = loading.load_model(self.van)

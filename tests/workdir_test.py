@@ -66,7 +66,7 @@ class CommandLineTest(absltest.TestCase):
 
   def test_help_lists_every_flag_and_exits_0(self):
     helps = run_scripts([[TRAIN, "--help"], [EVAL, "--help"]], cwd=ROOT)
-    for r, extra in zip(helps, ((), ("--transfer_from", "--reference", "--model"))):
+    for r, extra in zip(helps, ((), ("--transfer_from", "--reference", "--model", "--data_dir"))):
       self.assertEqual(r.returncode, 0, r.stderr)
       flags = {l.split()[0] for l in r.stdout.splitlines() if l.startswith("  --")}
       self.assertEqual(flags, {"--workdir", "--config", "--config.FIELD=VALUE", "--distributed",
