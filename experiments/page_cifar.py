@@ -224,7 +224,8 @@ def section_cifar(results: dict[str, dict], pending: str = "", curves: dict[str,
   L += markdown.table(["claim", "verdict"] + (["on Fashion-MNIST (below)"] if fmnist else []),
                       [[f"{v.claim}. {v.title}", f"**{v.verdict}**"] + ([f.verdict] if fmnist else [])
                        for v, f in zip(verdicts, fmnist or verdicts)])
-  L += [""] + ([changed(verdicts, fmnist), ""] if fmnist and changed(verdicts, fmnist) else [])
+  what_changed = changed(verdicts, fmnist) if fmnist else ""
+  L += [""] + ([what_changed, ""] if what_changed else [])
   for v in verdicts:
     L += [f"**Claim {v.claim}: {v.title}.**", ""] + verdict_lines(v)
   return L + tail
