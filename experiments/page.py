@@ -59,7 +59,8 @@ def _compute(results: dict[str, dict]) -> str:
   reused = [r["seconds"] for r in results.values() if "seconds" in r and r.get("trained_by")]
   train = sum(s["train"] * _on_machine(s) for s in secs)
   ev = sum(s["eval"] * _on_machine(s) for s in secs + reused)
-  resumed = sum(bool(s.get("resumed")) for s in secs)
+  resumed = sum(bool(r["seconds"].get("resumed")) for r in results.values()
+                if "seconds" in r and not r.get("trained_by") and "parked" not in r)
   recorded = [s for s in secs + reused if "cores" in s]
   notes = ["the sum of the JSON's `seconds`"]
   if recorded:
@@ -75,6 +76,10 @@ def _compute(results: dict[str, dict]) -> str:
                  "resume")
   if reused:
     notes.append(f"{len(reused)} row(s) trained by the learning curves, whose training counts there")
+  parked = sum("parked" in r for r in results.values() if "seconds" in r)
+  if parked:
+    notes.append(f"{parked} row(s) trained elsewhere and parked under models/ (`experiments/run.py "
+                 "--park`), whose training seconds are not in their JSON")
   return (f"{(train + ev) / 3600:.2f} h on {MACHINE_CORES} CPU cores ({train / 3600:.2f} h training, "
           f"{ev / 3600:.2f} h evaluation; " + "; ".join(notes) + ")")
 

@@ -9,6 +9,9 @@
   python experiments/run.py claims --only vanilla_s0 --redo vanilla_s0   # evaluate a finished row again; its
                                                    # result is replaced when the new one is written
   python experiments/run.py cifar10 --shard 2/4   # the 2nd of 4 shares of the rows (machines sharing the folder)
+  python experiments/run.py cifar10 --park --commit   # rows trained but not yet evaluated (and the reference models)
+                                                   # kept in the spec's "export" folder and committed: a fresh clone
+                                                   # evaluates them without training them again
 
 On one CPU machine, one shard per core trains more steps per second in all than one process using every core
 (bench/shards.py measures it; docs/results/shards.json), e.g. on 2 cores:
@@ -20,6 +23,8 @@ seed 0 of each row exported (parameters, config, dataset digest) to the spec's "
 Rerunning skips finished runs and resumes an interrupted one: its training from its last checkpoint (every epoch
 and at Ctrl-C), its evaluation after the evaluators it finished (kept in WORKDIR/eval/partial/). Ctrl-C stops at the
 next training step or evaluator; a second Ctrl-C at once. Compiled programs are kept in runs/jax_cache.
+A run whose workdir has no checkpoint (a fresh clone) but whose model is in the export folder (parked by --park, or
+seed 0's export) is evaluated from that copy, not trained again.
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ def results_of(folder: str, quick: bool) -> str:
 
 
 def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", redo: str = "",
-        shard: tuple[int, int] | None = None) -> dict[str, dict]:
+        shard: tuple[int, int] | None = None, park: bool = False) -> dict[str, dict]:
   spec = spec_runner.load_spec(spec_path(name), quick=quick, results_of=lambda f: results_of(f, quick))
   runs = list(spec.runs)
   if shard is not None:
@@ -95,13 +100,19 @@ def run(name: str, quick: bool, only: str = "", on_result=None, add: str = "", r
     except ValueError as e:
       raise ValueError(f"{spec_path(name)}: --only: {e}") from None
   root, results = dirs(spec, quick)
+  export_dir = exports_of(spec.export, quick) if spec.export else None
+  if park:
+    if not export_dir:
+      raise ValueError("--park: the spec names no \"export\" folder to park the trained runs in")
+    spec_runner.park(runs, root, results, export_dir, on_result=on_result)
+    return {}
   if add:
     return spec_runner.add_evaluators(runs, root, results, add, base_config=spec.base_config(), eval_overrides=spec.eval,
-                                     on_result=on_result)
+                                     on_result=on_result, export_dir=export_dir)
   try:
     return spec_runner.run_experiment(runs, root, results, base_config=spec.base_config(), eval_overrides=spec.eval,
                                      on_result=on_result, redo=[n for n in redo.split(",") if n],
-                                     export_dir=exports_of(spec.export, quick) if spec.export else None)
+                                     export_dir=export_dir)
   except ValueError as e:
     raise ValueError(f"{spec_path(name)}: {e}") from None
 
@@ -126,6 +137,9 @@ def main() -> None:
                   "their checkpoint is missing); each result is replaced when its new one is written")
   ap.add_argument("--shard", default="", help="K/N: only the K-th of N shares of the runs (machines sharing this "
                   "folder, e.g. a job array: --shard $((SLURM_ARRAY_TASK_ID + 1))/N)")
+  ap.add_argument("--park", action="store_true", help="keep the runs trained to the end but not evaluated (and the "
+                  "runs others attack with) in the spec's export folder, committed with --commit, instead of running "
+                  "anything: a fresh clone evaluates them without training them again")
   a = ap.parse_args()
   quick = a.quick or os.environ.get("QUICK") == "1"
   shard = None
@@ -138,11 +152,13 @@ def main() -> None:
   use_compilation_cache()
   if a.add and a.redo:
     sys.exit("error: --add and --redo: give one (--add merges evaluators into a result, --redo replaces it)")
+  if a.park and (a.add or a.redo):
+    sys.exit("error: --park runs nothing: give it without --add and --redo")
   with stop.requests():  # Ctrl-C / SIGTERM: at the next training step or evaluator, nothing finished is lost
     for name in a.specs:
       try:
         run(name, quick, a.only, on_result=commit if a.commit and not quick else None, add=a.add, redo=a.redo,
-            shard=shard)
+            shard=shard, park=a.park)
       except ValueError as e:
         sys.exit(f"error: {e}")
       except KeyboardInterrupt:  # the run in training saved its checkpoint, the evaluation its finished evaluators

@@ -2,7 +2,7 @@
 whether the copy classifies its result's evaluated examples exactly as the result says.
 
 The copy is itself a run directory that `load_model` and `eval.py` read: config.json, model.json (the dataset's
-source and digest included) and one checkpoint holding only the model's parameters and batch statistics (no
+source and digest included), metrics.jsonl (the run's epoch records) and one checkpoint holding only the model's parameters and batch statistics (no
 optimizer state, no LR layers' W and b), with the digest of every array.
 """
 
@@ -28,6 +28,8 @@ def export_model(workdir: str, out: str, note: dict | None = None, model=None) -
   runfiles.write_json(runfiles.path(tmp, runfiles.CONFIG), {**config, "keep_checkpoints": 1})
   runfiles.write_json(runfiles.path(tmp, runfiles.MODEL),
                       {**meta, "exported_from": {"step": loaded.step, **(note or {})}})
+  if os.path.exists(runfiles.path(workdir, runfiles.METRICS)):  # its epoch records (learning curve, last record)
+    shutil.copyfile(runfiles.path(workdir, runfiles.METRICS), runfiles.path(tmp, runfiles.METRICS))
   ckpt = ckpt_lib.Checkpointer(runfiles.path(tmp, runfiles.CHECKPOINTS), keep=1)
   try:
     ckpt.save(loaded.step, {"params": {"model": loaded.params}, "batch_stats": loaded.batch_stats})

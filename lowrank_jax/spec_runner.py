@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from lowrank_jax import config as config_lib
-from lowrank_jax import default_config, evaluation, export, runfiles, training
+from lowrank_jax import default_config, evaluation, export, loading, runfiles, training
 from lowrank_jax.eval_results import EvalResults
 from lowrank_jax.runfiles import eps_key
 
@@ -141,6 +141,9 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
         continue
       r = dataclasses.replace(r, overrides={**best_config(folder, list(key)), **r.overrides})
     config = apply_overrides(base_config, r.overrides)
+    parked = _unpark(r, workdir, config, export_dir)
+    if parked:
+      log(f"[{i + 1}/{len(runs)}] {r.name}: {parked}: not trained again")
     if r.reuse and not _has_checkpoint(workdir):
       waits = _reuse(os.path.join(os.path.dirname(root), r.reuse), workdir, config)
       if waits:
@@ -150,7 +153,11 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
     t0 = time.perf_counter()
     resumed = _has_checkpoint(workdir)  # its train seconds cover only this call
     log(f"[{i + 1}/{len(runs)}] {r.name}: training ({', '.join(f'{k}={v}' for k, v in r.overrides.items()) or 'base'})")
-    last = training.train_and_evaluate(config, workdir, log=lambda s: None, until_epoch=r.until_epoch)
+    if _is_export(workdir):  # a parked model (`park`): trained to the end elsewhere, never trained here
+      history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
+      last = history[-1] if history else {"step": loading.load_model(workdir).step}
+    else:
+      last = training.train_and_evaluate(config, workdir, log=lambda s: None, until_epoch=r.until_epoch)
     train_s = time.perf_counter() - t0
     if r.until_epoch is not None and last.get("epoch") != r.until_epoch:
       raise RuntimeError(f"run {r.name!r}: {workdir} is at epoch {last.get('epoch')}, not {r.until_epoch} (trained past "
@@ -163,14 +170,17 @@ def run_experiment(runs: Iterable[Run], root: str, results_dir: str, *, base_con
                                      reference=_dir(root, dirs.get(r.reference)), fresh=True)
     history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
     kept_s = sum(ev["seconds"][name] for name in ev.get("resumed", []))  # evaluators an interrupted call finished
-    result = {"run": dataclasses.asdict(r), **({"trained_by": r.reuse} if r.reuse else {}), "config": config.to_dict(), "train": last, "history": history, "eval": ev,
+    was_parked = _parked_note(workdir)
+    result = {"run": dataclasses.asdict(r), **({"trained_by": r.reuse} if r.reuse else {}),
+              **({"parked": was_parked} if was_parked else {}), "config": config.to_dict(), "train": last,
+              "history": history, "eval": ev,
               "seconds": {"train": round(train_s, 1), "eval": round(time.perf_counter() - t0 - train_s + kept_s, 1),
                           "resumed": resumed, **where_it_ran()}}
     write_result(out, result)
     results[r.name] = runfiles.read_json(out)
     if on_result is not None:
       on_result(out)
-    if _exported(r, export_dir):
+    if _exported(r, export_dir) or was_parked:  # a parked copy now names its result (its test checks it)
       _export(workdir, out, export_dir, r, on_result)
     log(f"[{i + 1}/{len(runs)}] {r.name}: done in {time.perf_counter() - t0:.0f} s; "
         f"{summary_line(results[r.name])}")
@@ -188,12 +198,13 @@ def _eval_config(base_config: ml_collections.ConfigDict, eval_overrides: dict | 
 def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators: str, *,
                    base_config: ml_collections.ConfigDict, eval_overrides: dict | None = None,
                    log: Callable[[str], None] | None = None,
-                   on_result: Callable[[str], None] | None = None) -> dict[str, dict]:
+                   on_result: Callable[[str], None] | None = None, export_dir: str | None = None) -> dict[str, dict]:
   """Runs `evaluators` (comma separated, `config.eval.only`: what they need is rerun too) on each finished run's
   checkpoint and merges them into its result (`evaluation.merge`), without rerunning the others; a run with no
   result yet is skipped. A run whose workdir holds no checkpoint (another machine, a fresh clone) is retrained
-  first from its spec (the same config and seed); the merge then refuses it unless it classifies every evaluated
-  example as the result says. Returns {name: result} of the runs changed."""
+  first from its spec (the same config and seed), unless export_dir holds its model (seed 0's export, or a parked
+  copy), which is used instead; the merge then refuses it unless it classifies every evaluated example as the
+  result says. Returns {name: result} of the runs changed."""
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   runs = list(runs)
   dirs = {r.name: r.dir for r in runs}
@@ -206,6 +217,9 @@ def add_evaluators(runs: Iterable[Run], root: str, results_dir: str, evaluators:
     result = runfiles.read_json(out)
     t0 = time.perf_counter()
     workdir = os.path.join(root, r.dir)
+    parked = _unpark(r, workdir, apply_overrides(base_config, r.overrides), export_dir)
+    if parked:
+      log(f"{r.name}: {parked}")
     retrained = not _has_checkpoint(workdir)
     if retrained:
       # a chosen config (config_from) is the one the result recorded; a spec's own overrides are exact (the JSON's
@@ -244,6 +258,91 @@ def _export(workdir: str, result_file: str, export_dir: str, r: Run, on_result) 
   export.export_model(workdir, folder, {"result": os.path.relpath(result_file, folder)})
   if on_result is not None:
     on_result(folder)
+
+
+AWAITS = "awaits"  # model.json's exported_from key of a parked copy: what it waits for (no result names it yet)
+
+
+def park(runs: Iterable[Run], root: str, results_dir: str, export_dir: str, *,
+         log: Callable[[str], None] | None = None, on_result: Callable[[str], None] | None = None) -> list[str]:
+  """Parks each run trained to the end but not yet evaluated (no result file), or never evaluated (a transfer
+  source, a reference model), in export_dir/<name>: its model, config and metrics as `export.export_model` writes
+  them (a few MB, no optimizer state), to be committed. A fresh clone of the repository (a new machine, a cluster's
+  next job, a CI-like session whose work tree is laid anew) then evaluates it, or attacks with it, without training
+  it again: `run_experiment` and `add_evaluators` copy it into a workdir that has no checkpoint. A run still in
+  training (its last epoch record short of the schedule) or not started is left, and said; one parked at the same
+  step already is not written again. Returns the folders written (on_result is called with each)."""
+  log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+  written = []
+  for r in runs:
+    workdir = os.path.join(root, r.dir)
+    if r.evaluate and os.path.exists(os.path.join(results_dir, f"{r.name}.json")):
+      continue  # evaluated: seed 0's model is exported with its result already
+    if not _has_checkpoint(workdir):
+      log(f"{r.name}: not parked: no checkpoint in {workdir}")
+      continue
+    history = runfiles.read_jsonl(runfiles.path(workdir, runfiles.METRICS))
+    saved = runfiles.read_json(runfiles.path(workdir, runfiles.CONFIG))
+    if not _finished(history, saved):
+      log(f"{r.name}: not parked: in training (epoch {history[-1]['epoch'] if history else 0} of "
+          f"{saved.get('num_epochs')}); rerun it to the end first")
+      continue
+    folder = os.path.join(export_dir, r.name)
+    step = history[-1]["step"]
+    if _parked_note(folder).get("step") == step:
+      log(f"{r.name}: parked already at step {step} in {folder}")
+      continue
+    why = "evaluation" if r.evaluate else "nothing: the model other runs attack with (transfer, reference)"
+    export.export_model(workdir, folder, {AWAITS: why})
+    log(f"{r.name}: parked in {folder} (step {step}; test accuracy {history[-1].get('test_accuracy', float('nan')):.4f})")
+    written.append(folder)
+    if on_result is not None:
+      on_result(folder)
+  return written
+
+
+def _finished(history: list[dict], saved: dict) -> bool:
+  """Whether a run's epoch records reach the end of its schedule (num_train_steps, else num_epochs)."""
+  if not history:
+    return False
+  steps = int(saved.get("num_train_steps", 0) or 0)
+  return history[-1]["step"] >= steps if steps > 0 else history[-1]["epoch"] >= int(saved["num_epochs"])
+
+
+def _is_export(workdir: str) -> bool:
+  """Whether workdir holds an exported model (export.export_model), not a training run's checkpoints."""
+  path = runfiles.path(workdir, runfiles.MODEL)
+  return os.path.exists(path) and "exported_from" in runfiles.read_json(path)
+
+
+def _parked_note(workdir: str) -> dict:
+  """model.json's exported_from of a parked copy ({} for anything else)."""
+  if not _is_export(workdir):
+    return {}
+  note = runfiles.read_json(runfiles.path(workdir, runfiles.MODEL))["exported_from"]
+  return note if AWAITS in note else {}
+
+
+def _unpark(r: Run, workdir: str, config: ml_collections.ConfigDict, export_dir: str | None) -> str:
+  """Copies export_dir/<name> (a parked copy, or seed 0's export) into `workdir` when workdir has no checkpoint, so
+  that the run is evaluated, not trained again; returns what it did ("" when nothing). A copy of another config (the
+  spec changed since) is a ValueError naming the first difference."""
+  if not export_dir or r.until_epoch is not None or _has_checkpoint(workdir):
+    return ""
+  source = os.path.join(export_dir, r.name)
+  if not _has_checkpoint(source):
+    return ""
+  diff = _config_diff(runfiles.read_json(runfiles.path(source, runfiles.CONFIG)), config)
+  if diff:
+    raise ValueError(f"{source} was trained with another config ({diff}): remove it to train {r.name} again")
+  tmp = f"{workdir}.copying"
+  shutil.rmtree(tmp, ignore_errors=True)
+  shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(runfiles.EVAL_DIR, runfiles.EVAL))
+  if os.path.isdir(workdir):  # a start that never saved a checkpoint (checked above): nothing to keep
+    shutil.rmtree(workdir)
+  os.replace(tmp, workdir)
+  step = runfiles.read_json(runfiles.path(workdir, runfiles.MODEL))["exported_from"]["step"]
+  return f"trained to step {step} before, taken from {source}"
 
 
 def _reuse(source: str, workdir: str, config: ml_collections.ConfigDict) -> str:

@@ -71,6 +71,11 @@ class PageTest(absltest.TestCase):
     self.assertEqual(old, "1.00 h on 2 CPU cores (0.50 h training, 0.50 h evaluation; the sum of the JSON's `seconds`)")
     gpu = page._compute({"g": {"seconds": {"train": 3600.0, "eval": 0.0, "platform": "gpu", "cores": 16}}})
     self.assertTrue(gpu.startswith("1.00 h on 2 CPU cores (1.00 h training,") and "1 row(s) ran on gpu" in gpu, gpu)
+    parked = page._compute({"p": {"parked": {"step": 32, "awaits": "evaluation"},
+                                  "seconds": {"train": 0.2, "eval": 1800.0, "resumed": True, "cores": 2}}})
+    self.assertIn("(0.00 h training, 0.50 h evaluation;", parked)
+    self.assertIn("1 row(s) trained elsewhere and parked under models/", parked)
+    self.assertNotIn("resumed", parked)  # its training is not "counted after a resume": it is not here at all
 
   def test_a_grid_with_one_row_says_what_is_not_yet_known(self):
     """The grid's first row landing must not crash the page (run.py --commit writes it) nor call a claim changed."""

@@ -291,6 +291,58 @@ class CurveTest(absltest.TestCase):
     self.assertNotIn("marker", os.listdir(os.path.join(root, "lr_s0", "eval")))
     self.assertEqual(os.listdir(root), ["lr_s0"])  # no temporary copy left
 
+  def test_a_parked_run_is_evaluated_in_a_fresh_clone_without_training(self):
+    """park: a finished run without a result (lr_s1) and a model others attack with (ref) are exported with their
+    epoch records; an unfinished run is left, said in one line; parking again writes nothing. A fresh root (a new
+    clone) then evaluates lr_s1 from the parked copy, never calling training, to the same numbers and per-example
+    results as its original; ref's copy is the model the row names; the copy then names the result and reproduces
+    it. A parked copy of another config is one line naming the difference."""
+    root, models, out0, out = (tempfile.mkdtemp() for _ in range(4))
+    copy_run("vanilla", os.path.join(root, "ref"))
+    copy_run("lowrank", os.path.join(root, "lr_s1"))
+    unfinished = copy_run("lowrank", os.path.join(root, "lr_s2"))
+    with open(os.path.join(unfinished, "metrics.jsonl")) as f:
+      first = f.readline()
+    with open(os.path.join(unfinished, "metrics.jsonl"), "w") as f:
+      f.write(first)  # epoch 1 of 2
+    base = tiny_config(**RUNS["lowrank"])
+    runs = [spec_runner.Run("ref", overrides={"method": "vanilla", "lowrank.warmup_steps": 16}, evaluate=False),
+            spec_runner.Run("lr_s1", reference="ref"), spec_runner.Run("lr_s2", reference="ref")]  # the shared run
+    ev = {"num_examples": 20, "batch_size": 20, "only": "representation"}
+    logged, written = [], []
+    self.assertEqual(spec_runner.park(runs, root, out, models, log=logged.append, on_result=written.append),
+                     [os.path.join(models, "ref"), os.path.join(models, "lr_s1")])
+    self.assertEqual(written, [os.path.join(models, "ref"), os.path.join(models, "lr_s1")])
+    self.assertRegex(logged[2], r"^lr_s2: not parked: in training \(epoch 1 of 2\)")
+    for name in ("ref", "lr_s1"):
+      note = runfiles.read_json(os.path.join(models, name, "model.json"))["exported_from"]
+      self.assertEqual((note["step"], note["awaits"].split(":")[0]), (32, "nothing" if name == "ref" else "evaluation"))
+      self.assertEqual(runfiles.read_jsonl(os.path.join(models, name, "metrics.jsonl")),
+                       runfiles.read_jsonl(os.path.join(root, name, "metrics.jsonl")))
+    self.assertEqual(spec_runner.park(runs, root, out, models, log=lambda s: None), [])  # parked already
+    # the original, evaluated where it was trained
+    original = spec_runner.run_experiment(runs[:2], root, out0, base_config=base, eval_overrides=ev,
+                                          log=lambda s: None)["lr_s1"]
+    fresh, logged, written = tempfile.mkdtemp(), [], []
+    with mock.patch.object(spec_runner.training, "train_and_evaluate", side_effect=AssertionError("trained")):
+      result = spec_runner.run_experiment(runs[:2], fresh, out, base_config=base, eval_overrides=ev,
+                                          log=logged.append, export_dir=models, on_result=written.append)["lr_s1"]
+    self.assertTrue(any(f"lr_s1: trained to step 32 before, taken from {models}/lr_s1: not trained again" in s
+                        for s in logged), logged)
+    self.assertEqual(result["eval"]["representation"], original["eval"]["representation"])
+    self.assertEqual(result["eval"]["per_example"], original["eval"]["per_example"])
+    self.assertEqual(result["eval"]["reference"], os.path.join(fresh, "ref"))
+    self.assertEqual(result["history"], original["history"])
+    self.assertEqual(result["parked"]["awaits"], "evaluation")
+    self.assertEqual(written, [os.path.join(out, "lr_s1.json"), os.path.join(models, "lr_s1")])
+    note = runfiles.read_json(os.path.join(models, "lr_s1", "model.json"))["exported_from"]
+    self.assertNotIn("awaits", note)
+    self.assertEqual(runfiles.read_json(os.path.join(models, "lr_s1", note["result"])), result)
+    self.assertEqual(export.mismatches(os.path.join(models, "lr_s1"), result), (0, 20))
+    with self.assertRaisesRegex(ValueError, r"^.*/ref was trained with another config \(config\.seed differs\)"):
+      spec_runner.run_experiment([dataclasses.replace(runs[0], overrides={**runs[0].overrides, "seed": 7})],
+                                 tempfile.mkdtemp(), out, base_config=base, log=lambda s: None, export_dir=models)
+
   def test_a_curve_trained_in_stages_matches_one_run(self):
     """Epoch 1 evaluated, then epoch 2: the same records as the shared run trained in one go, each point evaluated
     at its own step, and a rerun skips what is done."""
